@@ -1,0 +1,30 @@
+# The whole set-up: `make demo` runs the main job on the embedded demo stack,
+# `make test` runs lint and the tests. Both create .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/synctools: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/synctools
+
+demo: install
+	$(BIN)/synctools demo
+
+lint: install
+	$(BIN)/ruff check synctools tests benchmarks data
+
+test: lint
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/decrypt.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

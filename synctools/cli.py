@@ -1,0 +1,60 @@
+"""The ``synctools`` command line.
+
+Each subcommand lives beside the code it drives and registers itself here through a
+``register(subparsers)`` function, so this module stays a table of contents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+# module that provides register(subparsers) -> None; each sets args.func
+COMMAND_MODULES = [
+    "synctools.server.cli",
+]
+
+
+class CommandError(Exception):
+    """An expected failure: printed as one line, exit status 1, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synctools",
+        description="Inspect and debug Firefox Sync account data; run a local sync stack.",
+    )
+    parser.add_argument("--version", action="version", version=f"synctools {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        print(f"synctools: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
