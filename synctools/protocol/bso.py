@@ -20,6 +20,7 @@ COLLECTION_RE = re.compile(r"^[a-zA-Z0-9._-]{1,32}$")
 MAX_SORTINDEX = 999_999_999
 MAX_TTL = 999_999_999
 DEFAULT_MAX_PAYLOAD_BYTES = 2_621_440
+MAX_CENTIS = 10**13  # 1e11 seconds
 ALLOWED_FIELDS = frozenset({"id", "sortindex", "payload", "ttl", "modified", "collection"})
 
 
@@ -57,6 +58,8 @@ class ServerTime(int):
             centis = int((dec * 100).to_integral_value(rounding="ROUND_HALF_EVEN"))
         if centis < 0:
             raise ValueError("a timestamp cannot be negative")
+        if centis >= MAX_CENTIS:
+            raise ValueError("a timestamp past the year 5000 is not a server timestamp")
         return cls(centis)
 
     @classmethod

@@ -126,10 +126,11 @@ def _load_cleartext(raw: bytes, record_id: str | None) -> dict[str, Any]:
 def _check_cleartext(obj: Any, record_id: str | None) -> None:
     if not isinstance(obj, dict):
         raise CleartextShapeError("cleartext is not a JSON object", record_id)
-    if record_id is not None and "id" in obj and obj["id"] != record_id:
-        raise CleartextShapeError(
-            f"cleartext id {str(obj['id'])[:64]!r} does not match the BSO id", record_id
-        )
+    # The HMAC covers the ciphertext but not the IV, so a damaged IV only shows in the
+    # first 16 bytes of cleartext, which hold '{"id":"...': checking the id catches it.
+    if record_id is not None and obj.get("id") != record_id:
+        shown = str(obj.get("id"))[:64] if "id" in obj else "(none)"
+        raise CleartextShapeError(f"cleartext id {shown!r} does not match the BSO id", record_id)
 
 
 # --------------------------------------------------------------------------- KeyBundle
@@ -193,7 +194,11 @@ class KeyBundle:
         n = BLOCK - len(data) % BLOCK
         enc = Cipher(algorithms.AES(self.enc_key), modes.CBC(iv)).encryptor()
         ct = base64.b64encode(enc.update(data + bytes([n]) * n) + enc.finalize())
-        return {"ciphertext": ct.decode("ascii"), "IV": base64.b64encode(iv).decode(), "hmac": self.hmac_hex(ct)}
+        return {
+            "ciphertext": ct.decode("ascii"),
+            "IV": base64.b64encode(iv).decode(),
+            "hmac": self.hmac_hex(ct),
+        }
 
     def decrypt(self, payload: Mapping[str, Any] | str, record_id: str | None = None) -> dict[str, Any]:
         """Check the HMAC, decrypt and parse one payload. Raises a :class:`CryptoError`."""
@@ -355,7 +360,7 @@ def _bulk_cbc(
         return
     for i, obj in zip(ok, parsed):
         rid = ids[i]
-        if type(obj) is dict and (rid is None or obj.get("id", rid) == rid):
+        if type(obj) is dict and (rid is None or obj.get("id") == rid):
             results[i] = obj
         else:
             try:
@@ -379,7 +384,9 @@ class CollectionKeys:
         """Parse the decrypted record; raises :class:`CleartextShapeError` if malformed."""
 
         def pair(value: Any, where: str) -> KeyBundle:
-            if not (isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+            if not (
+                isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, str) for v in value)
+            ):
                 raise CleartextShapeError(f"crypto/keys {where} must be a [enc, hmac] pair", "keys")
             try:
                 return KeyBundle.from_b64(value[0], value[1])
@@ -388,7 +395,8 @@ class CollectionKeys:
 
         if not isinstance(cleartext, Mapping) or "default" not in cleartext:
             raise CleartextShapeError("crypto/keys has no default key pair", "keys")
-        colls = cleartext.get("collections") or {}
+        colls = cleartext.get("collections")
+        colls = {} if colls is None else colls
         if not isinstance(colls, Mapping):
             raise CleartextShapeError("crypto/keys 'collections' must be an object", "keys")
         return cls(

@@ -88,7 +88,8 @@ class MetaGlobal:
         sv = payload.get("storageVersion")
         if isinstance(sv, bool) or not isinstance(sv, int):
             raise MetaGlobalError("meta/global has no integer storageVersion")
-        engines_raw = payload.get("engines") or {}
+        engines_raw = payload.get("engines")
+        engines_raw = {} if engines_raw is None else engines_raw
         if not isinstance(engines_raw, Mapping):
             raise MetaGlobalError("meta/global 'engines' must be an object")
         engines: dict[str, EngineInfo] = {}
@@ -99,7 +100,8 @@ class MetaGlobal:
             engines[name] = EngineInfo(
                 int(version) if isinstance(version, int | float) else 0, str(info.get("syncID", ""))
             )
-        declined = payload.get("declined") or []
+        declined = payload.get("declined")
+        declined = [] if declined is None else declined
         if not isinstance(declined, list) or not all(isinstance(d, str) for d in declined):
             raise MetaGlobalError("meta/global 'declined' must be a list of engine names")
         known = {"syncID", "storageVersion", "engines", "declined"}
@@ -133,7 +135,9 @@ class MetaGlobal:
         declined = frozenset(declined)
         return cls(
             sync_id=new_sync_id(),
-            engines={n: EngineInfo(v, new_sync_id()) for n, v in DEFAULT_ENGINES.items() if n not in declined},
+            engines={
+                n: EngineInfo(v, new_sync_id()) for n, v in DEFAULT_ENGINES.items() if n not in declined
+            },
             declined=declined,
         )
 
