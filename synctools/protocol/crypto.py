@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gc
 import hashlib
 import hmac
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ._util import fingerprint
@@ -218,157 +216,6 @@ class KeyBundle:
         return _unpad(dec.update(ct) + dec.finalize(), record_id)
 
 
-# --------------------------------------------------------------------------- bulk path
-
-
-DecryptResult = dict[str, Any] | CryptoError
-
-
-def _envelopes(payloads: Sequence[Any], ids: Sequence[str | None]) -> list[Any]:
-    """Parse many payload strings with one ``json.loads`` when they are all well formed."""
-    if payloads and all(isinstance(p, str) for p in payloads):
-        try:
-            parsed = json.loads("[" + ",".join(payloads) + "]")
-            if len(parsed) == len(payloads):
-                return parsed
-        except ValueError:
-            pass
-    out: list[Any] = []
-    for p, rid in zip(payloads, ids):
-        if isinstance(p, str | bytes):
-            try:
-                out.append(json.loads(p))
-            except ValueError:
-                out.append(PayloadShapeError("payload is not JSON", rid))
-        else:
-            out.append(p)
-    return out
-
-
-def decrypt_many(
-    bundle: KeyBundle,
-    payloads: Sequence[Mapping[str, Any] | str],
-    ids: Sequence[str | None] | None = None,
-    *,
-    raw: bool = False,
-) -> list[DecryptResult | bytes]:
-    """Decrypt many payloads at once; return one result per payload, in order.
-
-    Each result is the cleartext ``dict`` (or its bytes with ``raw=True``) or the
-    :class:`CryptoError` for that record: one bad record never fails the others.
-
-    Fast path: HMACs are checked record by record (one C call each); every record that
-    passes is decrypted in a single AES call. CBC decryption of a block needs only the
-    ciphertext block before it, so the whole batch is decrypted in ECB mode and XORed
-    with the "previous block" stream (each record's IV, then its own ciphertext).
-    """
-    n = len(payloads)
-    ids = list(ids) if ids is not None else [None] * n
-    if len(ids) != n:
-        raise ValueError("ids and payloads must have the same length")
-    results: list[Any] = [None] * n
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # many small objects: the cyclic GC would only slow this down
-    try:
-        envs = _envelopes(payloads, ids)
-        key = bundle.hmac_key
-        digest = hmac.digest
-        compare = hmac.compare_digest
-        a2b = binascii.a2b_base64
-        good: list[int] = []
-        cts: list[bytes] = []
-        prevs: list[bytes] = []
-        for i, env in enumerate(envs):
-            rid = ids[i]
-            if isinstance(env, CryptoError):
-                results[i] = env
-                continue
-            try:
-                ct_b64, iv_b64, mac = _parse_envelope(env, rid)
-                if not compare(digest(key, ct_b64, "sha256").hex(), mac.lower()):
-                    raise HMACMismatchError("HMAC mismatch", rid)
-                try:
-                    ct = a2b(ct_b64, strict_mode=True)
-                except (binascii.Error, ValueError):
-                    raise Base64Error("ciphertext is not valid base64", rid) from None
-                try:
-                    iv = a2b(iv_b64, strict_mode=True)
-                except (binascii.Error, ValueError, TypeError):
-                    raise Base64Error("IV is not valid base64", rid) from None
-                if len(iv) != BLOCK:
-                    raise Base64Error(f"IV must decode to 16 bytes, got {len(iv)}", rid)
-                if not ct or len(ct) % BLOCK:
-                    raise PaddingError("ciphertext length is not a positive multiple of 16", rid)
-            except CryptoError as exc:
-                results[i] = exc
-                continue
-            good.append(i)
-            cts.append(ct)
-            prevs.append(iv)
-            prevs.append(ct[:-BLOCK])
-        if good:
-            _bulk_cbc(bundle.enc_key, good, cts, prevs, ids, results, raw)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return results
-
-
-def _bulk_cbc(
-    enc_key: bytes,
-    good: list[int],
-    cts: list[bytes],
-    prevs: list[bytes],
-    ids: Sequence[str | None],
-    results: list[Any],
-    raw: bool,
-) -> None:
-    blob = b"".join(cts)
-    ecb = Cipher(algorithms.AES(enc_key), modes.ECB()).decryptor()  # noqa: S305 - CBC by hand
-    plain = np.frombuffer(ecb.update(blob) + ecb.finalize(), dtype=np.uint8)
-    prev = np.frombuffer(b"".join(prevs), dtype=np.uint8)
-    data = np.bitwise_xor(plain, prev).tobytes()
-    texts: list[bytes] = []
-    ok: list[int] = []
-    pos = 0
-    for i, ct in zip(good, cts):
-        end = pos + len(ct)
-        try:
-            texts.append(_unpad(data[pos:end], ids[i]))
-            ok.append(i)
-        except CryptoError as exc:
-            results[i] = exc
-        pos = end
-    if raw:
-        for i, t in zip(ok, texts):
-            results[i] = t
-        return
-    parsed: list[Any] | None = None
-    try:
-        joined = b"[" + b",".join(texts) + b"]"
-        parsed = json.loads(joined.decode("utf-8"))
-        if len(parsed) != len(texts):
-            parsed = None
-    except (UnicodeDecodeError, ValueError):
-        parsed = None
-    if parsed is None:
-        for i, t in zip(ok, texts):
-            try:
-                results[i] = _load_cleartext(t, ids[i])
-            except CryptoError as exc:
-                results[i] = exc
-        return
-    for i, obj in zip(ok, parsed):
-        rid = ids[i]
-        if type(obj) is dict and (rid is None or obj.get("id") == rid):
-            results[i] = obj
-        else:
-            try:
-                _check_cleartext(obj, rid)
-            except CryptoError as exc:
-                results[i] = exc
-
-
 # --------------------------------------------------------------------------- crypto/keys
 
 
@@ -430,3 +277,21 @@ class CollectionKeys:
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self.fingerprints().items() if k != "default")
         return f"<CollectionKeys default={self.default.fingerprint}{', ' + extra if extra else ''}>"
+
+
+# The bulk path lives in its own module; it is part of this module's public face.
+from ._bulk import DecryptResult, decrypt_many  # noqa: E402
+
+__all__ = [
+    "Base64Error",
+    "CleartextJSONError",
+    "CleartextShapeError",
+    "CollectionKeys",
+    "CryptoError",
+    "DecryptResult",
+    "HMACMismatchError",
+    "KeyBundle",
+    "PaddingError",
+    "PayloadShapeError",
+    "decrypt_many",
+]
