@@ -1,0 +1,274 @@
+"""``LocalStack``: accounts, tokenserver and two storage nodes on one port, in background
+threads, served by waitress."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from waitress.channel import HTTPChannel
+from waitress.server import create_server
+from waitress.task import WSGITask
+
+from ..protocol._util import fingerprint
+from .accounts import AccountsService
+from .accounts_api import AccountsAPI, ProfileAPI
+from .accounts_db import SCHEMA as ACCOUNTS_SCHEMA
+from .admin import Admin, RequestLog, client_state_of
+from .app import Application
+from .db import Database
+from .faults import FaultTable
+from .storage import DEFAULT_LIMITS, StorageNode
+from .tokenserver import TokenServer
+
+# node key -> path prefix; node 1 sits where a real Firefox saw it (/storage/1.5/{uid}).
+NODE_PREFIXES = {"node1": "/storage", "node2": "/storage2"}
+STORAGE_PATH_RE = re.compile(r"^(/[^/]*)?/1\.5/([0-9]{1,10})/storage/([^/]+)")
+
+
+class _Task(WSGITask):
+    """Gives the app a way to drop the connection without answering (fault "drop")."""
+
+    def get_environment(self) -> dict[str, Any]:
+        environ = super().get_environment()
+        environ["synctools.drop"] = self._drop
+        return environ
+
+    def _drop(self) -> None:
+        sock = self.channel.socket
+        try:
+            # RST instead of FIN: the client sees a reset, as with a crashed server.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.close_on_finish = True
+
+
+class _Channel(HTTPChannel):
+    task_class = _Task
+
+
+class LocalStack:
+    """The embedded Firefox Sync stack. Use as a context manager, or ``start()``/``stop()``.
+
+    ``data_dir=None`` keeps everything in a temporary directory removed on stop.
+    ``storage_only=True`` serves one storage node at the root (``/1.5/{uid}/...``) that
+    accepts tokens minted with ``secret`` (e.g. by Mozilla's tokenlib).
+    """
+
+    def __init__(
+        self,
+        demo: bool = False,
+        data_dir: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        secret: str | None = None,
+        *,
+        storage_only: bool = False,
+        threads: int = 8,
+        admin_secret: str | None = None,
+    ):
+        self.demo = demo
+        self.host = host
+        self.port = port
+        self.storage_only = storage_only
+        self.secret = secret if secret is not None else secrets.token_hex(32)
+        self.admin_secret = admin_secret if admin_secret is not None else secrets.token_hex(16)
+        self.threads = threads
+        self._data_dir = Path(data_dir) if data_dir is not None else None
+        self._tmp: str | None = None
+        self.limits: dict[str, int] = dict(DEFAULT_LIMITS)
+        self.faults = FaultTable()
+        self.request_log = RequestLog()
+        self.admin = Admin(self)
+        self.demo_account: Any = None
+        self.node_prefixes: dict[str, StorageNode] = {}
+        self.root_node: StorageNode | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._databases: list[Database] = []
+        self.url = ""
+
+    def __repr__(self) -> str:
+        state = self.url or "stopped"
+        return f"<LocalStack {state} secret={fingerprint(self.secret.encode())}>"
+
+    # -- URLs ---------------------------------------------------------------------
+    @property
+    def auth_url(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def oauth_url(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def profile_url(self) -> str:
+        return self.url + "/profile/v1"
+
+    @property
+    def token_server_url(self) -> str:
+        return self.url + "/token"
+
+    @property
+    def token_url(self) -> str:
+        return self.url + "/token/1.0/sync/1.5"
+
+    @property
+    def admin_url(self) -> str:
+        return self.url + "/__admin__"
+
+    @property
+    def nodes(self) -> list[str]:
+        if self.storage_only:
+            return [self.url]
+        return [self.url + prefix for prefix in NODE_PREFIXES.values()]
+
+    def node_by_url(self, url: str) -> StorageNode:
+        for node in self.node_prefixes.values():
+            if node.url == url:
+                return node
+        if self.root_node is not None and self.root_node.url == url:
+            return self.root_node
+        raise LookupError(f"no storage node at {url!r}")
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self) -> LocalStack:
+        if self._server is not None:
+            raise RuntimeError("the stack is already running")
+        if self._data_dir is None:
+            self._tmp = tempfile.mkdtemp(prefix="synctools-stack-")
+            data = Path(self._tmp)
+        else:
+            data = self._data_dir
+            data.mkdir(parents=True, exist_ok=True)
+        server = create_server(
+            Application(self),
+            host=self.host,
+            port=self.port,
+            threads=self.threads,
+            ident="synctools",
+            asyncore_loop_timeout=0.2,
+            clear_untrusted_proxy_headers=True,
+        )
+        server.channel_class = _Channel
+        self._server = server
+        port = server.effective_port
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        self.url = f"http://{host}:{port}"
+        try:
+            self._build(data)
+        except BaseException:
+            self._close_server()
+            raise
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._serve, args=(server,), name="synctools-stack", daemon=True
+        )
+        self._thread.start()
+        if self.demo:
+            self._install_demo()
+        return self
+
+    def _build(self, data: Path) -> None:
+        if self.storage_only:
+            db = str(data / "storage.db")
+            self.root_node = StorageNode("root", self.url, db, self.secret, self.limits)
+            return
+        accounts_db = Database(str(data / "accounts.db"), ACCOUNTS_SCHEMA)
+        self._databases.append(accounts_db)
+        self.accounts = AccountsService(accounts_db, self._account_created)
+        self.accounts_api = AccountsAPI(self.accounts, lambda: self.auth_url)
+        self.profile_api = ProfileAPI(self.accounts)
+        node_urls = {key: self.url + prefix for key, prefix in NODE_PREFIXES.items()}
+        self.tokenserver = TokenServer(accounts_db, self.accounts, node_urls, self.secret)
+        for key, prefix in NODE_PREFIXES.items():
+            self.node_prefixes[prefix] = StorageNode(
+                key,
+                node_urls[key],
+                str(data / f"{key}.db"),
+                self.secret,
+                self.limits,
+                is_assigned=self.tokenserver.is_assigned,
+                is_revoked=self.tokenserver.registry.is_revoked,
+            )
+
+    def _account_created(self, fxa_uid: str, kb: bytes | None, key_rotation_timestamp: int) -> None:
+        # FxA knows kB only when we chose or generated it (admin); then the tokenserver
+        # record starts with the right client state, as after a first real sign-in.
+        state = client_state_of(kb) if kb is not None else None
+        self.tokenserver.allocate(fxa_uid, state, key_rotation_timestamp if kb else None)
+
+    def _install_demo(self) -> None:
+        try:
+            from synctools.demodata import install_demo  # written by the demo-data engineer
+        except ModuleNotFoundError as exc:
+            if exc.name != "synctools.demodata":
+                raise
+            raise RuntimeError(
+                "demo=True needs synctools.demodata (install_demo), which is not available"
+            ) from None
+        self.demo_account = install_demo(self.admin)
+
+    def concurrent_write(self, path: str) -> None:
+        """Fault "412": another client writes to the collection named in ``path``."""
+        m = STORAGE_PATH_RE.match(path)
+        if not m:
+            return
+        prefix = m.group(1) or ""
+        node = self.root_node if self.storage_only else self.node_prefixes.get(prefix)
+        if node is not None:
+            node.store.touch(int(m.group(2)), m.group(3))
+
+    def _serve(self, server: Any) -> None:
+        # Our own loop (not server.run) so that stop() can end it between polls and the
+        # sockets are closed by this thread, never under a running select().
+        from waitress import wasyncore
+
+        while not self._stopping.is_set():
+            wasyncore.loop(timeout=0.2, map=server._map, count=1)
+        server.task_dispatcher.shutdown(timeout=5)
+        wasyncore.close_all(server._map)
+        server.close()
+
+    def _close_server(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        if self._thread is not None:
+            server.pull_trigger()
+            self._thread.join(timeout=10)
+            self._thread = None
+        else:
+            from waitress import wasyncore
+
+            wasyncore.close_all(server._map)
+            server.close()
+
+    def stop(self) -> None:
+        self._close_server()
+        for node in [*self.node_prefixes.values(), *([self.root_node] if self.root_node else [])]:
+            node.close()
+        for db in self._databases:
+            db.close()
+        self._databases.clear()
+        self.node_prefixes.clear()
+        self.root_node = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
