@@ -1,0 +1,437 @@
+"""What every engine shares: column declarations, field readers, the Engine class, Frames.
+
+An engine turns decrypted records (cleartext dicts, or the :class:`CryptoError` that
+stopped one from decrypting) plus their BSO envelopes into typed pandas frames. The
+common columns come first on every frame; then the engine's own columns; then ``extra``,
+which keeps every payload field the engine does not know, so nothing is dropped silently.
+
+Field readers check types and raise :class:`RecordShapeError`, which becomes that record's
+``error`` (the rest of its row empty). Messages name the field and the JSON type found,
+never the value: a value may be a password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from synctools.protocol.crypto import CryptoError, KeyBundle, decrypt_many
+
+COMMON = ("id", "modified", "sortindex", "ttl", "deleted", "error")
+CHUNK = 16384  # records per decrypt_many call: bounds the memory of one step
+MASK = "********"
+
+# Column kinds and the pandas dtype each becomes.
+DTYPES: dict[str, str] = {
+    "str": "str",
+    "int": "Int64",
+    "float": "Float64",
+    "bool": "boolean",
+    "s": "datetime64[s, UTC]",
+    "ms": "datetime64[ms, UTC]",
+    "us": "datetime64[us, UTC]",
+    "list": "object",
+    "object": "object",
+    "category": "category",
+}
+_INT64 = 2**63
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column an engine produces: its name, its kind (a key of DTYPES), what it means."""
+
+    name: str
+    kind: str
+    doc: str = ""
+    categories: tuple[str, ...] | None = None  # fixed categories for kind "category"
+
+    @property
+    def dtype(self) -> str:
+        return DTYPES[self.kind]
+
+
+# --------------------------------------------------------------------------- field readers
+
+
+class RecordShapeError(ValueError):
+    """A decrypted record does not have the shape its collection requires."""
+
+    reason = "bad-record"
+
+
+def _jtype(value: Any) -> str:
+    """The JSON name of a value's type (shown instead of the value, which may be secret)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def wrong(key: str, expected: str, value: Any) -> RecordShapeError:
+    return RecordShapeError(f"field {key!r} should be {expected}, got {_jtype(value)}")
+
+
+def text(rec: dict[str, Any], key: str) -> str | None:
+    v = rec.get(key)
+    if v is None or type(v) is str:
+        return v
+    raise wrong(key, "a string", v)
+
+
+def integer(rec: dict[str, Any], key: str) -> int | None:
+    v = rec.get(key)
+    if v is None or (type(v) is int and -_INT64 < v < _INT64):
+        return v
+    raise wrong(key, "an integer", v)
+
+
+def loose_int(rec: dict[str, Any], key: str) -> int | None:
+    """An integer that some clients write as a string ("1795695132"), or as a float."""
+    v = rec.get(key)
+    if v is None or (type(v) is int and -_INT64 < v < _INT64):
+        return v
+    if type(v) is str:
+        try:
+            return int(v.strip()) if v.strip() else None
+        except ValueError:
+            pass
+    if type(v) is float and v == v and abs(v) < 2**62:
+        return int(v)
+    raise wrong(key, "an integer (or its string)", v)
+
+
+def boolean(rec: dict[str, Any], key: str) -> bool | None:
+    v = rec.get(key)
+    if v is None or type(v) is bool:
+        return v
+    raise wrong(key, "a boolean", v)
+
+
+def str_list(rec: dict[str, Any], key: str) -> list[str] | None:
+    v = rec.get(key)
+    if v is None or (type(v) is list and all(type(x) is str for x in v)):
+        return v
+    raise wrong(key, "an array of strings", v)
+
+
+def obj_list(rec: dict[str, Any], key: str) -> list[dict[str, Any]] | None:
+    v = rec.get(key)
+    if v is None or (type(v) is list and all(type(x) is dict for x in v)):
+        return v
+    raise wrong(key, "an array of objects", v)
+
+
+def mapping(rec: dict[str, Any], key: str) -> dict[str, Any] | None:
+    v = rec.get(key)
+    if v is None or type(v) is dict:
+        return v
+    raise wrong(key, "an object", v)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The ``error`` cell: a stable reason code, what was wrong, and the hint if any."""
+    reason = getattr(exc, "reason", "error")
+    detail = getattr(exc, "detail", None) or str(exc)
+    hint = getattr(exc, "hint", "")
+    return f"{reason}: {detail}" + (f". {hint}" if hint else "")
+
+
+# --------------------------------------------------------------------------- columns -> arrays
+
+
+def _times(values: Sequence[int | None], unit: str) -> pd.api.extensions.ExtensionArray:
+    n = len(values)
+    mask = np.fromiter((v is None for v in values), dtype=bool, count=n)
+    ints = np.fromiter((0 if v is None else v for v in values), dtype=np.int64, count=n)
+    return times_from_ints(ints, mask, unit)
+
+
+def times_from_ints(ints: np.ndarray, mask: np.ndarray | None, unit: str) -> Any:
+    """int64 epoch counts in ``unit`` (s, ms, us) to a UTC datetime array; mask -> NaT."""
+    arr = ints.astype(f"datetime64[{unit}]")
+    if mask is not None and mask.any():
+        arr[mask] = np.datetime64("NaT")
+    return pd.Series(arr, copy=False).dt.tz_localize("UTC").array
+
+
+def to_array(col: Column, values: Sequence[Any]) -> Any:
+    """A Python list of cell values to the column's typed array."""
+    kind = col.kind
+    if kind in ("s", "ms", "us"):
+        return _times(values, kind)
+    if kind in ("list", "object"):
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    if kind == "category":
+        if col.categories is not None:
+            return pd.Categorical(values, categories=list(col.categories))
+        return pd.Categorical(values)
+    return pd.array(values, dtype=col.dtype)
+
+
+def common_arrays(
+    ids: Sequence[str | None],
+    modified: Any,
+    sortindex: Sequence[int | None],
+    ttl: Sequence[int | None],
+    deleted: Sequence[bool | None],
+    errors: Sequence[str | None],
+) -> dict[str, Any]:
+    """The six common columns; ``modified`` is already a datetime array."""
+    return {
+        "id": pd.array(ids, dtype="str"),
+        "modified": modified,
+        "sortindex": pd.array(sortindex, dtype="Int64"),
+        "ttl": pd.array(ttl, dtype="Int64"),
+        "deleted": pd.array(deleted, dtype="boolean"),
+        "error": pd.array(errors, dtype="str"),
+    }
+
+
+# --------------------------------------------------------------------------- batches and results
+
+
+@dataclass
+class Batch:
+    """Records of one collection with their envelopes, all lists of the same length.
+
+    ``records`` holds each cleartext dict, or the :class:`CryptoError` that stopped it.
+    ``modified`` is a UTC datetime array (NaT when unknown).
+    """
+
+    ids: list[str | None]
+    records: list[Any]
+    modified: Any
+    sortindex: list[int | None]
+    ttl: list[int | None]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def take(self, index: np.ndarray) -> dict[str, Any]:
+        """Envelope columns repeated for rows that come from records ``index``."""
+        ids = pd.array(self.ids, dtype="str")
+        si = pd.array(self.sortindex, dtype="Int64")
+        ttl = pd.array(self.ttl, dtype="Int64")
+        return {
+            "id": ids.take(index),
+            "modified": self.modified.take(index),
+            "sortindex": si.take(index),
+            "ttl": ttl.take(index),
+        }
+
+
+@dataclass
+class Frames:
+    """The frames of one collection: ``main`` plus named companions (history ``visits``).
+
+    ``frames["visits"]`` and ``frames.visits`` both work; ``tree`` is the bookmarks tree.
+    """
+
+    collection: str
+    main: pd.DataFrame
+    companions: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tree: Any = None
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name == "main":
+            return self.main
+        try:
+            return self.companions[name]
+        except KeyError:
+            have = ", ".join(["main", *self.companions])
+            raise KeyError(f"{self.collection} has no frame {name!r}; it has: {have}") from None
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        companions = self.__dict__.get("companions", {})
+        if name in companions:
+            return companions[name]
+        raise AttributeError(name)
+
+    def names(self) -> list[str]:
+        return ["main", *self.companions]
+
+    def __iter__(self) -> Iterator[tuple[str, pd.DataFrame]]:
+        yield "main", self.main
+        yield from self.companions.items()
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{name}: {len(df)} rows" for name, df in self)
+        return f"<Frames {self.collection} ({parts})>"
+
+
+def stamp(
+    df: pd.DataFrame, collection: str, frame: str, secrets: Sequence[str], revealed: bool
+) -> pd.DataFrame:
+    """Record in ``df.attrs`` what the frame is and which columns hold secrets (for exports)."""
+    df.attrs["synctools"] = {
+        "collection": collection,
+        "frame": frame,
+        "secrets": [s for s in secrets if s in df.columns],
+        "revealed": bool(revealed),
+    }
+    return df
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+Row = tuple[Any, ...]
+
+
+class Engine:
+    """Declares a collection's columns and turns its records into :class:`Frames`.
+
+    Subclasses set ``columns`` and ``fields`` (the payload keys they read) and implement
+    :meth:`parse`, which returns one row (a tuple in ``columns`` order) or, with
+    ``explode = True``, a list of rows (one per tab, per preference...). Engines with
+    companion frames or derived columns override :meth:`build` or :meth:`finish`.
+    """
+
+    name: ClassVar[str] = "generic"
+    version: ClassVar[int | None] = None  # engine version in meta/global
+    columns: ClassVar[tuple[Column, ...]] = ()
+    fields: ClassVar[frozenset[str]] = frozenset()
+    secrets: ClassVar[tuple[str, ...]] = ()
+    masks: ClassVar[dict[str, Callable[[str], str]]] = {}
+    explode: ClassVar[bool] = False
+    companion_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, name: str | None = None):
+        if name is not None:
+            self.collection = name
+        else:
+            self.collection = self.name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.collection!r}: {len(self.columns)} columns>"
+
+    # -- declared schema
+    def dtypes(self) -> dict[str, str]:
+        """Column name -> pandas dtype of the main frame, in order."""
+        out = {
+            "id": "str",
+            "modified": "datetime64[ms, UTC]",
+            "sortindex": "Int64",
+            "ttl": "Int64",
+            "deleted": "boolean",
+            "error": "str",
+        }
+        out.update({c.name: c.dtype for c in self.columns})
+        out["extra"] = "object"
+        return out
+
+    # -- per record
+    def parse(self, rec: dict[str, Any]) -> Row | list[Row]:
+        return ()
+
+    def unknown_fields(self, rec: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
+        """Payload fields this engine does not read (None when there are none)."""
+        return {k: v for k, v in rec.items() if k not in known} or None
+
+    def mask(self, column: str, value: str) -> str:
+        fn = self.masks.get(column)
+        return fn(value) if fn else MASK
+
+    # -- whole batch
+    def build(self, batch: Batch, *, reveal: bool = False) -> Frames:
+        main = self.table(batch, reveal=reveal)
+        return self.finish(Frames(self.collection, main), batch, reveal=reveal)
+
+    def from_payloads(
+        self,
+        batch: Batch,
+        payloads: Sequence[Any],
+        bundle: KeyBundle,
+        *,
+        reveal: bool = False,
+        progress: Any = None,
+    ) -> Frames:
+        """Decrypt ``payloads`` (in order with ``batch``) with the bulk path, then build."""
+        records: list[Any] = []
+        for a in range(0, len(payloads), CHUNK):
+            part = decrypt_many(bundle, payloads[a : a + CHUNK], batch.ids[a : a + CHUNK])
+            records.extend(part)
+            if progress is not None:
+                progress.update(len(part))
+        return self.build(replace(batch, records=records), reveal=reveal)
+
+    def finish(self, frames: Frames, batch: Batch, *, reveal: bool) -> Frames:
+        """Hook for derived columns and companion frames."""
+        return frames
+
+    def split(self, batch: Batch) -> Iterator[tuple[int, bool | None, str | None, Any, list[Row]]]:
+        """For each record: (index, deleted, error, extra, rows)."""
+        known = self.fields | {"id", "deleted"}
+        explode = self.explode
+        for i, rec in enumerate(batch.records):
+            if isinstance(rec, CryptoError):
+                yield i, None, describe_error(rec), None, []
+                continue
+            if type(rec) is not dict:
+                yield i, None, "bad-record: cleartext is not a JSON object", None, []
+                continue
+            extra = self.unknown_fields(rec, known)
+            deleted = rec.get("deleted", False)
+            if type(deleted) is not bool:
+                yield i, None, describe_error(wrong("deleted", "a boolean", deleted)), None, []
+                continue
+            if deleted:
+                yield i, True, None, extra, []
+                continue
+            try:
+                parsed = self.parse(rec)
+            except RecordShapeError as exc:
+                yield i, None, describe_error(exc), None, []
+                continue
+            rows = parsed if explode else [parsed]
+            yield i, False, None, extra, rows  # type: ignore[misc]
+
+    def table(self, batch: Batch, *, reveal: bool) -> pd.DataFrame:
+        """The main frame: common columns, the engine's columns, ``extra``."""
+        ncols = len(self.columns)
+        empty: Row = (None,) * ncols
+        index: list[int] = []
+        deleted: list[bool | None] = []
+        errors: list[str | None] = []
+        extras: list[Any] = []
+        rows: list[Row] = []
+        for i, d, err, extra, recrows in self.split(batch):
+            for row in recrows or [empty]:
+                index.append(i)
+                deleted.append(d)
+                errors.append(err)
+                extras.append(extra)
+                rows.append(row)
+        cols = list(zip(*rows)) if rows else [()] * ncols
+        take = np.asarray(index, dtype=np.intp)
+        data = batch.take(take)
+        data["deleted"] = pd.array(deleted, dtype="boolean")
+        data["error"] = pd.array(errors, dtype="str")
+        for col, values in zip(self.columns, cols):
+            values = list(values)
+            if col.name in self.secrets and not reveal:
+                values = [None if v is None else self.mask(col.name, v) for v in values]
+            data[col.name] = to_array(col, values)
+        data["extra"] = to_array(Column("extra", "object"), extras)
+        df = pd.DataFrame(data, copy=False)
+        return stamp(df, self.collection, "main", self.secrets, reveal)
+
+
+def empty_frame(dtypes: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({k: pd.Series([], dtype=v) for k, v in dtypes.items()})

@@ -1,0 +1,393 @@
+"""history: one record per page (``histUri``, ``title``, ``visits: [{date µs, type}]``).
+
+Two frames: ``main`` has one row per page (url, title, visit count, first and last
+visit); ``visits`` has one row per visit (page ``id``, ``date``, raw ``type`` and its
+``transition`` name). Join them on ``id`` to get urls for visits.
+
+History is the big collection (tens of thousands of records, a million on old
+profiles), so it has its own column builder. Records are handled in chunks: each chunk
+is decrypted by ``decrypt_many(raw=True)`` and, when pyarrow is installed, parsed by
+Arrow's multi-threaded JSON reader in a background thread while the next chunk
+decrypts. Any chunk Arrow cannot read exactly (a malformed record, an unknown field, a
+type surprise) is decrypted again on the plain path, whose checks name the bad record;
+both paths give the same frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synctools.protocol.crypto import CryptoError, KeyBundle, decrypt_many
+
+from .base import (
+    CHUNK,
+    Batch,
+    Column,
+    Engine,
+    Frames,
+    RecordShapeError,
+    describe_error,
+    stamp,
+    times_from_ints,
+    wrong,
+)
+
+try:  # optional: the fast path
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+except ImportError:  # pragma: no cover - exercised only where pyarrow is absent
+    pa = None
+
+# nsINavHistoryService transition types, 1..9, as Firefox records them.
+TRANSITIONS = (
+    "link",
+    "typed",
+    "bookmark",
+    "embed",
+    "redirect_permanent",
+    "redirect_temporary",
+    "download",
+    "framed_link",
+    "reload",
+)
+_MAXI = np.iinfo(np.int64).max
+_MINI = np.iinfo(np.int64).min
+_KNOWN = frozenset({"id", "deleted", "histUri", "title", "visits"})
+
+
+@dataclass
+class _Chunk:
+    """Columns for a run of consecutive records (every record gets a page row)."""
+
+    n: int
+    deleted: np.ndarray  # bool
+    deleted_na: np.ndarray  # bool: error rows
+    errors: list[str | None]
+    url: Any  # list[str | None] or a pyarrow string array
+    title: Any
+    count: np.ndarray  # int64 visits per page
+    vpage: np.ndarray  # int64 page index (within chunk) of each visit
+    vdate: np.ndarray  # int64 µs
+    vdate_na: np.ndarray
+    vtype: np.ndarray  # int64
+    vtype_na: np.ndarray
+    extras: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- plain path
+
+
+def _int_or_none(v: Any, key: str) -> int | None:
+    if v is None or (type(v) is int and _MINI < v <= _MAXI):
+        return v
+    raise wrong(f"visits[].{key}", "an integer", v)
+
+
+def _plain_chunk(records: Sequence[Any]) -> _Chunk:
+    """Build a chunk from decrypted dicts / CryptoErrors, checking every field's type."""
+    n = len(records)
+    deleted = np.zeros(n, dtype=bool)
+    deleted_na = np.zeros(n, dtype=bool)
+    errors: list[str | None] = [None] * n
+    urls: list[str | None] = [None] * n
+    titles: list[str | None] = [None] * n
+    count = np.zeros(n, dtype=np.int64)
+    vpage: list[int] = []
+    vdate: list[int | None] = []
+    vtype: list[int | None] = []
+    extras: dict[int, dict[str, Any]] = {}
+    for i, rec in enumerate(records):
+        try:
+            if isinstance(rec, CryptoError):
+                raise rec
+            if type(rec) is not dict:
+                raise RecordShapeError("cleartext is not a JSON object")
+            extra = {k: v for k, v in rec.items() if k not in _KNOWN}
+            d = rec.get("deleted", False)
+            if type(d) is not bool:
+                raise wrong("deleted", "a boolean", d)
+            if d:
+                deleted[i] = True
+                if extra:
+                    extras[i] = extra
+                continue
+            url, title, visits = rec.get("histUri"), rec.get("title"), rec.get("visits")
+            if url is not None and type(url) is not str:
+                raise wrong("histUri", "a string", url)
+            if title is not None and type(title) is not str:
+                raise wrong("title", "a string", title)
+            if visits is None:
+                visits = []
+            elif type(visits) is not list:
+                raise wrong("visits", "an array of objects", visits)
+            dates = []
+            types = []
+            for v in visits:
+                if type(v) is not dict:
+                    raise wrong("visits[]", "an object", v)
+                dates.append(_int_or_none(v.get("date"), "date"))
+                types.append(_int_or_none(v.get("type"), "type"))
+        except (CryptoError, RecordShapeError) as exc:
+            deleted_na[i] = True
+            errors[i] = describe_error(exc)
+            continue
+        urls[i], titles[i] = url, title
+        count[i] = len(dates)
+        vpage.extend([i] * len(dates))
+        vdate.extend(dates)
+        vtype.extend(types)
+        if extra:
+            extras[i] = extra
+    vd_na = np.fromiter((d is None for d in vdate), dtype=bool, count=len(vdate))
+    vt_na = np.fromiter((t is None for t in vtype), dtype=bool, count=len(vtype))
+    return _Chunk(
+        n=n,
+        deleted=deleted,
+        deleted_na=deleted_na,
+        errors=errors,
+        url=urls,
+        title=titles,
+        count=count,
+        vpage=np.asarray(vpage, dtype=np.int64),
+        vdate=np.fromiter((0 if d is None else d for d in vdate), np.int64, len(vdate)),
+        vdate_na=vd_na,
+        vtype=np.fromiter((0 if t is None else t for t in vtype), np.int64, len(vtype)),
+        vtype_na=vt_na,
+        extras=extras,
+    )
+
+
+# --------------------------------------------------------------------------- arrow path
+
+if pa is not None:
+    _VISITS = pa.list_(pa.struct([("date", pa.int64()), ("type", pa.int64())]))
+    _SCHEMA = pa.schema(
+        [
+            ("id", pa.string()),
+            ("deleted", pa.bool_()),
+            ("histUri", pa.string()),
+            ("title", pa.string()),
+            ("visits", _VISITS),
+        ]
+    )
+
+
+def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None]) -> _Chunk | None:
+    """Parse raw cleartexts with Arrow; None when the chunk must take the plain path."""
+    n = len(results)
+    ok = [i for i, r in enumerate(results) if type(r) is bytes]
+    texts = [results[i] for i in ok] if len(ok) != n else list(results)
+    if not texts:
+        return None
+    blob = b"\n".join(texts)
+    if b"\r" in blob or blob.count(b"\n") != len(texts) - 1:
+        return None  # a pretty-printed record: line-delimited reading would split it
+    try:
+        tbl = pj.read_json(
+            pa.BufferReader(blob),
+            read_options=pj.ReadOptions(use_threads=True, block_size=max(1 << 20, 2 * max(map(len, texts)))),
+            parse_options=pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="infer"),
+        )
+    except (ValueError, pa.ArrowException, UnicodeError):
+        return None
+    if tbl.num_rows != len(texts) or tbl.schema != _SCHEMA:
+        return None  # unknown fields (kept in `extra` by the plain path), nested surprises
+    tbl = tbl.combine_chunks()
+    want = pa.array([ids[i] for i in ok], type=pa.string())
+    if pc.any(pc.not_equal(tbl.column("id"), want)).as_py():
+        return None  # a cleartext id that does not match its BSO: the plain path names it
+    deleted = tbl.column("deleted").chunk(0) if tbl.num_rows else pa.array([], pa.bool_())
+    visits = tbl.column("visits").chunk(0)
+    url = tbl.column("histUri").chunk(0)
+    title = tbl.column("title").chunk(0)
+    is_del = pc.fill_null(deleted, False)
+    if pc.any(pc.and_(is_del, pc.or_(pc.or_(url.is_valid(), title.is_valid()), visits.is_valid()))).as_py():
+        return None  # tombstones with content: the plain path moves it to `extra`
+    flat = visits.flatten()
+    if flat.null_count:
+        return None  # a null visit: the plain path reports it
+    parents = pc.list_parent_indices(visits).to_numpy()
+    dates = flat.field("date")
+    types = flat.field("type")
+    counts = pc.fill_null(pc.list_value_length(visits), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    errors: list[str | None] = [None] * n
+    deleted_na = np.zeros(n, dtype=bool)
+    if len(ok) != n:
+        # Spread the parsed rows back over all records; failed records become empty rows.
+        where = np.full(n, -1, dtype=np.int64)
+        where[ok] = np.arange(len(ok))
+        for i, r in enumerate(results):
+            if type(r) is not bytes:
+                errors[i] = describe_error(r)
+                deleted_na[i] = True
+        idx = pa.array(where, mask=where < 0)
+        url, title = url.take(idx), title.take(idx)
+        is_del = is_del.take(idx)
+        full = np.zeros(n, dtype=np.int64)
+        full[ok] = counts
+        counts = full
+        parents = np.asarray(ok, dtype=np.int64)[parents]
+    return _Chunk(
+        n=n,
+        deleted=pc.fill_null(is_del, False).to_numpy(zero_copy_only=False),
+        deleted_na=deleted_na,
+        errors=errors,
+        url=url,
+        title=title,
+        count=counts,
+        vpage=parents.astype(np.int64, copy=False),
+        vdate=dates.fill_null(0).to_numpy(),
+        vdate_na=dates.is_null().to_numpy(zero_copy_only=False),
+        vtype=types.fill_null(0).to_numpy(),
+        vtype_na=types.is_null().to_numpy(zero_copy_only=False),
+    )
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+class HistoryEngine(Engine):
+    name = "history"
+    version = 1
+    columns = (
+        Column("url", "str", "the page's url (histUri)"),
+        Column("title", "str", "the page's title"),
+        Column("visit_count", "int", "visits in the record (Firefox sends the latest 20)"),
+        Column("first_visit", "us", "earliest visit in the record"),
+        Column("last_visit", "us", "latest visit in the record"),
+    )
+    visit_columns = (
+        Column("date", "us", "when the visit happened"),
+        Column("type", "int", "raw transition type (1..9)"),
+        Column("transition", "category", "transition name", TRANSITIONS),
+    )
+    fields = frozenset({"histUri", "title", "visits"})
+    companion_names = ("visits",)
+
+    def visit_dtypes(self) -> dict[str, str]:
+        return {"id": "str", **{c.name: c.dtype for c in self.visit_columns}}
+
+    def build(self, batch: Batch, *, reveal: bool = False) -> Frames:
+        chunks = [_plain_chunk(batch.records[a : a + CHUNK]) for a in range(0, len(batch), CHUNK)]
+        return self._assemble(batch, chunks, reveal)
+
+    def from_payloads(
+        self,
+        batch: Batch,
+        payloads: Sequence[Any],
+        bundle: KeyBundle,
+        *,
+        reveal: bool = False,
+        progress: Any = None,
+    ) -> Frames:
+        """Decrypt and build in one pass, chunk by chunk (``batch.records`` is ignored)."""
+        ids = batch.ids
+        n = len(payloads)
+        if pa is None or n < 256:
+            records = decrypt_many(bundle, payloads, ids)
+            return self.build(_with_records(batch, records), reveal=reveal)
+        chunks: list[_Chunk | Future[_Chunk | None]] = []
+        spans = [(a, min(a + CHUNK, n)) for a in range(0, n, CHUNK)]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synctools-history") as pool:
+            for a, b in spans:
+                raw = decrypt_many(bundle, payloads[a:b], ids[a:b], raw=True)
+                chunks.append(pool.submit(_arrow_chunk, raw, ids[a:b]))
+                if progress is not None:
+                    progress.update(b - a)
+            done: list[_Chunk] = []
+            for (a, b), fut in zip(spans, chunks):
+                got = fut.result()  # type: ignore[union-attr]
+                if got is None:  # the plain path, with its per-record checks
+                    got = _plain_chunk(decrypt_many(bundle, payloads[a:b], ids[a:b]))
+                done.append(got)
+        return self._assemble(batch, done, reveal)
+
+    # -- chunks -> frames
+    def _assemble(self, batch: Batch, chunks: list[_Chunk], reveal: bool) -> Frames:
+        n = len(batch)
+        offsets = np.cumsum([0] + [c.n for c in chunks])
+        count = _cat([c.count for c in chunks], np.int64)
+        vpage = _cat([c.vpage + off for c, off in zip(chunks, offsets)], np.int64)
+        vdate = _cat([c.vdate for c in chunks], np.int64)
+        vdate_na = _cat([c.vdate_na for c in chunks], bool)
+        first, last = _first_last(count, vdate, vdate_na)
+        deleted = pd.arrays.BooleanArray(
+            _cat([c.deleted for c in chunks], bool), _cat([c.deleted_na for c in chunks], bool)
+        )
+        errors = [e for c in chunks for e in c.errors]
+        extras = np.full(n, None, dtype=object)
+        for c, off in zip(chunks, offsets):
+            for i, x in c.extras.items():
+                extras[off + i] = x
+        env = batch.take(np.arange(n))
+        count_arr = pd.arrays.IntegerArray(
+            count, np.asarray(deleted.isna()) | np.asarray(deleted.fillna(False))
+        )
+        main = pd.DataFrame(
+            {
+                **env,
+                "deleted": deleted,
+                "error": pd.array(errors, dtype="str"),
+                "url": _strings([c.url for c in chunks]),
+                "title": _strings([c.title for c in chunks]),
+                "visit_count": count_arr,
+                "first_visit": times_from_ints(first, first == _MAXI, "us"),
+                "last_visit": times_from_ints(last, last == _MINI, "us"),
+                "extra": extras,
+            },
+            copy=False,
+        )
+        vtype = _cat([c.vtype for c in chunks], np.int64)
+        vtype_na = _cat([c.vtype_na for c in chunks], bool)
+        codes = np.where((vtype >= 1) & (vtype <= 9) & ~vtype_na, vtype - 1, -1).astype(np.int8)
+        visits = pd.DataFrame(
+            {
+                "id": env["id"].take(vpage),
+                "date": times_from_ints(vdate, vdate_na, "us"),
+                "type": pd.arrays.IntegerArray(vtype, vtype_na),
+                "transition": pd.Categorical.from_codes(codes, categories=list(TRANSITIONS)),
+            },
+            copy=False,
+        )
+        stamp(main, self.collection, "main", (), reveal)
+        stamp(visits, self.collection, "visits", (), reveal)
+        return Frames(self.collection, main, {"visits": visits})
+
+
+def _with_records(batch: Batch, records: list[Any]) -> Batch:
+    return Batch(batch.ids, records, batch.modified, batch.sortindex, batch.ttl)
+
+
+def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+
+def _strings(parts: list[Any]) -> Any:
+    if pa is not None:
+        arrays = [p if isinstance(p, pa.Array) else pa.array(p, type=pa.string()) for p in parts]
+        if not arrays:
+            return pd.array([], dtype="str")
+        return pa.chunked_array(arrays, type=pa.string()).to_pandas().array
+    return pd.array([x for p in parts for x in p], dtype="str")
+
+
+def _first_last(count: np.ndarray, dates: np.ndarray, na: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-page min and max visit date; _MAXI/_MINI where a page has no dated visit."""
+    n = len(count)
+    first = np.full(n, _MAXI, dtype=np.int64)
+    last = np.full(n, _MINI, dtype=np.int64)
+    nonempty = count > 0
+    if nonempty.any():
+        starts = (np.cumsum(count) - count)[nonempty]
+        lo = np.where(na, _MAXI, dates)
+        hi = np.where(na, _MINI, dates)
+        first[nonempty] = np.minimum.reduceat(lo, starts)
+        last[nonempty] = np.maximum.reduceat(hi, starts)
+    return first, last
