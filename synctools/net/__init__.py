@@ -1,0 +1,104 @@
+"""Network clients: accounts (FxA), tokenserver and storage, with a trace of every exchange.
+
+The usual path of one sync::
+
+    trace = Trace()
+    fxa = FxaClient(auth_url, oauth_url, trace=trace)
+    session = fxa.login(email, password)         # then verify_totp()/verify_code() if asked
+    keys = session.fetch_keys()                  # SyncKeys: kSync bundle + kid
+    tokens = TokenServerClient(token_url, trace=trace)
+    storage = StorageClient(tokens.exchange(session.oauth_token().access_token, keys),
+                            token_provider=session.token_provider(tokens), trace=trace)
+    storage.info_collections(); trace.frame()
+
+See docs/network-clients.md.
+"""
+
+from .batching import InfoConfiguration, PostQueue, UploadResult
+from .errors import (
+    BadRequest,
+    BatchError,
+    CollectionChanged,
+    FxaError,
+    HTTPError,
+    IncorrectEmailCase,
+    IncorrectPassword,
+    InvalidClientState,
+    InvalidCredentials,
+    InvalidGeneration,
+    InvalidKeyId,
+    InvalidKeysChangedAt,
+    InvalidVerificationCode,
+    LoginRequired,
+    NetError,
+    NewUsersDisabled,
+    NodeReassigned,
+    NotFound,
+    PreconditionFailed,
+    RequestTooLarge,
+    ResponseInfo,
+    ServerBusy,
+    ServerUnreachable,
+    StorageError,
+    StorageUnauthorized,
+    TokenServerBusy,
+    TokenServerError,
+    UnknownAccount,
+    UnsupportedService,
+    VerificationRequired,
+)
+from .fxa import FxaClient, FxaSession, OAuthToken, load_session, save_session
+from .http import ServerSignal, Trace, TracedSession, never_retry, wait_and_retry
+from .storage import CollectionReader, Page, StorageClient
+from .tokenserver import Token, TokenServerClient
+
+__all__ = [
+    "BadRequest",
+    "BatchError",
+    "CollectionChanged",
+    "CollectionReader",
+    "FxaClient",
+    "FxaError",
+    "FxaSession",
+    "HTTPError",
+    "IncorrectEmailCase",
+    "IncorrectPassword",
+    "InfoConfiguration",
+    "InvalidClientState",
+    "InvalidCredentials",
+    "InvalidGeneration",
+    "InvalidKeyId",
+    "InvalidKeysChangedAt",
+    "InvalidVerificationCode",
+    "LoginRequired",
+    "NetError",
+    "NewUsersDisabled",
+    "NodeReassigned",
+    "NotFound",
+    "OAuthToken",
+    "Page",
+    "PostQueue",
+    "PreconditionFailed",
+    "RequestTooLarge",
+    "ResponseInfo",
+    "ServerBusy",
+    "ServerSignal",
+    "ServerUnreachable",
+    "StorageClient",
+    "StorageError",
+    "StorageUnauthorized",
+    "Token",
+    "TokenServerBusy",
+    "TokenServerClient",
+    "TokenServerError",
+    "Trace",
+    "TracedSession",
+    "UnknownAccount",
+    "UnsupportedService",
+    "UploadResult",
+    "VerificationRequired",
+    "load_session",
+    "never_retry",
+    "save_session",
+    "wait_and_retry",
+]

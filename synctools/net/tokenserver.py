@@ -1,0 +1,200 @@
+"""Tokenserver client: trade an OAuth access token and the key id for a storage token.
+
+``GET <tokenserver>/1.0/sync/1.5`` with ``Authorization: Bearer <access token>`` and
+``X-KeyID: <keyRotationTimestamp>-<b64url kXCS>`` answers the storage node
+(``api_endpoint``) and a Hawk id/key pair valid for ``duration`` seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from synctools.protocol.keys import SyncKeys, parse_kid
+
+from .errors import (
+    TOKENSERVER_ERRORS,
+    ResponseInfo,
+    ServerUnreachable,
+    TokenServerBusy,
+    TokenServerError,
+    UnsupportedService,
+)
+from .http import RetryPolicy, ServerSignal, SignalHook, Trace, TracedSession, fp, never_retry
+
+SYNC_PATH = "/1.0/sync/1.5"
+PRODUCTION_TOKEN_URL = "https://token.services.mozilla.com"  # noqa: S105 - a URL
+
+
+@dataclass(frozen=True, repr=False)
+class Token:
+    """A storage token: Hawk ``id``/``key`` for ``api_endpoint`` until ``expires_at``.
+
+    ``key`` is used as its UTF-8 text for Hawk. ``repr`` shows fingerprints only.
+    """
+
+    id: str
+    key: str
+    uid: int
+    api_endpoint: str
+    duration: int
+    expires_at: datetime
+    hashed_fxa_uid: str | None = None
+    node_type: str | None = None
+    server_time: float | None = None  # the tokenserver's X-Timestamp, seconds
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def expiry(self) -> datetime:
+        return self.expires_at
+
+    def expired(self, now: datetime | None = None, margin: float = 10.0) -> bool:
+        """True if the token expires within ``margin`` seconds of ``now``."""
+        now = now or datetime.now(UTC)
+        return now + timedelta(seconds=margin) >= self.expires_at
+
+    @property
+    def node(self) -> str:
+        """The node's base URL (``api_endpoint`` without ``/1.5/<uid>``)."""
+        tail = f"/1.5/{self.uid}"
+        ep = self.api_endpoint.rstrip("/")
+        return ep[: -len(tail)] if ep.endswith(tail) else ep
+
+    def __repr__(self) -> str:
+        return (
+            f"Token(uid={self.uid}, api_endpoint={self.api_endpoint!r}, "
+            f"expires_at={self.expires_at:%Y-%m-%d %H:%M:%S}Z, id={fp(self.id)}, key={fp(self.key)})"
+        )
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], server_time: float | None = None) -> Token:
+        missing = [k for k in ("id", "key", "uid", "api_endpoint", "duration") if k not in data]
+        if missing:
+            raise ValueError(f"tokenserver response lacks {missing}")
+        duration = int(data["duration"])
+        known = {"id", "key", "uid", "api_endpoint", "duration", "hashed_fxa_uid", "node_type"}
+        return cls(
+            id=str(data["id"]),
+            key=str(data["key"]),
+            uid=int(data["uid"]),
+            api_endpoint=str(data["api_endpoint"]),
+            duration=duration,
+            # Local clock + duration: immune to skew between us and the tokenserver.
+            expires_at=datetime.now(UTC) + timedelta(seconds=duration),
+            hashed_fxa_uid=data.get("hashed_fxa_uid"),
+            node_type=data.get("node_type"),
+            server_time=server_time,
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+def sync_token_url(url: str) -> str:
+    """``https://host[/prefix]`` or the full ``…/1.0/sync/1.5`` URL → the full URL."""
+    url = url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"tokenserver URL must start with http:// or https://, got {url[:60]!r}")
+    return url if url.endswith(SYNC_PATH) else url + SYNC_PATH
+
+
+class TokenServerClient:
+    """Exchanges OAuth access tokens for storage tokens. One per tokenserver.
+
+    ``on_backoff`` is called with every backoff/alert signal; for a 503 with
+    ``Retry-After`` its return value decides: ``True`` retries (it has waited),
+    anything else raises :class:`TokenServerBusy`.
+    """
+
+    service = "tokenserver"
+
+    def __init__(
+        self,
+        url: str = PRODUCTION_TOKEN_URL,
+        *,
+        trace: Trace | None = None,
+        on_backoff: RetryPolicy | None = None,
+        on_signal: SignalHook | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.url = sync_token_url(url)
+        self.trace = trace if trace is not None else Trace()
+        self.retry_policy = on_backoff or never_retry
+        self.session = TracedSession(self.service, self.trace, on_signal=on_signal, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"<TokenServerClient {self.url}>"
+
+    def exchange(
+        self, access_token: str, sync_keys: SyncKeys | None = None, *, key_id: str | None = None
+    ) -> Token:
+        """Get a storage token. Give ``sync_keys`` (or just its ``key_id``) for X-KeyID."""
+        kid = key_id if key_id is not None else (sync_keys.kid if sync_keys is not None else None)
+        if kid is None:
+            raise ValueError("exchange() needs sync_keys or key_id (the X-KeyID)")
+        parse_kid(kid)  # clear error before any request
+        if not access_token or not isinstance(access_token, str):
+            raise ValueError("exchange() needs the OAuth access token (a non-empty string)")
+        self.trace.add_secret(access_token)
+        headers = {"Authorization": f"Bearer {access_token}", "X-KeyID": kid}
+        for _attempt in range(5):
+            try:
+                resp = self.session.get(self.url, headers=headers)
+            except requests.RequestException as exc:
+                raise ServerUnreachable(f"tokenserver {self.url} unreachable: {exc}") from exc
+            if resp.status_code == 200:
+                return self._token(resp)
+            signals = tuple(self.session.last_signals)
+            retry = [s for s in signals if s.kind == "retry-after"]
+            if resp.status_code in (429, 503) and retry and self.retry_policy(retry[0]) is True:
+                continue
+            raise self._error(resp, signals)
+        raise self._error(resp, signals)
+
+    def _token(self, resp: requests.Response) -> Token:
+        try:
+            data = resp.json()
+            ts = resp.headers.get("X-Timestamp")
+            token = Token.from_json(data, float(ts) if ts else None)
+        except (ValueError, TypeError) as exc:
+            info = ResponseInfo.from_response(resp, self.service, self.trace)
+            raise TokenServerError(f"tokenserver sent a malformed token: {exc}", info) from None
+        self.trace.add_secret(token.id)
+        self.trace.add_secret(token.key)
+        return token
+
+    def _error(self, resp: requests.Response, signals: tuple[ServerSignal, ...]) -> TokenServerError:
+        # Register the secrets first: the error body is scrubbed with them.
+        info = ResponseInfo.from_response(resp, self.service, self.trace, signals)
+        data = info.json()
+        name, description = "", ""
+        if isinstance(data, dict):
+            name = str(data.get("status", ""))
+            errors = data.get("errors") or []
+            if errors and isinstance(errors[0], dict):
+                description = str(errors[0].get("description", ""))
+                if name in ("", "error") and errors[0].get("name"):
+                    name = str(errors[0]["name"])
+        status = resp.status_code
+        if name in TOKENSERVER_ERRORS:
+            cls = TOKENSERVER_ERRORS[name]
+        elif status in (429, 503):
+            cls = TokenServerBusy
+        elif status == 404:
+            cls = UnsupportedService
+        else:
+            cls = TokenServerError
+        detail = f"{name}: {description}" if description else name or f"HTTP {status}"
+        err = cls(f"tokenserver refused the token exchange ({detail})", info, description)
+        if cls is TokenServerError:
+            err.error_name = name
+        return err
+
+
+def token_age(token: Token) -> float:
+    """Seconds until ``token`` expires (negative once expired)."""
+    return (token.expires_at - datetime.now(UTC)).total_seconds()
+

@@ -1,0 +1,162 @@
+"""Accounts client against the embedded accounts server, over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+import pytest
+
+from synctools.net import (
+    FxaClient,
+    FxaSession,
+    IncorrectPassword,
+    InvalidVerificationCode,
+    LoginRequired,
+    TokenServerClient,
+    Trace,
+    UnknownAccount,
+    VerificationRequired,
+    load_session,
+)
+from synctools.protocol.keys import derive_sync_keys
+
+from .conftest import PASSWORD, new_email
+
+
+def _client(stack: Any, trace: Trace | None = None) -> FxaClient:
+    return FxaClient(stack.auth_url, stack.oauth_url, trace=trace or Trace())
+
+
+def test_login_without_verification_derives_the_accounts_sync_keys(stack: Any) -> None:
+    email = new_email()
+    kb = bytes(range(32))
+    stack.admin.create_account(email, PASSWORD, kb=kb)
+    session = _client(stack).login(email, PASSWORD)
+    assert session.verified and not session.needs_verification
+    keys = session.fetch_keys()
+    # The kid's timestamp is the account's keyRotationTimestamp; kSync follows from kB.
+    expected = derive_sync_keys(kb, keys.key_rotation_timestamp)
+    assert keys.kid == expected.kid
+    assert keys.bundle.fingerprint == expected.bundle.fingerprint
+    token = session.oauth_token()
+    assert token.access_token and not token.expired()
+    assert session.oauth_token() is token  # reused until it expires
+
+
+def test_login_with_totp(stack: Any) -> None:
+    email = new_email("totp")
+    stack.admin.create_account(email, PASSWORD, totp_secret="JBSWY3DPEHPK3PXP",
+                               verification="totp")
+    session = _client(stack).login(email, PASSWORD)
+    assert session.needs_verification and session.verification_method == "totp-2fa"
+    with pytest.raises(VerificationRequired, match="verify_totp"):
+        session.fetch_keys()
+    session.verify_totp(stack.admin.totp_code(email))
+    assert session.verified
+    assert session.fetch_keys().kid
+
+
+def test_wrong_totp_code_is_refused_and_the_session_stays_unverified(stack: Any) -> None:
+    email = new_email("totp")
+    stack.admin.create_account(email, PASSWORD, totp_secret="JBSWY3DPEHPK3PXP",
+                               verification="totp")
+    session = _client(stack).login(email, PASSWORD)
+    good = stack.admin.totp_code(email)
+    with pytest.raises(InvalidVerificationCode):
+        session.verify_totp("000000" if good != "000000" else "111111")
+    assert session.needs_verification
+
+
+def test_login_with_an_emailed_code(stack: Any) -> None:
+    email = new_email("otp")
+    stack.admin.create_account(email, PASSWORD, verification="email")
+    trace = Trace()
+    session = _client(stack, trace).login(email, PASSWORD)
+    assert session.needs_verification and session.verification_method == "email-otp"
+    with pytest.raises(InvalidVerificationCode):
+        session.verify_code("not-the-code")
+    session.verify_code(stack.admin.verification_code(email))
+    assert session.fetch_keys().kid
+    assert any(e.url.endswith("/v1/session/verify_code") and e.status == 200 for e in trace)
+
+
+def test_errno_120_is_retried_with_the_email_the_server_names(stack: Any) -> None:
+    email = new_email("Case")  # registered with a capital letter
+    stack.admin.create_account(email, PASSWORD)
+    trace = Trace()
+    session = _client(stack, trace).login(email.lower(), PASSWORD)
+    assert session.email == email
+    logins = [e for e in trace if e.url.endswith("/account/login?keys=true")]
+    assert [e.status for e in logins] == [400, 200]
+    assert session.fetch_keys().kid
+
+
+def test_wrong_password_and_unknown_account_are_typed_errors(stack: Any) -> None:
+    email = new_email()
+    stack.admin.create_account(email, PASSWORD)
+    client = _client(stack)
+    with pytest.raises(IncorrectPassword) as info:
+        client.login(email, "not the password")
+    assert info.value.errno == 103 and info.value.status == 400
+    assert "not the password" not in str(info.value)
+    with pytest.raises(UnknownAccount):
+        client.login(new_email("nobody"), PASSWORD)
+
+
+def test_v1_account_is_never_upgraded_and_nothing_is_changed(stack: Any) -> None:
+    email = new_email()
+    stack.admin.create_account(email, PASSWORD)
+    client = _client(stack)
+    assert client.key_stretch_version(email) == (1, None)
+    client.login(email, PASSWORD).fetch_keys()
+    assert client.key_stretch_version(email) == (1, None)
+    paths = [e.url for e in client.trace]
+    assert not any("/password/" in p or "/account/create" in p for p in paths)
+    with pytest.raises(RuntimeError, match="never changes an account"):
+        client.core.change_password(email, PASSWORD, "new", session_token="00" * 32)
+
+
+def test_session_file_is_private_and_reusable(stack: Any, tmp_path: Any) -> None:
+    email = new_email()
+    stack.admin.create_account(email, PASSWORD)
+    session = _client(stack).login(email, PASSWORD)
+    keys = session.fetch_keys()
+    session.oauth_token()
+    path = tmp_path / "session.json"
+    session.save(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    text = path.read_text()
+    assert '"keys"' not in text  # keys only when asked for
+    again = load_session(path)
+    assert again.uid == session.uid and again.verified
+    assert again.status()["uid"] == session.uid  # the session token still works
+    with pytest.raises(LoginRequired, match="log in again"):
+        again.fetch_keys()
+
+    session.save(path, include_keys=True)
+    with_keys = load_session(path)
+    assert with_keys.fetch_keys().kid == keys.kid
+    tokens = TokenServerClient(stack.token_url)
+    assert tokens.exchange(with_keys.oauth_token().access_token, with_keys.keys).uid
+
+    os.chmod(path, 0o644)
+    with pytest.raises(PermissionError, match="chmod 600"):
+        load_session(path)
+
+
+def test_someone_with_a_token_and_keys_skips_login(stack: Any) -> None:
+    email = new_email()
+    stack.admin.create_account(email, PASSWORD)
+    first = _client(stack).login(email, PASSWORD)
+    keys = first.fetch_keys()
+    access = first.oauth_token().access_token
+
+    session = FxaSession.from_oauth(access, keys.to_jwk())
+    assert session.keys.kid == keys.kid
+    token = TokenServerClient(stack.token_url).exchange(session.oauth_token().access_token,
+                                                        session.keys)
+    assert token.api_endpoint
+    with pytest.raises(LoginRequired):
+        session.status()
