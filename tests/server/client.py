@@ -14,6 +14,7 @@ from typing import Any
 
 import mohawk
 import requests
+from mohawk.base import EmptyValue
 
 from synctools.protocol import onepw
 from synctools.protocol._util import b64url_nopad
@@ -68,8 +69,8 @@ class StorageClient:
             {**creds, "algorithm": "sha256"},
             prepared.url,
             method,
-            content=raw if hash_payload else "",
-            content_type=headers.get("Content-Type", "") if hash_payload else "",
+            content=raw if hash_payload else EmptyValue,
+            content_type=headers.get("Content-Type", "") if hash_payload else EmptyValue,
             always_hash_content=hash_payload,
         )
         prepared.headers["Authorization"] = sender.request_header
