@@ -38,10 +38,21 @@ class DemoAccountInfo:
     shift_centis: int = 0  # added to every generated ``modified`` when loading
     requests: int = 0  # put_records calls made
     records: int = 0
+    loaded: bool = True  # False when the account already existed and was left alone
 
     def __repr__(self) -> str:
         kb = fingerprint(self.kb)
         return f"<DemoAccountInfo {self.email} kB={kb} planted={len(self.planted)} records={self.records}>"
+
+
+def _existing_account(admin: Any, email: str) -> Any:
+    lookup = getattr(admin, "account", None)
+    if lookup is None:
+        return None
+    try:
+        return lookup(email)
+    except LookupError:
+        return None
 
 
 def install_demo(
@@ -60,11 +71,25 @@ def install_demo(
     ages are kept (a stale client stays stale, an expired record stays expired, which
     needs the server to compute expiry as ``modified + ttl``). Records are loaded in the
     order they were written, oldest first, one ``put_records`` call per collection and
-    timestamp.
+    timestamp. If the server already has an account with this email (a persistent data
+    directory), nothing is written and ``loaded`` is False.
     """
     account = account if account is not None else build_demo_account(seed)
     email = email or account.email
     password = password or account.password
+    existing = _existing_account(admin, email)
+    if existing is not None:
+        # A persistent data directory already holds the demo (and maybe the person's
+        # edits to it): keep it as it is rather than fail or overwrite.
+        return DemoAccountInfo(
+            email=email,
+            password=password,
+            kb=account.kb,
+            key_rotation_timestamp=account.key_rotation_timestamp,
+            planted=list(account.planted),
+            account_info=existing,
+            loaded=False,
+        )
     info = admin.create_account(
         email, password, kb=account.kb, key_rotation_timestamp=account.key_rotation_timestamp
     )
