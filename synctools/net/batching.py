@@ -74,26 +74,24 @@ class InfoConfiguration:
         if n == 0:
             return 0
         if len(set(payload_sizes)) == 1 and (item_sizes is None or len(set(item_sizes)) == 1):
-            s = payload_sizes[0]
-            per_post = min(self.max_post_records, self.max_post_bytes // max(s, 1))
+            # A POST must also fit in a batch; batches then hold whole POSTs.
+            s = max(payload_sizes[0], 1)
+            per_post = min(self.max_post_records, self.max_total_records,
+                           self.max_post_bytes // s, self.max_total_bytes // s)
             if item_sizes is not None:
                 per_post = min(per_post, (self.max_request_bytes - 1) // (item_sizes[0] + 1))
-            per_batch = min(self.max_total_records, self.max_total_bytes // max(s, 1))
-            if per_post <= 0 or per_batch <= 0:
+            if per_post <= 0:
                 raise ValueError("a record of this size can never be uploaded under these limits")
-            full, rest = divmod(n, per_batch)
-            return full * -(-per_batch // per_post) + -(-rest // per_post)
+            return -(-n // per_post)
         total = sum(payload_sizes)
         bounds = [
-            -(-n // self.max_post_records),
-            -(-total // self.max_post_bytes),
+            -(-n // min(self.max_post_records, self.max_total_records)),
+            -(-total // min(self.max_post_bytes, self.max_total_bytes)),
         ]
         if item_sizes is not None:
-            # body = "[" + items joined by "," + "]"
-            body = sum(item_sizes) + n + 1
-            bounds.append(-(-body // self.max_request_bytes))
-        batches = max(-(-n // self.max_total_records), -(-total // self.max_total_bytes))
-        bounds.append(batches)
+            # body = "[" + items joined by "," + "]"; each POST adds 1 byte of brackets
+            body = sum(item_sizes) + n
+            bounds.append(-(-body // (self.max_request_bytes - 1)))
         return max(bounds)
 
 
@@ -155,8 +153,29 @@ def serialize(record: BSO | Mapping[str, Any]) -> tuple[str, bytes, int]:
     return rid, item, len(payload.encode("utf-8"))
 
 
+@dataclass
+class _Post:
+    """One POST being filled: serialized items and what they count against the limits."""
+
+    items: list[bytes] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    body_len: int = 1  # "["
+    payload_bytes: int = 0
+
+    def body(self) -> bytes:
+        return b"[" + b",".join(self.items) + b"]"
+
+
 class PostQueue:
-    """Packs records into POSTs and batches; see the module docstring."""
+    """Packs records into POSTs and batches; see the module docstring.
+
+    POSTs are filled greedily under the per-POST limits capped by the per-batch ones
+    (a POST must fit in a batch on its own), which gives the fewest POSTs any in-order
+    packing can have. Whole POSTs are then grouped into batches: one completed POST is
+    held back until the next is known, so the queue can tell whether it still fits in
+    the current batch or must carry ``commit=true`` itself -- a batch is never ended by
+    a half-empty POST that a new batch would have filled.
+    """
 
     def __init__(
         self,
@@ -171,21 +190,22 @@ class PostQueue:
         self.result = result
         self.batch: str | None = None  # current batch id
         self.batched: bool | None = None  # unknown until the first answer
-        self._items: list[bytes] = []
-        self._body_len = 1  # "["
-        self._post_bytes = 0
-        self._batch_records = 0
+        self.on_post: Callable[[int], None] | None = None
+        self._post_records = min(config.max_post_records, config.max_total_records)
+        self._post_bytes = min(config.max_post_bytes, config.max_total_bytes)
+        self._current = _Post()
+        self._ready: _Post | None = None  # complete, waiting to know if it ends a batch
+        self._batch_records = 0  # sent in the open batch
         self._batch_bytes = 0
         self._pending_success: list[str] = []
         self._pending_failed: dict[str, str] = {}
-        self.on_post: Callable[[int], None] | None = None
 
     def too_large(self, item: bytes, payload_len: int) -> str | None:
         c = self.config
         if payload_len > c.max_record_payload_bytes:
             limit = c.max_record_payload_bytes
             return f"payload of {payload_len} bytes exceeds max_record_payload_bytes ({limit})"
-        if payload_len > c.max_post_bytes or payload_len > c.max_total_bytes:
+        if payload_len > self._post_bytes:
             return f"payload of {payload_len} bytes exceeds max_post_bytes/max_total_bytes"
         if len(item) + 2 > c.max_request_bytes:
             return f"record of {len(item)} bytes cannot fit in max_request_bytes ({c.max_request_bytes})"
@@ -197,44 +217,49 @@ class PostQueue:
         if reason is not None:
             self.result.failed[rid] = reason
             return False
-        c = self.config
-        if self._items:
-            can_post = (
-                len(self._items) < c.max_post_records
-                and self._post_bytes + payload_len <= c.max_post_bytes
-                and self._body_len + 1 + len(item) + 1 <= c.max_request_bytes
-            )
-            can_batch = (
-                self._batch_records < c.max_total_records
-                and self._batch_bytes + payload_len <= c.max_total_bytes
-            )
-            if not (can_post and can_batch):
-                self.flush(commit=not can_batch)
-        self._items.append(item)
-        self._body_len += len(item) + (1 if len(self._items) > 1 else 0)
-        self._post_bytes += payload_len
-        self._batch_records += 1
-        self._batch_bytes += payload_len
+        post = self._current
+        if post.items and not (
+            len(post.items) < self._post_records
+            and post.payload_bytes + payload_len <= self._post_bytes
+            and post.body_len + 1 + len(item) + 1 <= self.config.max_request_bytes
+        ):
+            self._complete(post)
+            post = self._current = _Post()
+        post.body_len += len(item) + (1 if post.items else 0)
+        post.items.append(item)
+        post.ids.append(rid)
+        post.payload_bytes += payload_len
         self.result.records += 1
         self.result.payload_bytes += payload_len
         return True
 
-    def flush(self, commit: bool) -> None:
-        """Send what is queued; ``commit`` ends the current batch."""
-        if not self._items:
-            return
-        body = b"[" + b",".join(self._items) + b"]"
-        n = len(self._items)
+    def _complete(self, post: _Post) -> None:
+        if self._ready is not None:
+            self._send(self._ready, commit=not self._fits(self._ready, post))
+        self._ready = post
+
+    def _fits(self, sent_next: _Post, after: _Post) -> bool:
+        """Can ``after`` join the open batch once ``sent_next`` is in it?"""
+        if self.batched is False:
+            return True  # no batches: every POST stands alone
+        c = self.config
+        records = self._batch_records + len(sent_next.items) + len(after.items)
+        size = self._batch_bytes + sent_next.payload_bytes + after.payload_bytes
+        return records <= c.max_total_records and size <= c.max_total_bytes
+
+    def _send(self, post: _Post, commit: bool) -> None:
         if self.batched is False:
             batch_arg, commit = None, False
         else:
             batch_arg = self.batch if self.batch is not None else "true"
-        resp = self.poster(body, self.last_modified, batch_arg, commit)
+        resp = self.poster(post.body(), self.last_modified, batch_arg, commit)
         self.result.posts += 1
-        self._items, self._body_len, self._post_bytes = [], 1, 0
         if self.on_post is not None:
-            self.on_post(n)
+            self.on_post(len(post.items))
         self._handle(resp, commit)
+        if self.batch is not None:
+            self._batch_records += len(post.items)
+            self._batch_bytes += post.payload_bytes
 
     def _handle(self, resp: PostResponse, commit: bool) -> None:
         self._pending_success.extend(resp.success)
@@ -243,7 +268,6 @@ class PostQueue:
             self.last_modified = resp.last_modified
         if commit or self.batched is False:
             self._settle(resp)
-            self.batch = None
             return
         if resp.status == 202:
             if not resp.batch:
@@ -265,8 +289,15 @@ class PostQueue:
         self._pending_success, self._pending_failed = [], {}
         self.result.commits += 1
         self.result.modified = resp.last_modified or self.result.modified
+        self.batch = None
         self._batch_records = self._batch_bytes = 0
 
     def finish(self) -> UploadResult:
-        self.flush(commit=True)
+        """Send what is left; the last POST commits the batch."""
+        if self._current.items:
+            self._complete(self._current)
+            self._current = _Post()
+        if self._ready is not None:
+            self._send(self._ready, commit=True)
+            self._ready = None
         return self.result

@@ -42,7 +42,7 @@ def _clean_stack(request: pytest.FixtureRequest) -> Iterator[None]:
     if "stack" in request.fixturenames:
         s = request.getfixturevalue("stack")
         s.admin.clear_faults()
-        s.admin.set_config(**DEFAULT_LIMITS)
+        s.admin.reset_config()
 
 
 DEFAULT_LIMITS = {

@@ -74,7 +74,8 @@ def test_max_total_records_splits_into_committed_batches(stack: Any,
     assert (exact.posts, exact.commits, exact.atomic) == (2, 1, True)
     storage.delete_collection("history", if_unmodified_since=None)
     over = upload_with(stack, storage, recs(7), max_post_records=4, max_total_records=6)
-    assert (over.posts, over.commits, over.atomic) == (3, 2, False)
+    # 4 + 3 in two batches beats 4 + 2 then 1: never end a batch with a short POST.
+    assert (over.posts, over.commits, over.atomic) == (2, 2, False)
 
 
 def test_max_total_bytes(stack: Any, storage: StorageClient) -> None:
@@ -82,7 +83,7 @@ def test_max_total_bytes(stack: Any, storage: StorageClient) -> None:
     assert (exact.posts, exact.commits) == (2, 1)
     storage.delete_collection("history", if_unmodified_since=None)
     over = upload_with(stack, storage, recs(6, 100), max_post_bytes=400, max_total_bytes=599)
-    assert (over.posts, over.commits) == (3, 2)
+    assert (over.posts, over.commits) == (2, 2)
 
 
 def test_max_record_payload_bytes(stack: Any, storage: StorageClient) -> None:
@@ -122,5 +123,7 @@ def test_min_posts_is_the_bound_each_limit_imposes() -> None:
     assert cfg.min_posts([100] * 25) == 3
     assert cfg.min_posts([200] * 25) == 5
     assert cfg.min_posts([]) == 0
-    # Seven records, 4 per POST, 6 per batch: 4+2 then 1 -- three POSTs, not two.
-    assert InfoConfiguration(max_post_records=4, max_total_records=6).min_posts([1] * 7) == 3
+    # Seven records, 4 per POST, 6 per batch: 4 then 3, in two batches -- two POSTs.
+    assert InfoConfiguration(max_post_records=4, max_total_records=6).min_posts([1] * 7) == 2
+    # A POST can never hold more than a batch may.
+    assert InfoConfiguration(max_post_records=10, max_total_records=3).min_posts([1] * 7) == 3
