@@ -56,7 +56,18 @@ class RequestLog:
 
 class Admin:
     def __init__(self, stack: LocalStack):
-        self._stack = stack
+        self.__stack = stack
+
+    @property
+    def _stack(self) -> LocalStack:
+        if self.__stack.storage_only:
+            raise RuntimeError(
+                "this stack runs storage-only: it has no accounts or tokenserver; mint tokens "
+                "with the node's secret (e.g. tokenlib.make_token) instead"
+            )
+        if self.__stack.url == "":
+            raise RuntimeError("the stack is not running: call start() or use `with`")
+        return self.__stack
 
     # -- accounts -----------------------------------------------------------------
     def create_account(
@@ -170,11 +181,11 @@ class Admin:
                 raise ValueError(f"unknown limit {name!r}; known: {', '.join(DEFAULT_LIMITS)}")
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer")
-        self._stack.limits.update(limits)
+        self.__stack.limits.update(limits)
 
     def reset_config(self) -> None:
-        self._stack.limits.clear()
-        self._stack.limits.update(DEFAULT_LIMITS)
+        self.__stack.limits.clear()
+        self.__stack.limits.update(DEFAULT_LIMITS)
 
     # -- faults and the request log -------------------------------------------------
     def inject_fault(
@@ -186,19 +197,19 @@ class Admin:
         path: str | None = None,
         **params: Any,
     ) -> str:
-        return self._stack.faults.add(kind, count, method, path, **params)
+        return self.__stack.faults.add(kind, count, method, path, **params)
 
     def clear_faults(self) -> None:
-        self._stack.faults.clear()
+        self.__stack.faults.clear()
 
     def faults(self) -> list[dict[str, Any]]:
-        return self._stack.faults.pending()
+        return self.__stack.faults.pending()
 
     def requests(self) -> list[dict[str, Any]]:
-        return self._stack.request_log.list()
+        return self.__stack.request_log.list()
 
     def clear_requests(self) -> None:
-        self._stack.request_log.clear()
+        self.__stack.request_log.clear()
 
 
 def client_state_of(kb: bytes) -> str:
