@@ -111,19 +111,16 @@ def clients_and_tabs(rng: random.Random) -> tuple[list[Row], list[Row], list[Dev
         fxa_device_id = hex_id(rng)
         # application-services clients use the FxA device id as record id; desktop a GUID.
         rid = fxa_device_id if typ == "mobile" else guid(rng)
-        rec: dict[str, Any] = {
-            "id": rid,
-            "name": name,
-            "type": typ,
-            "commands": [],
-            "version": version,
-            "protocols": ["1.5"],
-            "os": os_name,
-            "appPackage": package,
-            "application": "Firefox",
-            "fxaDeviceId": fxa_device_id,
-        }
-        rec.update(extra)
+        if typ == "mobile":
+            # application-services (Android): camelCase fields, empty commands omitted.
+            rec: dict[str, Any] = {"id": rid, "name": name, "type": typ, "fxaDeviceId": fxa_device_id}
+            rec.update(version=version, protocols=["1.5"], **extra)
+            rec.update(os=os_name, appPackage=package, application="Firefox")
+        else:
+            # Desktop's ClientStore.createRecord, in its order.
+            rec = {"id": rid, "fxaDeviceId": fxa_device_id, "name": name, "type": typ}
+            rec.update(version=version, protocols=["1.5"], commands=[])
+            rec.update(os=os_name, appPackage=package, application="Firefox")
         devices.append(Device(rid, name, last, ntabs))
         clients.append(Row(rec, last // 10, CLIENTS_TTL))
     # The laptop restored a bookmarks backup and asked every device to wipe its
@@ -141,14 +138,15 @@ def clients_and_tabs(rng: random.Random) -> tuple[list[Row], list[Row], list[Dev
                 {
                     "title": title,
                     "urlHistory": [u for u, _ in reversed(history)],
-                    "icon": f"https://{host}/favicon.ico" if rng.random() < 0.8 else "",
+                    "icon": f"https://{host}/favicon.ico" if rng.random() < 0.8 else None,
                     "lastUsed": (dev.last_sync_ms - int(rng.expovariate(1 / (2 * DAY_MS)))) // 1000,
-                    "inactive": False,
                 }
             )
         items.sort(key=lambda t: -t["lastUsed"])
         for t in items:
-            t["inactive"] = t["lastUsed"] < (dev.last_sync_ms - 14 * DAY_MS) // 1000
+            # Like application-services, "inactive" is written only when true.
+            if t["lastUsed"] < (dev.last_sync_ms - 14 * DAY_MS) // 1000:
+                t["inactive"] = True
         old = dev.last_sync_ms < EPOCH_MS - 90 * DAY_MS
         tabs.append(
             Row(

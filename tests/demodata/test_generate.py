@@ -188,7 +188,8 @@ def test_passwords(account: DemoAccount) -> None:
 def test_clients_and_tabs(account: DemoAccount) -> None:
     clients = account.cleartext["clients"]
     for c in clients:
-        assert {"id", "name", "type", "commands", "version", "protocols", "os", "fxaDeviceId"} <= set(c)
+        assert {"id", "name", "type", "version", "protocols", "os", "fxaDeviceId"} <= set(c)
+        assert isinstance(c.get("commands", []), list)
         assert c["type"] in ("desktop", "mobile") and c["protocols"] == ["1.5"]
         assert re.match(r"^[0-9a-f]{32}$", c["fxaDeviceId"])
     assert {c["type"] for c in clients} == {"desktop", "mobile"}
@@ -198,7 +199,13 @@ def test_clients_and_tabs(account: DemoAccount) -> None:
         record = tabs[c["id"]]
         assert record["clientName"] == c["name"] and record["tabs"]
         for tab in record["tabs"]:
-            assert set(tab) == {"title", "urlHistory", "icon", "lastUsed", "inactive"}
+            assert (
+                {"title", "urlHistory", "icon", "lastUsed"}
+                <= set(tab)
+                <= {"title", "urlHistory", "icon", "lastUsed", "inactive"}
+            )
+            assert tab.get("inactive", True) is True, "written only when true"
+            assert tab["icon"] is None or tab["icon"].startswith("https://")
             assert 1 <= len(tab["urlHistory"]) <= 5 and isinstance(tab["lastUsed"], int)
             assert tab["lastUsed"] <= EPOCH_MS // 1000
 
