@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from synctools.net import (
+    FxaBusy,
     FxaClient,
     FxaSession,
     IncorrectPassword,
     InvalidVerificationCode,
     LoginRequired,
+    ServerUnreachable,
     TokenServerClient,
     Trace,
     UnknownAccount,
@@ -160,3 +162,23 @@ def test_someone_with_a_token_and_keys_skips_login(stack: Any) -> None:
     assert token.api_endpoint
     with pytest.raises(LoginRequired):
         session.status()
+
+
+def test_accounts_server_busy_is_surfaced_with_its_wait(stack: Any) -> None:
+    email = new_email()
+    stack.admin.create_account(email, PASSWORD)
+    stack.admin.inject_fault("503", path="/account/login", retry_after=30)
+    client = _client(stack)
+    with pytest.raises(FxaBusy) as info:
+        client.login(email, PASSWORD)
+    assert info.value.retry_after == 30 and info.value.status == 503
+    # PyFxA would replay that 503 from its cache for 30s; we ask the server again.
+    assert client.login(email, PASSWORD).verified
+
+
+def test_accounts_server_that_drops_the_connection_is_unreachable(stack: Any) -> None:
+    email = new_email()
+    stack.admin.create_account(email, PASSWORD)
+    stack.admin.inject_fault("drop", path="/account/login")
+    with pytest.raises(ServerUnreachable):
+        _client(stack).login(email, PASSWORD)

@@ -17,6 +17,7 @@ from synctools.net import (
     ServerUnreachable,
     StorageClient,
     StorageUnauthorized,
+    wait_and_retry,
 )
 from synctools.protocol.bso import BSO, ServerTime
 
@@ -216,3 +217,17 @@ def test_quota_note_is_surfaced(storage: StorageClient, stack: Any) -> None:
     stack.admin.inject_fault("quota", remaining=1024)
     storage.info_collections()
     assert [(s.kind, s.kilobytes) for s in storage.signals] == [("quota", 1024)]
+
+
+def test_wait_and_retry_waits_short_refusals_and_gives_up_on_long_ones(
+    storage: StorageClient, stack: Any
+) -> None:
+    slept: list[float] = []
+    storage.retry_policy = wait_and_retry(max_wait=5, show=False, sleep=slept.append)
+    stack.admin.inject_fault("503", retry_after=2)
+    assert storage.info_collections() == {}
+    assert slept == [2]
+    stack.admin.inject_fault("503", retry_after=600)
+    with pytest.raises(ServerBusy):
+        storage.info_collections()
+    assert slept == [2]  # a ten-minute wait is the person's call, not the client's
