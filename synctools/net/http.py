@@ -235,9 +235,13 @@ class Trace:
             self._signals.clear()
 
     # -- reading
-    def frame(self) -> pd.DataFrame:
+    def frame(self, since: int = 0) -> pd.DataFrame:
         """One row per exchange: seq, service, method, url, status, started, elapsed_ms,
-        request_bytes, response_bytes, signals, error, request_headers, response_headers."""
+        request_bytes, response_bytes, signals, error, request_headers, response_headers.
+
+        ``since``: only exchanges after that many (``mark = len(trace)`` before a stage,
+        ``trace.frame(since=mark)`` after it shows just that stage's requests).
+        """
         import pandas as pd
 
         rows = [
@@ -257,6 +261,7 @@ class Trace:
                 "response_headers": e.response_headers,
             }
             for e in self.exchanges
+            if e.seq > since
         ]
         columns = [
             "seq", "service", "method", "url", "status", "started", "elapsed_ms",

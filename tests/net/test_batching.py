@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from synctools.net import InfoConfiguration, PreconditionFailed, StorageClient
 
@@ -127,3 +129,63 @@ def test_min_posts_is_the_bound_each_limit_imposes() -> None:
     assert InfoConfiguration(max_post_records=4, max_total_records=6).min_posts([1] * 7) == 2
     # A POST can never hold more than a batch may.
     assert InfoConfiguration(max_post_records=10, max_total_records=3).min_posts([1] * 7) == 3
+
+
+def _fewest_posts(sizes: list[int], items: list[int], lim: dict[str, int]) -> int:
+    """The true minimum, by dynamic programming over every in-order packing.
+
+    best[i] = fewest POSTs for the first i records with a batch ending at i; a batch
+    j..i is allowed if it fits the batch limits, and costs the fewest POSTs that cover it
+    (found by a second DP over POST cuts).
+    """
+    def post_ok(a: int, b: int) -> bool:  # records a..b-1 in one POST
+        return (b - a <= lim["max_post_records"]
+                and sum(sizes[a:b]) <= lim["max_post_bytes"]
+                and sum(items[a:b]) + (b - a - 1) + 2 <= lim["max_request_bytes"])
+
+    def posts_for(a: int, b: int) -> float:
+        cost = [0.0] + [float("inf")] * (b - a)
+        for k in range(1, b - a + 1):
+            for m in range(k):
+                if cost[m] + 1 < cost[k] and post_ok(a + m, a + k):
+                    cost[k] = cost[m] + 1
+        return cost[b - a]
+
+    n = len(sizes)
+    best = [0.0] + [float("inf")] * n
+    for i in range(1, n + 1):
+        for j in range(i):
+            if (i - j <= lim["max_total_records"]
+                    and sum(sizes[j:i]) <= lim["max_total_bytes"]):
+                best[i] = min(best[i], best[j] + posts_for(j, i))
+    return int(best[n])
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sizes=st.lists(st.integers(1, 60), min_size=1, max_size=24),
+    post_records=st.integers(1, 6),
+    post_bytes=st.integers(60, 200),
+    total_records=st.integers(1, 12),
+    total_bytes=st.integers(60, 400),
+    request_slack=st.integers(0, 150),
+)
+def test_packing_is_optimal_for_any_sizes_and_limits(
+    stack: Any, storage: StorageClient, sizes: list[int], post_records: int, post_bytes: int,
+    total_records: int, total_bytes: int, request_slack: int,
+) -> None:
+    records = [{"id": f"r{i:05d}", "payload": "p" * s} for i, s in enumerate(sizes)]
+    items = [ITEM_OVERHEAD + s for s in sizes]
+    limits = {
+        "max_post_records": post_records, "max_post_bytes": post_bytes,
+        "max_total_records": total_records, "max_total_bytes": total_bytes,
+        "max_request_bytes": max(items) + 2 + request_slack,
+    }
+    stack.admin.set_config(**{**DEFAULT_LIMITS, **limits})
+    storage.info_configuration()
+    storage.delete_collection("history", if_unmodified_since=None)
+    result = storage.upload("history", records, if_unmodified_since=None)
+    assert result.ok, result.failed  # the server took every POST: all within its limits
+    assert len(storage.get_collection("history", full=False)) == len(records)
+    assert result.posts == _fewest_posts(sizes, items, {**DEFAULT_LIMITS, **limits})

@@ -133,6 +133,9 @@ def test_a_whole_sync_leaves_no_secret_in_the_trace(stack: Any) -> None:
         for form in _forms(secret):
             assert form not in shown, f"a secret ({fp(form)}) leaked into the trace"
     # ...while the trace still says who was asked what.
+    mark = len(trace)
+    storage.info_collections()
+    assert list(trace.frame(since=mark)["url"]) == [storage.endpoint + "/info/collections"]
     df = trace.frame()
     assert (df["status"] == 412).sum() == 1 and (df["status"] == 401).sum() == 1
     auth = [e.request_headers.get("Authorization", "") for e in trace]
