@@ -85,6 +85,14 @@ class ServerSignal:
             return self.at + timedelta(seconds=self.seconds)
         return None
 
+    def short(self) -> str:
+        """A few words for a table row that already says which request it was."""
+        if self.kind == "alert":
+            return f"alert: {self.text}"
+        if self.kind == "quota":
+            return f"quota left {self.kilobytes} KB"
+        return f"{self.kind} {self.seconds}s"
+
     def describe(self) -> str:
         where = f"{self.service} {self.method} {self.url} → {self.status}"
         if self.kind == "backoff":
@@ -255,7 +263,7 @@ class Trace:
                 "elapsed_ms": round(e.elapsed_ms, 2),
                 "request_bytes": e.request_bytes,
                 "response_bytes": e.response_bytes,
-                "signals": "; ".join(s.describe() for s in e.signals),
+                "signals": "; ".join(s.short() for s in e.signals),
                 "error": e.error,
                 "request_headers": e.request_headers,
                 "response_headers": e.response_headers,

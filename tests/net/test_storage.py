@@ -190,7 +190,8 @@ def test_backoff_and_alert_are_surfaced(storage: StorageClient, stack: Any) -> N
     assert [a.text for a in storage.alerts] == ["This server is going away"]
     kinds = [s.kind for s in storage.trace.signals]
     assert kinds == ["backoff", "alert"]
-    assert "back off for 300s" in storage.trace.frame()["signals"].str.cat()
+    assert "backoff 300s" in storage.trace.frame()["signals"].str.cat()
+    assert "back off for 300s" in storage.backoff.describe()
 
 
 def test_503_retry_after_raises_unless_the_policy_waited(storage: StorageClient,
