@@ -195,15 +195,16 @@ class Trace:
                 text = text.replace(secret, label)
         return text
 
-    def redact_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+    def redact_headers(self, headers: Mapping[str, Any]) -> dict[str, str]:
         out: dict[str, str] = {}
-        for name, value in headers.items():
+        for name, raw in headers.items():
+            value = raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
             low = name.lower()
             if low == "authorization":
-                value = redact_authorization(str(value))
+                value = redact_authorization(value)
             elif low in SECRET_HEADERS:
-                value = fp(str(value))
-            out[name] = self.scrub(str(value))
+                value = fp(value)
+            out[name] = self.scrub(value)
         return out
 
     # -- recording
