@@ -182,3 +182,13 @@ def test_accounts_server_that_drops_the_connection_is_unreachable(stack: Any) ->
     stack.admin.inject_fault("drop", path="/account/login")
     with pytest.raises(ServerUnreachable):
         _client(stack).login(email, PASSWORD)
+
+
+def test_loading_a_missing_or_foreign_session_file_says_what_is_wrong(tmp_path: Any) -> None:
+    with pytest.raises(FileNotFoundError, match="log in and save one first"):
+        load_session(tmp_path / "nope.json")
+    other = tmp_path / "other.json"
+    other.write_text('{"hello": 1}')
+    other.chmod(0o600)
+    with pytest.raises(ValueError, match="not a saved synctools session"):
+        load_session(other)

@@ -232,3 +232,15 @@ def test_wait_and_retry_waits_short_refusals_and_gives_up_on_long_ones(
     with pytest.raises(ServerBusy):
         storage.info_collections()
     assert slept == [2]  # a ten-minute wait is the person's call, not the client's
+
+
+def test_progress_bars_are_optional_and_do_not_change_results(
+    storage: StorageClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = storage.upload("history", [rec(i) for i in range(12)], if_unmodified_since=0,
+                            progress=True, total=12)
+    assert result.ok and result.records == 12
+    got = storage.get_collection("history", limit=5, progress=True, total=12)
+    assert len(got) == 12
+    err = capsys.readouterr().err
+    assert "POST history" in err and "GET history" in err
