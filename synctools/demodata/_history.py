@@ -170,6 +170,9 @@ def generate_history(
                 # Bursty: most revisits within a few days of the first visit.
                 day = first + (0 if k == 0 else int(rng.expovariate(1 / (3 * DAY_MS))))
             day_start = day - day % DAY_MS
+            weekday = (day_start // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+            if weekday >= 5 and rng.random() < 0.35:
+                day_start += (7 - weekday + rng.randrange(5)) * DAY_MS  # moved to a weekday
             t = _visit_time(rng, day_start)
             if start <= t <= LAST_VISIT_MS:
                 dates.add(t)
