@@ -106,8 +106,13 @@ class AccountsService:
         totp_secret: str | None,
         verification: str,
         key_rotation_timestamp: int | None,
+        v2: tuple[bytes, bytes, str] | None = None,
     ) -> str:
-        """Store a new account. ``kb`` known (admin) or random; returns the FxA uid."""
+        """Store a new account. ``kb`` known (admin) or random; returns the FxA uid.
+
+        ``v2`` = (authPW v2, unwrapBKey v2, clientSalt) makes a key-stretching v2 account,
+        which keeps its v1 credentials too, as FxA does for older clients.
+        """
         if verification not in ("none", "totp", "email"):
             raise ValueError('verification must be "none", "totp" or "email"')
         if verification == "totp" and not totp_secret:
@@ -122,13 +127,20 @@ class AccountsService:
         else:
             # Created over the API: like FxA, the server picks wrapKB and never knows kB.
             wrap_kb = os.urandom(32)
+        vh2 = wrap_kb2 = client_salt = None
+        if v2 is not None:
+            if kb is None:
+                raise ValueError("a v2 account needs kB known to the server")
+            vh2 = onepw.verify_hash(v2[0], salt)
+            wrap_kb2 = _xor(kb, v2[1])
+            client_salt = v2[2]
         krt = key_rotation_timestamp if key_rotation_timestamp is not None else int(time.time() * 1000)
         try:
             with self.db.write() as conn:
                 conn.execute(
                     "INSERT INTO accounts(uid, email, email_lower, auth_salt, verify_hash, "
-                    "wrap_kb, ka, totp_secret, verification, key_rotation_timestamp, created) "
-                    "VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                    "wrap_kb, ka, totp_secret, verification, key_rotation_timestamp, created, "
+                    "verify_hash_v2, wrap_kb_v2, client_salt) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         uid,
                         email,
@@ -141,6 +153,9 @@ class AccountsService:
                         verification,
                         krt,
                         int(time.time() * 1000),
+                        vh2,
+                        wrap_kb2,
+                        client_salt,
                     ),
                 )
         except sqlite3.IntegrityError:

@@ -118,14 +118,14 @@ class AccountsAPI:
         )
 
     @staticmethod
-    def _auth_pw(body: dict[str, Any]) -> bytes:
-        text = _param(body, "authPW")
+    def _auth_pw(body: dict[str, Any], name: str = "authPW") -> bytes:
+        text = _param(body, name)
         try:
             raw = bytes.fromhex(text)
         except ValueError:
             raw = b""
         if len(raw) != 32:
-            raise fxa_error(400, 107, "Invalid parameter in request body: authPW (64 hex digits)")
+            raise fxa_error(400, 107, f"Invalid parameter in request body: {name} (64 hex digits)")
         return raw
 
     def account_login(self, req: Request) -> Response:
@@ -146,19 +146,26 @@ class AccountsAPI:
             # with the address exactly as it was registered.
             raise fxa_error(400, 120, "Incorrect email case", email=stored_email)
         check = onepw.verify_hash(auth_pw, salt)
-        version = 1
-        if not hmac.compare_digest(check, vh):
-            if vh2 is not None and hmac.compare_digest(check, vh2):
-                version = 2
-            else:
+        # A v2 account keeps its v1 verifier: authPW may be either; a client that knows
+        # both sends authPWVersion2 too and gets a keyFetchToken for each.
+        if hmac.compare_digest(check, vh):
+            versions = [1]
+        elif vh2 is not None and hmac.compare_digest(check, vh2):
+            versions = [2]
+        else:
+            raise fxa_error(400, 103, "Incorrect password")
+        if "authPWVersion2" in body:
+            check2 = onepw.verify_hash(self._auth_pw(body, "authPWVersion2"), salt)
+            if vh2 is None or not hmac.compare_digest(check2, vh2):
                 raise fxa_error(400, 103, "Incorrect password")
+            versions = sorted({*versions, 2})
         keys = req.arg("keys") == "true"
         if verification == "none":
-            return self._new_session(uid, req, True, keys, None, None, version)
+            return self._new_session(uid, req, True, keys, None, None, versions)
         if verification == "totp":
-            return self._new_session(uid, req, False, keys, None, "totp-2fa", version)
+            return self._new_session(uid, req, False, keys, None, "totp-2fa", versions)
         code = f"{secrets.randbelow(10**6):06d}"
-        return self._new_session(uid, req, False, keys, code, "email-otp", version)
+        return self._new_session(uid, req, False, keys, code, "email-otp", versions)
 
     def _new_session(
         self,
@@ -168,7 +175,7 @@ class AccountsAPI:
         keys: bool,
         code: str | None,
         method: str | None,
-        version: int = 1,
+        versions: list[int] | None = None,
     ) -> Response:
         with self.svc.db.write() as conn:
             session = self.svc._new_token(conn, "sessionToken", uid, verified, code)
@@ -179,13 +186,12 @@ class AccountsAPI:
                 "authAt": int(time.time()),
             }
             if keys:
-                from ..protocol.onepw import token_credentials
-
-                parent = token_credentials(bytes.fromhex(session), "sessionToken").token_id
-                kft = self.svc._new_token(
-                    conn, "keyFetchToken", uid, verified, parent=parent, key_version=version
-                )
-                out["keyFetchTokenVersion2" if version == 2 else "keyFetchToken"] = kft
+                parent = onepw.token_credentials(bytes.fromhex(session), "sessionToken").token_id
+                for version in versions or [1]:
+                    kft = self.svc._new_token(
+                        conn, "keyFetchToken", uid, verified, parent=parent, key_version=version
+                    )
+                    out["keyFetchTokenVersion2" if version == 2 else "keyFetchToken"] = kft
         if not verified:
             out["verificationMethod"] = method
             out["verificationReason"] = "login"

@@ -7,6 +7,7 @@ signatures; the HTTP admin API under ``/__admin__/<method>`` calls the same meth
 from __future__ import annotations
 
 import hashlib
+import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -79,9 +80,12 @@ class Admin:
         totp_secret: str | None = None,
         verification: str = "none",
         key_rotation_timestamp: int | None = None,
+        key_stretch_version: int = 1,
     ) -> AccountInfo:
         """Create an account. ``kb`` fixes kB (32 bytes) so published vectors reproduce;
-        ``verification`` is what a new session needs: "none", "totp" or "email"."""
+        ``verification`` is what a new session needs: "none", "totp" or "email";
+        ``key_stretch_version=2`` makes an account that signs in with key stretching v2
+        (650,000 PBKDF2 rounds: slow on purpose)."""
         if not isinstance(email, str) or "@" not in email:
             raise ValueError(f"email must look like an address, got {email!r}")
         if not isinstance(password, str) or not password:
@@ -94,7 +98,15 @@ class Admin:
             totp_secret = totp.new_secret()
         if totp_secret is not None:
             totp.code_at(totp_secret)  # raises a clear error for a non-base32 secret
+        if key_stretch_version not in (1, 2):
+            raise ValueError("key_stretch_version must be 1 or 2")
         stretched = onepw.quick_stretch_v1(email, password)
+        v2 = None
+        if key_stretch_version == 2:
+            kb = kb if kb is not None else secrets.token_bytes(32)
+            client_salt = onepw.kw("quickStretchV2:" + secrets.token_hex(16)).decode()
+            stretched2 = onepw.stretch_v2(password, client_salt)
+            v2 = (onepw.auth_pw(stretched2), onepw.unwrap_b_key(stretched2), client_salt)
         self._stack.accounts.create(
             email,
             auth_pw=onepw.auth_pw(stretched),
@@ -103,6 +115,7 @@ class Admin:
             totp_secret=totp_secret,
             verification=verification,
             key_rotation_timestamp=key_rotation_timestamp,
+            v2=v2,
         )
         return self.account(email)
 

@@ -269,3 +269,42 @@ def test_account_create_over_api(stack: LocalStack) -> None:
 def test_unknown_route(stack: LocalStack) -> None:
     r = requests.get(stack.auth_url + "/nope", timeout=30)
     assert r.status_code == 404 and r.json()["code"] == 404
+
+
+def test_key_stretching_v2_account(stack: LocalStack) -> None:
+    email, kb = _email(), secrets.token_bytes(32)
+    stack.admin.create_account(email, "pw2", kb=kb, key_stretch_version=2)
+    r = _post(stack, "/account/credentials/status", {"email": email})
+    status = r.json()
+    assert status["currentVersion"] == "v2"
+    assert status["clientSalt"].startswith("identity.mozilla.com/picl/v1/quickStretchV2:")
+    # PyFxA with v2 stretching: no upgrade needed, keys from keyFetchTokenVersion2
+    session = fxa.core.Client(server_url=stack.auth_url, key_stretch_version=2).login(email, "pw2", keys=True)
+    assert session.fetch_keys()[1] == kb
+    # the v1 credentials still work, as FxA keeps them for older clients
+    v1 = fxa.core.Client(server_url=stack.auth_url).login(email, "pw2", keys=True)
+    assert v1.fetch_keys()[1] == kb
+    # a client sending both gets a keyFetchToken for each
+    s1 = onepw.quick_stretch_v1(email, "pw2")
+    s2 = onepw.stretch_v2("pw2", status["clientSalt"])
+    body = _post(
+        stack,
+        "/account/login?keys=true",
+        {"email": email, "authPW": onepw.auth_pw(s1).hex(), "authPWVersion2": onepw.auth_pw(s2).hex()},
+    ).json()
+    assert "keyFetchToken" in body and "keyFetchTokenVersion2" in body
+    bad = _post(
+        stack,
+        "/account/login",
+        {"email": email, "authPW": onepw.auth_pw(s1).hex(), "authPWVersion2": "00" * 32},
+    )
+    assert bad.status_code == 400 and bad.json()["errno"] == 103
+
+
+def test_pyfxa_v2_client_does_not_upgrade_v1_account(stack: LocalStack) -> None:
+    email, kb = _email(), secrets.token_bytes(32)
+    stack.admin.create_account(email, "pw", kb=kb)
+    session = fxa.core.Client(server_url=stack.auth_url, key_stretch_version=2).login(email, "pw", keys=True)
+    assert session.fetch_keys()[1] == kb
+    r = _post(stack, "/account/credentials/status", {"email": email})
+    assert r.json()["currentVersion"] == "v1"  # the account was not changed
