@@ -52,15 +52,16 @@ def test_load_reports_a_missing_directory(tmp_path: Path) -> None:
 
 
 @needs_data
-def test_cli_check_passes_on_the_committed_files_and_fails_on_stale_ones(tmp_path: Path) -> None:
+def test_cli_check_passes_on_the_committed_files_and_fails_on_stale_ones(
+    account: DemoAccount, tmp_path: Path
+) -> None:
     script = ROOT / "data" / "generate_demo.py"
     ok = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    out = tmp_path / "demo7"
-    subprocess.run(
-        [sys.executable, str(script), "--seed", "7", "--out", str(out)], check=True, capture_output=True
-    )
+    write_demo_files(account, tmp_path)
+    planted = tmp_path / "planted.json"
+    planted.write_text(planted.read_text().replace("orphan-bookmark", "orphan"))
     stale = subprocess.run(
-        [sys.executable, str(script), "--check", "--out", str(out)], capture_output=True, text=True
+        [sys.executable, str(script), "--check", "--out", str(tmp_path)], capture_output=True, text=True
     )
-    assert stale.returncode == 1 and "stale" in stale.stdout
+    assert stale.returncode == 1 and "stale (planted differ)" in stale.stdout
