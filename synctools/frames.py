@@ -135,6 +135,7 @@ def frames_from_bsos(
     *,
     reveal: bool = False,
     progress: bool | None = None,
+    workers: int | None = None,
 ) -> Frames:
     """Decrypt BSOs of ``collection`` and build all its frames.
 
@@ -142,14 +143,15 @@ def frames_from_bsos(
     :class:`CollectionKeys` (its bundle for ``collection`` is used). Records that fail
     to decrypt or parse are rows with an ``error``; they never stop the others.
     Secrets are masked unless ``reveal=True``. ``progress=None`` shows a bar for large
-    collections.
+    collections. ``workers``: processes for big collections (history); None picks by
+    size, 1 stays in this process.
     """
     bundle = _bundle(collection, keys)
     batch, payloads = _envelopes(bsos, need_payload=True)
     engine = engines.get(collection)
     bar = _progress(progress, len(payloads), collection)
     try:
-        return engine.from_payloads(batch, payloads, bundle, reveal=reveal, progress=bar)
+        return engine.from_payloads(batch, payloads, bundle, reveal=reveal, progress=bar, workers=workers)
     finally:
         if bar is not None:
             bar.close()
@@ -162,9 +164,10 @@ def frame_from_bsos(
     *,
     reveal: bool = False,
     progress: bool | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """The main frame of :func:`frames_from_bsos` (history: one row per page)."""
-    return frames_from_bsos(collection, bsos, keys, reveal=reveal, progress=progress).main
+    return frames_from_bsos(collection, bsos, keys, reveal=reveal, progress=progress, workers=workers).main
 
 
 def history_visits(
@@ -172,9 +175,10 @@ def history_visits(
     keys: KeyBundle | CollectionKeys,
     *,
     progress: bool | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """One row per history visit: page ``id``, ``date``, ``type``, ``transition``."""
-    return frames_from_bsos("history", bsos, keys, progress=progress).visits
+    return frames_from_bsos("history", bsos, keys, progress=progress, workers=workers).visits
 
 
 def frames_from_records(

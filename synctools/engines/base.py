@@ -179,7 +179,10 @@ def to_array(col: Column, values: Sequence[Any]) -> Any:
         return out
     if kind == "category":
         if col.categories is not None:
-            return pd.Categorical(values, categories=list(col.categories))
+            known = set(col.categories)
+            return pd.Categorical(
+                [v if v in known else None for v in values], categories=list(col.categories)
+            )
         return pd.Categorical(values)
     return pd.array(values, dtype=col.dtype)
 
@@ -221,7 +224,7 @@ class Batch:
     ttl: list[int | None]
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.ids)
 
     def take(self, index: np.ndarray) -> dict[str, Any]:
         """Envelope columns repeated for rows that come from records ``index``."""
@@ -361,8 +364,12 @@ class Engine:
         *,
         reveal: bool = False,
         progress: Any = None,
+        workers: int | None = None,
     ) -> Frames:
-        """Decrypt ``payloads`` (in order with ``batch``) with the bulk path, then build."""
+        """Decrypt ``payloads`` (in order with ``batch``) with the bulk path, then build.
+
+        ``workers`` is a hint for engines that can spread big collections over processes.
+        """
         records: list[Any] = []
         for a in range(0, len(payloads), CHUNK):
             part = decrypt_many(bundle, payloads[a : a + CHUNK], batch.ids[a : a + CHUNK])

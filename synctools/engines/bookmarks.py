@@ -30,7 +30,6 @@ from .base import (
 
 ROOTS = ("menu", "toolbar", "unfiled", "mobile")
 PLACES = "places"
-TYPES = ("bookmark", "folder", "separator", "query", "livemark", "microsummary", "item")
 
 
 @dataclass(eq=False)
@@ -65,7 +64,8 @@ class BookmarkTree:
             self.nodes[rid] = BookmarkNode(
                 rid, it.get("type"), it.get("title"), it.get("url"), it.get("parent_id")
             )
-        if PLACES not in self.nodes:
+        synthetic_root = PLACES not in self.nodes  # Firefox never uploads the places root
+        if synthetic_root:
             self.nodes[PLACES] = BookmarkNode(PLACES, "folder", "", None, None)
         self.root = self.nodes[PLACES]
         self.missing: dict[str, list[str]] = {}
@@ -84,9 +84,10 @@ class BookmarkTree:
             parent = self.nodes.get(node.parent_id or "")
             if rid in placed or parent is None or rid == PLACES:
                 continue
-            node.listed = False
             parent.children.append(node)
-            self.unlisted.append(node)
+            if not (synthetic_root and parent is self.root):
+                node.listed = False
+                self.unlisted.append(node)
         self.orphans = [
             n for n in self.nodes.values() if n is not self.root and n.parent_id not in self.nodes
         ]
@@ -138,7 +139,7 @@ class BookmarksEngine(Engine):
     name = "bookmarks"
     version = 2
     columns = (
-        Column("type", "category", "bookmark, folder, separator, query, livemark", TYPES),
+        Column("type", "category", "bookmark, folder, separator, query, livemark (or what else it says)"),
         Column("title", "str", "title"),
         Column("url", "str", "the bookmarked url (bmkUri); place: urls for queries"),
         Column("parent_id", "str", "id of the containing folder (parentid)"),

@@ -25,6 +25,7 @@ import pandas as pd
 
 from synctools.protocol.crypto import CryptoError, KeyBundle, decrypt_many
 
+from . import _workers
 from .base import (
     CHUNK,
     Batch,
@@ -179,7 +180,15 @@ if pa is not None:
     )
 
 
-def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None]) -> _Chunk | None:
+def _chunk_job(
+    bundle: KeyBundle, payloads: Sequence[Any], ids: Sequence[str | None], threads: bool
+) -> _Chunk:
+    """One chunk from payloads to columns (runs in a worker process)."""
+    got = _arrow_chunk(decrypt_many(bundle, payloads, ids, raw=True), ids, threads)
+    return got if got is not None else _plain_chunk(decrypt_many(bundle, payloads, ids))
+
+
+def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: bool = True) -> _Chunk | None:
     """Parse raw cleartexts with Arrow; None when the chunk must take the plain path."""
     n = len(results)
     ok = [i for i, r in enumerate(results) if type(r) is bytes]
@@ -192,7 +201,9 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None]) -> _Chunk | 
     try:
         tbl = pj.read_json(
             pa.BufferReader(blob),
-            read_options=pj.ReadOptions(use_threads=True, block_size=max(1 << 20, 2 * max(map(len, texts)))),
+            read_options=pj.ReadOptions(
+                use_threads=threads, block_size=max(1 << 20, 2 * max(map(len, texts)))
+            ),
             parse_options=pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="infer"),
         )
     except (ValueError, pa.ArrowException, UnicodeError):
@@ -286,28 +297,66 @@ class HistoryEngine(Engine):
         *,
         reveal: bool = False,
         progress: Any = None,
+        workers: int | None = None,
     ) -> Frames:
-        """Decrypt and build in one pass, chunk by chunk (``batch.records`` is ignored)."""
+        """Decrypt and build in one pass, chunk by chunk (``batch.records`` is ignored).
+
+        ``workers``: processes to spread the chunks over; None picks by size (see
+        :mod:`synctools.engines._workers`), 1 keeps everything in this process.
+        """
         ids = batch.ids
         n = len(payloads)
         if pa is None or n < 256:
             records = decrypt_many(bundle, payloads, ids)
             return self.build(_with_records(batch, records), reveal=reveal)
-        chunks: list[_Chunk | Future[_Chunk | None]] = []
         spans = [(a, min(a + CHUNK, n)) for a in range(0, n, CHUNK)]
+        workers = _workers.default_workers(n) if workers is None else workers
+        done: list[_Chunk] | None = None
+        if workers > 1:
+            try:
+                done = self._in_processes(bundle, payloads, ids, spans, workers, progress)
+            except _workers.BrokenProcessPool:
+                _workers.shutdown()  # a worker died (out of memory?): do it here instead
+        if done is None:
+            done = self._in_threads(bundle, payloads, ids, spans, progress)
+        return self._assemble(batch, done, reveal)
+
+    def _in_processes(
+        self,
+        bundle: KeyBundle,
+        payloads: Sequence[Any],
+        ids: list[Any],
+        spans: list[Any],
+        workers: int,
+        progress: Any,
+    ) -> list[_Chunk]:
+        pool = _workers.pool(workers)
+        futures = [pool.submit(_chunk_job, bundle, payloads[a:b], ids[a:b], False) for a, b in spans]
+        done = []
+        for (a, b), fut in zip(spans, futures):
+            done.append(fut.result())
+            if progress is not None:
+                progress.update(b - a)
+        return done
+
+    def _in_threads(
+        self, bundle: KeyBundle, payloads: Sequence[Any], ids: list[Any], spans: list[Any], progress: Any
+    ) -> list[_Chunk]:
+        # Decrypt chunk k+1 here while Arrow (which releases the GIL) parses chunk k.
+        futures: list[Future[_Chunk | None]] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synctools-history") as pool:
             for a, b in spans:
                 raw = decrypt_many(bundle, payloads[a:b], ids[a:b], raw=True)
-                chunks.append(pool.submit(_arrow_chunk, raw, ids[a:b]))
+                futures.append(pool.submit(_arrow_chunk, raw, ids[a:b]))
                 if progress is not None:
                     progress.update(b - a)
             done: list[_Chunk] = []
-            for (a, b), fut in zip(spans, chunks):
-                got = fut.result()  # type: ignore[union-attr]
+            for (a, b), fut in zip(spans, futures):
+                got = fut.result()
                 if got is None:  # the plain path, with its per-record checks
                     got = _plain_chunk(decrypt_many(bundle, payloads[a:b], ids[a:b]))
                 done.append(got)
-        return self._assemble(batch, done, reveal)
+        return done
 
     # -- chunks -> frames
     def _assemble(self, batch: Batch, chunks: list[_Chunk], reveal: bool) -> Frames:

@@ -1,0 +1,58 @@
+"""A small pool of worker processes for decrypting big collections on every core.
+
+Decryption holds the GIL (HMAC, base64 and JSON per record), so threads cannot spread
+it; processes can. The pool starts on first use (``forkserver`` where available: a
+notebook kernel runs threads, and forking it is unsafe), is reused by later calls and
+is shut down at exit. Key bundles travel to the workers through the pool's pipe, never
+through a file or a log. If the pool breaks, callers fall back to working in-process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+__all__ = ["BrokenProcessPool", "default_workers", "pool", "shutdown"]
+
+PARALLEL_FROM = 40_000  # below this many records, starting processes costs more than it saves
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_size = 0
+
+
+def default_workers(n_records: int) -> int:
+    """How many processes to use for ``n_records`` (1 = stay in this process)."""
+    if n_records < PARALLEL_FROM:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def pool(workers: int) -> ProcessPoolExecutor:
+    """The shared pool, (re)started with ``workers`` processes if needed."""
+    global _pool, _size
+    with _lock:
+        if _pool is None or _size != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            _size = workers
+        return _pool
+
+
+def shutdown() -> None:
+    """Stop the worker processes (they start again when next needed)."""
+    global _pool, _size
+    with _lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+        _pool, _size = None, 0
+
+
+atexit.register(shutdown)
