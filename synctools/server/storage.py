@@ -161,9 +161,10 @@ class StorageNode:
     ) -> Response:
         if req.method not in methods:
             raise error(405, ERR_UNKNOWN, [("Allow", ", ".join(methods))])
-        self.authenticate(req, uid, allow_expired)
+        # Before auth: checking Hawk reads the body, which must not be unbounded.
         if req.content_length > self.limits["max_request_bytes"]:
             raise error(413, ERR_SIZE_LIMIT)
+        self.authenticate(req, uid, allow_expired)
         return handler()
 
     # -- auth ---------------------------------------------------------------------
