@@ -14,7 +14,7 @@ The usual path of one sync::
 See docs/network-clients.md.
 """
 
-from .batching import InfoConfiguration, PostQueue, UploadResult
+from .batching import InfoConfiguration, PackingPlan, PostQueue, UploadResult, plan_packing
 from .errors import (
     BadRequest,
     BatchError,
@@ -78,6 +78,7 @@ __all__ = [
     "NodeReassigned",
     "NotFound",
     "OAuthToken",
+    "PackingPlan",
     "Page",
     "PostQueue",
     "PreconditionFailed",
@@ -101,6 +102,7 @@ __all__ = [
     "VerificationRequired",
     "load_session",
     "never_retry",
+    "plan_packing",
     "save_session",
     "wait_and_retry",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,3 +301,53 @@ class PostQueue:
             self._send(self._ready, commit=True)
             self._ready = None
         return self.result
+
+
+@dataclass
+class PackingPlan:
+    """How :meth:`StorageClient.upload` will split records, computed without sending.
+
+    ``batches`` is a list of batches, each a list of POSTs, each a list of record ids;
+    ``failed`` holds the records the limits can never admit, with the reason.
+    """
+
+    batches: list[list[list[str]]]
+    failed: dict[str, str]
+
+    @property
+    def posts(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+    @property
+    def records(self) -> int:
+        return sum(len(p) for b in self.batches for p in b)
+
+    def __repr__(self) -> str:
+        return (f"<PackingPlan {self.records} records in {self.posts} POSTs, "
+                f"{len(self.batches)} batches, {len(self.failed)} too large>")
+
+
+def plan_packing(
+    config: InfoConfiguration, records: Iterable[BSO | Mapping[str, Any]]
+) -> PackingPlan:
+    """The POSTs and batches an upload of ``records`` will make under ``config``.
+
+    Runs the same :class:`PostQueue` against a local stand-in that answers as a batching
+    server would, so the plan is exactly what the upload does (if nobody writes meanwhile).
+    """
+    batches: list[list[list[str]]] = [[]]
+
+    def dry_post(body: bytes, xius: ServerTime | None, batch: str | None, commit: bool) -> PostResponse:
+        ids = [obj["id"] for obj in json.loads(body)]
+        batches[-1].append(ids)
+        if commit:
+            batches.append([])
+            return PostResponse(200, xius, None, ids, {})
+        return PostResponse(202, xius, "plan", ids, {})
+
+    result = UploadResult("plan")
+    queue = PostQueue(config, dry_post, None, result)
+    for record in records:
+        queue.enqueue(*serialize(record))
+    queue.finish()
+    return PackingPlan([b for b in batches if b], dict(result.failed))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synctools.net import InfoConfiguration, PreconditionFailed, StorageClient
+from synctools.net import InfoConfiguration, PreconditionFailed, StorageClient, plan_packing
 
 from .conftest import DEFAULT_LIMITS, Login
 
@@ -34,8 +34,10 @@ def upload_with(stack: Any, storage: StorageClient, records: list[dict[str, Any]
                 **limits: int) -> Any:
     stack.admin.set_config(**{**DEFAULT_LIMITS, **limits})
     storage.info_configuration()  # re-read the limits, as a sync does at its start
+    plan = plan_packing(storage.config, records)
     before = len(storage.trace)
     result = storage.upload("history", records, if_unmodified_since=None)
+    assert (plan.posts, len(plan.batches)) == (result.posts, result.commits)  # as planned
     assert result.ok, result.failed
     assert sorted(storage.get_collection("history", full=False)) == [r["id"] for r in records]
     assert result.posts == len(posts_in_trace(storage, before))
@@ -78,6 +80,8 @@ def test_max_total_records_splits_into_committed_batches(stack: Any,
     over = upload_with(stack, storage, recs(7), max_post_records=4, max_total_records=6)
     # 4 + 3 in two batches beats 4 + 2 then 1: never end a batch with a short POST.
     assert (over.posts, over.commits, over.atomic) == (2, 2, False)
+    plan = plan_packing(storage.config, recs(7))
+    assert plan.batches == [[[f"r{i:05d}" for i in range(4)]], [[f"r{i:05d}" for i in range(4, 7)]]]
 
 
 def test_max_total_bytes(stack: Any, storage: StorageClient) -> None:
