@@ -277,7 +277,10 @@ class StorageNode:
         if limit is not None:
             if not limit.isdigit():
                 raise error(400)
-            q["limit"] = int(limit)
+            # limit=0 reads as "no limit": a page of nothing with a next offset would
+            # only make a paging client spin.
+            if int(limit) > 0:
+                q["limit"] = int(limit)
         sort = req.arg("sort")
         if sort is not None:
             if sort not in ("newest", "oldest", "index"):

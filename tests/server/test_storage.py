@@ -160,6 +160,8 @@ def test_bad_limit_and_offset(loaded) -> None:
     assert user.client.get("/storage/history", params={"limit": "-1"}).status_code == 400
     assert user.client.get("/storage/history", params={"limit": "x"}).status_code == 400
     assert user.client.get("/storage/history", params={"offset": "garbage!"}).status_code == 400
+    r = user.client.get("/storage/history", params={"limit": "0"})
+    assert len(r.json()) == 5 and "X-Weave-Next-Offset" not in r.headers
 
 
 def test_accept_newlines_and_406(loaded) -> None:
