@@ -1,11 +1,38 @@
 """synctools: inspect and debug Firefox Sync account data from Jupyter.
 
-Layers (imports point down only):
+Layers (imports point down only)::
 
-- ``synctools.protocol``: pure rules of the protocol (keys, record crypto, BSOs,
-  meta/global, onepw, tokens). No I/O.
-- ``synctools.server``: the embedded local sync stack. Imports ``protocol`` only.
-- ``synctools.net``: the network clients.
+    widgets/  cli.py  notebooks        faces: what a person touches
+    machine.py                         the stepwise sync: stages, state, plans, commit
+    engines/  frames.py  diff.py       knowledge of each collection's records
+    store.py                           local SQLite: mirror, staged changes, sync state, snapshots
+    net/                               I/O, one module per server, with a trace
+    protocol/                          pure: bytes and rules, no I/O
+    server/                            the embedded local stack; imports protocol/ only
+
+The public face: ``synctools.Sync`` (the stepwise sync) and ``synctools.LocalStack``
+(the embedded stack). They load lazily so ``import synctools`` stays cheap.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .machine import Sync
+    from .server import LocalStack
+
+_LAZY = {"Sync": ("synctools.machine", "Sync"), "LocalStack": ("synctools.server", "LocalStack")}
+
+__all__ = ["LocalStack", "Sync", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'synctools' has no attribute {name!r}")

@@ -1,0 +1,394 @@
+"""The local store: one SQLite file per account.
+
+It holds what a sync must remember between notebook cells and kernel restarts:
+
+- ``mirror``: the server's records as last seen, exactly as the server sent them (the
+  encrypted payload and the envelope), plus whether each decrypted and why not;
+- ``staged``: the person's edits, additions and deletions waiting for review;
+- ``state``: last-sync times, syncIDs, the node, the declined list — small JSON values;
+- ``snapshots``: every server record a commit replaced, so it can be put back.
+
+Nothing secret is stored in clear. The mirror keeps the server's ciphertext, never
+cleartext (cleartext is decrypted again on load, which the bulk path makes cheap).
+Staged records (which may hold a password or a card number) are encrypted with a key
+derived from kSync, so the file is useless without the account's keys.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .protocol._util import hkdf_sha256
+from .protocol.bso import BSO, ServerTime
+from .protocol.crypto import CryptoError, KeyBundle
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mirror (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    modified INTEGER NOT NULL,          -- ServerTime: hundredths of a second
+    sortindex INTEGER,
+    ttl INTEGER,
+    payload TEXT NOT NULL,              -- as the server sent it (encrypted)
+    error TEXT,                         -- why it did not decrypt/parse (no secrets)
+    reason TEXT,                        -- the error's short code
+    PRIMARY KEY (collection, id)
+);
+CREATE TABLE IF NOT EXISTS staged (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('add', 'edit', 'delete', 'restore')),
+    record TEXT NOT NULL,               -- the full new cleartext, encrypted with the store key
+    base_modified INTEGER,              -- the server version the edit was made against
+    sortindex INTEGER,
+    ttl INTEGER,
+    raw_payload INTEGER NOT NULL DEFAULT 0, -- 1: `record` is a server payload to put back as is
+    staged_at REAL NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    snapshot INTEGER NOT NULL,
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    existed INTEGER NOT NULL,
+    modified INTEGER,
+    sortindex INTEGER,
+    ttl INTEGER,
+    payload TEXT,
+    PRIMARY KEY (snapshot, collection, id)
+);
+CREATE TABLE IF NOT EXISTS snapshot_info (
+    snapshot INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    label TEXT NOT NULL,
+    node TEXT
+);
+"""
+
+
+class StoreError(RuntimeError):
+    """The local store cannot do what was asked (say, a staged record needs keys)."""
+
+
+@dataclass(frozen=True)
+class MirrorRecord:
+    collection: str
+    bso: BSO
+    error: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StagedChange:
+    collection: str
+    id: str
+    kind: str  # add | edit | delete | restore
+    record: dict[str, Any] | None  # cleartext (None for a raw restore)
+    base_modified: ServerTime | None
+    sortindex: int | None = None
+    ttl: int | None = None
+    raw_payload: str | None = None  # restore: the exact server payload to put back
+    staged_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    snapshot: int
+    created_at: float
+    label: str
+    node: str | None
+    records: int
+
+
+def store_key(ksync: bytes) -> KeyBundle:
+    """The key that encrypts staged records at rest, derived from kSync."""
+    return KeyBundle.from_ksync(hkdf_sha256(ksync, b"synctools/local-store/v1", 64))
+
+
+class Store:
+    """One account's local state in SQLite (WAL). ``path=None`` keeps it in memory."""
+
+    def __init__(self, path: str | Path | None = None, key: KeyBundle | None = None):
+        self.path = None if path is None else Path(path)
+        self._key = key
+        self._lock = threading.RLock()
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.touch(mode=0o600, exist_ok=True)
+        self._db = sqlite3.connect(
+            ":memory:" if self.path is None else str(self.path), check_same_thread=False, isolation_level=None
+        )
+        if self.path is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        found = self.get_state("schema_version")
+        if found is None:
+            self.set_state("schema_version", SCHEMA_VERSION)
+        elif found != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by schema {found}, this synctools reads {SCHEMA_VERSION}:"
+                " move it aside and download again"
+            )
+
+    def __repr__(self) -> str:
+        return f"<Store {self.path or ':memory:'}>"
+
+    def close(self) -> None:
+        self._db.close()
+
+    def set_key(self, key: KeyBundle) -> None:
+        self._key = key
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ state
+    def get_state(self, key: str, default: Any = None) -> Any:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_state(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+
+    def delete_state(self, prefix: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM state WHERE key LIKE ? ESCAPE '\\'", (_like_prefix(prefix),))
+
+    def last_sync(self, collection: str) -> ServerTime:
+        return ServerTime(self.get_state(f"last_sync/{collection}", 0))
+
+    def set_last_sync(self, collection: str, when: ServerTime) -> None:
+        self.set_state(f"last_sync/{collection}", int(when))
+
+    def reset_collection(self, collection: str) -> None:
+        """Forget what we knew of a collection (node moved, syncID changed)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM mirror WHERE collection = ?", (collection,))
+            db.execute("DELETE FROM state WHERE key = ?", (f"last_sync/{collection}",))
+
+    def reset_all(self) -> None:
+        """Forget the whole mirror and every last-sync time; staged edits are kept."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM mirror")
+            db.execute("DELETE FROM state WHERE key LIKE 'last_sync/%'")
+
+    # ------------------------------------------------------------------ mirror
+    def upsert_mirror(self, collection: str, records: Iterable[tuple[BSO, CryptoError | None]]) -> int:
+        rows = [
+            (
+                collection,
+                b.id,
+                int(b.modified or 0),
+                b.sortindex,
+                b.ttl,
+                b.payload,
+                None if err is None else str(err),
+                None if err is None else err.reason,
+            )
+            for b, err in records
+        ]
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO mirror (collection, id, modified, sortindex, ttl, payload, error, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def mirror(self, collection: str) -> list[MirrorRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, modified, sortindex, ttl, payload, error, reason FROM mirror"
+                " WHERE collection = ? ORDER BY modified, id",
+                (collection,),
+            ).fetchall()
+        return [
+            MirrorRecord(collection, BSO(r[0], r[4], ServerTime(r[1]), r[2], r[3]), r[5], r[6]) for r in rows
+        ]
+
+    def mirror_record(self, collection: str, record_id: str) -> MirrorRecord | None:
+        with self._lock:
+            r = self._db.execute(
+                "SELECT id, modified, sortindex, ttl, payload, error, reason FROM mirror"
+                " WHERE collection = ? AND id = ?",
+                (collection, record_id),
+            ).fetchone()
+        if r is None:
+            return None
+        return MirrorRecord(collection, BSO(r[0], r[4], ServerTime(r[1]), r[2], r[3]), r[5], r[6])
+
+    def mirror_collections(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT collection, COUNT(*) FROM mirror GROUP BY collection").fetchall()
+        return dict(rows)
+
+    def mirror_errors(self, collection: str | None = None) -> list[tuple[str, str, str, str]]:
+        sql = "SELECT collection, id, reason, error FROM mirror WHERE error IS NOT NULL"
+        args: tuple[Any, ...] = ()
+        if collection is not None:
+            sql += " AND collection = ?"
+            args = (collection,)
+        with self._lock:
+            return [tuple(r) for r in self._db.execute(sql + " ORDER BY collection, id", args)]
+
+    # ------------------------------------------------------------------ staged
+    def _seal(self, record: Mapping[str, Any]) -> str:
+        if self._key is None:
+            raise StoreError("staged records are encrypted at rest: the store needs the account's keys")
+        return json.dumps(self._key.encrypt(record))
+
+    def _open(self, sealed: str, collection: str, record_id: str) -> dict[str, Any]:
+        if self._key is None:
+            raise StoreError("reading staged records needs the account's keys (log in or load the session)")
+        try:
+            return self._key.decrypt(sealed)
+        except CryptoError as exc:
+            raise StoreError(
+                f"staged {collection}/{record_id} cannot be read with these keys (the account's keys"
+                " changed?): discard it with sync.discard()"
+            ) from exc
+
+    def stage(self, change: StagedChange) -> None:
+        if change.raw_payload is not None:
+            sealed, raw = change.raw_payload, 1
+        else:
+            sealed, raw = self._seal(change.record or {"id": change.id, "deleted": True}), 0
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO staged"
+                " (collection, id, kind, record, base_modified, sortindex, ttl, raw_payload, staged_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    change.collection,
+                    change.id,
+                    change.kind,
+                    sealed,
+                    None if change.base_modified is None else int(change.base_modified),
+                    change.sortindex,
+                    change.ttl,
+                    raw,
+                    change.staged_at or time.time(),
+                ),
+            )
+
+    def staged(self, collection: str | None = None) -> list[StagedChange]:
+        sql = (
+            "SELECT collection, id, kind, record, base_modified, sortindex, ttl, raw_payload, staged_at"
+            " FROM staged"
+        )
+        args: tuple[Any, ...] = ()
+        if collection is not None:
+            sql += " WHERE collection = ?"
+            args = (collection,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY collection, staged_at, id", args).fetchall()
+        out = []
+        for c, rid, kind, sealed, base, si, ttl, raw, at in rows:
+            out.append(
+                StagedChange(
+                    c,
+                    rid,
+                    kind,
+                    None if raw else self._open(sealed, c, rid),
+                    None if base is None else ServerTime(base),
+                    si,
+                    ttl,
+                    sealed if raw else None,
+                    at,
+                )
+            )
+        return out
+
+    def unstage(self, collection: str, record_id: str | None = None) -> int:
+        with self._lock:
+            if record_id is None:
+                cur = self._db.execute("DELETE FROM staged WHERE collection = ?", (collection,))
+            else:
+                cur = self._db.execute(
+                    "DELETE FROM staged WHERE collection = ? AND id = ?", (collection, record_id)
+                )
+            return cur.rowcount
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self, label: str, node: str | None, records: Iterable[tuple[str, str, BSO | None]]) -> int:
+        """Save the server versions a commit is about to replace; returns the snapshot id."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO snapshot_info (created_at, label, node) VALUES (?, ?, ?)", (time.time(), label, node)
+            )
+            sid = int(cur.lastrowid or 0)
+            db.executemany(
+                "INSERT OR REPLACE INTO snapshots"
+                " (snapshot, collection, id, existed, modified, sortindex, ttl, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        sid,
+                        coll,
+                        rid,
+                        0 if b is None else 1,
+                        None if b is None or b.modified is None else int(b.modified),
+                        None if b is None else b.sortindex,
+                        None if b is None else b.ttl,
+                        None if b is None else b.payload,
+                    )
+                    for coll, rid, b in records
+                ],
+            )
+        return sid
+
+    def drop_snapshot(self, snapshot: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM snapshots WHERE snapshot = ?", (int(snapshot),))
+            db.execute("DELETE FROM snapshot_info WHERE snapshot = ?", (int(snapshot),))
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT i.snapshot, i.created_at, i.label, i.node, COUNT(s.id) FROM snapshot_info i"
+                " LEFT JOIN snapshots s ON s.snapshot = i.snapshot GROUP BY i.snapshot ORDER BY i.snapshot"
+            ).fetchall()
+        return [SnapshotInfo(*r) for r in rows]
+
+    def snapshot_records(self, snapshot: int) -> list[tuple[str, str, BSO | None]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT collection, id, existed, modified, sortindex, ttl, payload FROM snapshots"
+                " WHERE snapshot = ? ORDER BY collection, id",
+                (int(snapshot),),
+            ).fetchall()
+        if not rows and not any(s.snapshot == snapshot for s in self.snapshots()):
+            raise StoreError(f"no snapshot {snapshot}: see sync.snapshots()")
+        return [
+            (c, rid, BSO(rid, p, None if m is None else ServerTime(m), si, ttl) if existed else None)
+            for c, rid, existed, m, si, ttl, p in rows
+        ]
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
