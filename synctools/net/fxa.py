@@ -191,7 +191,8 @@ class FxaClient:
         """
         if not email or not password:
             raise ValueError("login() needs an email and a password")
-        self.trace.add_secret(password)
+        # The password itself never leaves this function (only authPW, in a body the
+        # trace does not keep), so it is not even registered with the trace.
         for attempt in (1, 2):
             version, salt = self.key_stretch_version(email)
             if version == 2:

@@ -175,6 +175,16 @@ class Trace:
         self._signals: list[ServerSignal] = []
         self._secrets: dict[str, str] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A pickled trace keeps what it recorded, never the secrets it scrubs with.
+        with self._lock:
+            return {"exchanges": list(self._exchanges), "signals": list(self._signals)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+        self._exchanges.extend(state["exchanges"])
+        self._signals.extend(state["signals"])
+
     # -- secrets
     def add_secret(self, value: str | bytes | None) -> None:
         """Never show ``value`` (nor its hex form, for bytes): scrub it as a fingerprint."""

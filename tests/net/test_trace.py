@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pickle
 from typing import Any
 
 import pytest
@@ -42,6 +43,14 @@ def test_registered_secrets_are_scrubbed_from_anything_recorded() -> None:
     assert fp("s3cr3t-value-1234") in text
     headers = trace.redact_headers({"X-Thing": "s3cr3t-value-1234", "Cookie": "sid=1"})
     assert headers == {"X-Thing": fp("s3cr3t-value-1234"), "Cookie": fp("sid=1")}
+
+
+def test_a_pickled_trace_keeps_its_rows_but_not_the_secrets_it_scrubs_with() -> None:
+    trace = Trace()
+    trace.add_secret("s3cr3t-value-1234")
+    blob = pickle.dumps(trace)
+    assert b"s3cr3t" not in blob
+    assert len(pickle.loads(blob)) == 0
 
 
 def test_an_empty_trace_reads_as_an_empty_table() -> None:
@@ -125,6 +134,7 @@ def test_a_whole_sync_leaves_no_secret_in_the_trace(stack: Any) -> None:
         trace.signals_frame().to_string(),
         repr(session), repr(keys), repr(token), repr(storage.token), repr(fxa), repr(storage),
         str(stale.value), repr(stale.value.response),
+        pickle.dumps(trace).decode("latin-1"),  # a trace saved with a notebook
     ])
     assert len(trace) >= 15
     services = set(trace.frame()["service"])
