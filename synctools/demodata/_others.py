@@ -129,7 +129,7 @@ def clients_and_tabs(rng: random.Random) -> tuple[list[Row], list[Row], list[Dev
         {"command": "wipeEngine", "args": ["bookmarks"], "flowID": braced_uuid(rng)[1:-1]}
     ]
     for dev, row in zip(devices, clients):
-        items = []
+        items: list[dict[str, Any]] = []
         for _ in range(dev.tabs):
             history = [make_page(rng, pick_site(rng)) for _ in range(rng.choice((1, 1, 1, 2, 3)))]
             url, title = history[-1]
