@@ -407,11 +407,33 @@ class FxaSession:
         )
         return self._oauth
 
+    def revoke_oauth_token(self) -> None:
+        """Destroy the current OAuth token on the OAuth server (PyFxA ``destroy_token``)."""
+        if self._oauth is None:
+            return
+        try:
+            self.client.oauth.destroy_token(self._oauth.access_token)
+        except fxa.errors.InProtocolError as exc:
+            raise self.client._error(exc, self.client.oauth_session) from None
+        except requests.RequestException as exc:
+            raise ServerUnreachable(f"OAuth server unreachable: {type(exc).__name__}") from None
+        self._oauth = None
+
     def token_provider(self, tokenserver: Any) -> Callable[[], Any]:
-        """A zero-argument callable for ``StorageClient(token_provider=...)``."""
+        """A zero-argument callable for ``StorageClient(token_provider=...)``.
+
+        If the tokenserver refuses the OAuth token (expired or revoked early) and this
+        session can mint another, it does so once and retries.
+        """
+        from .errors import InvalidCredentials
 
         def provide() -> Any:
-            return tokenserver.exchange(self.oauth_token().access_token, self.keys)
+            try:
+                return tokenserver.exchange(self.oauth_token().access_token, self.keys)
+            except InvalidCredentials:
+                if not self._session_token:
+                    raise
+                return tokenserver.exchange(self.oauth_token(refresh=True).access_token, self.keys)
 
         return provide
 

@@ -13,6 +13,7 @@ from synctools.net import (
     FxaClient,
     FxaSession,
     IncorrectPassword,
+    InvalidCredentials,
     InvalidVerificationCode,
     LoginRequired,
     ServerUnreachable,
@@ -192,3 +193,22 @@ def test_loading_a_missing_or_foreign_session_file_says_what_is_wrong(tmp_path: 
     other.chmod(0o600)
     with pytest.raises(ValueError, match="not a saved synctools session"):
         load_session(other)
+
+
+def test_a_revoked_oauth_token_is_replaced_when_a_storage_token_is_needed(stack: Any) -> None:
+    email = new_email()
+    stack.admin.create_account(email, PASSWORD)
+    trace = Trace()
+    session = _client(stack, trace).login(email, PASSWORD)
+    session.fetch_keys()
+    tokens = TokenServerClient(stack.token_url, trace=trace)
+    provide = session.token_provider(tokens)
+    first = provide()
+    stale = session.oauth_token()
+    session.revoke_oauth_token()  # through PyFxA's OAuth client, traced as "oauth"
+    assert any(e.service == "oauth" and e.url.endswith("/destroy") for e in trace)
+    with pytest.raises(InvalidCredentials):
+        tokens.exchange(stale.access_token, session.keys)
+    session._oauth = stale  # as if we still believed in it
+    assert provide().uid == first.uid
+    assert session.oauth_token() is not stale
