@@ -16,6 +16,7 @@ from . import __version__
 # module that provides register(subparsers) -> None; each sets args.func
 COMMAND_MODULES = [
     "synctools.server.cli",
+    "synctools.demo",
 ]
 
 
