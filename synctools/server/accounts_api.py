@@ -5,6 +5,8 @@ Shapes follow fxa-auth-server as PyFxA and Firefox call it; see accounts.py for 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import json
 import secrets
@@ -356,6 +358,7 @@ class AccountsAPI:
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
             raise fxa_error(400, 107, "Invalid parameter in request body: ttl")
         ttl = min(ttl, MAX_TTL)
+        grant_extra: dict[str, Any] = {}
         if grant == "fxa-credentials":
             session = self.svc.verified_session(req)
             uid = session.uid
@@ -368,12 +371,11 @@ class AccountsAPI:
                 raise fxa_error(400, 163, "Requested scopes exceed the refresh token's")
         elif grant == "authorization_code":
             found = self._consume_grant("code", _param(body, "code"), keep=False)
-            uid, scope, challenge = found[0], found[2], found[3]
+            uid, scope = found[0], found[2]
+            grant_extra = json.loads(found[3] or "{}")
+            challenge = grant_extra.get("challenge")
             if challenge:
                 verifier = body.get("code_verifier", "")
-                import base64
-                import hashlib
-
                 digest = hashlib.sha256(str(verifier).encode()).digest()
                 expected = base64.urlsafe_b64encode(digest).decode().rstrip("=")
                 if not hmac.compare_digest(expected, challenge):
@@ -389,6 +391,10 @@ class AccountsAPI:
                 "expires_in": ttl,
                 "auth_at": int(time.time()),
             }
+            if grant == "authorization_code" and grant_extra.get("keys_jwe"):
+                # Scoped keys travel encrypted by the client to the client: the server
+                # only hands back what the authorizing client left with the code.
+                out["keys_jwe"] = grant_extra["keys_jwe"]
             if grant == "fxa-credentials" and body.get("access_type") == "offline":
                 out["refresh_token"] = self.svc._issue(conn, "refresh", uid, client_id, scope, 365 * 86400)
         return json_response(out)
@@ -414,9 +420,11 @@ class AccountsAPI:
         client_id = _param(body, "client_id")
         scope = self.svc._check_scopes(client_id, body.get("scope") or PROFILE_SCOPE)
         state = str(body.get("state", ""))
-        challenge = body.get("code_challenge") or ""
+        extra = json.dumps(
+            {"challenge": body.get("code_challenge") or "", "keys_jwe": body.get("keys_jwe") or ""}
+        )
         with self.svc.db.write() as conn:
-            code = self.svc._issue(conn, "code", session.uid, client_id, scope, 600, challenge)
+            code = self.svc._issue(conn, "code", session.uid, client_id, scope, 600, extra)
         redirect = (
             self.base_url() + "/oauth/success/" + client_id + "?" + urlencode({"code": code, "state": state})
         )

@@ -48,6 +48,22 @@ def _to_json(value: Any) -> Any:
     return value
 
 
+def _logged_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """Request headers for the log, lower-case names; credentials reduced to their scheme."""
+    out = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").lower()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            name = key.replace("_", "-").lower()
+        else:
+            continue
+        if name in ("authorization", "x-admin-secret", "cookie"):
+            value = value.split(" ", 1)[0] + " …" if name == "authorization" else "…"
+        out[name] = value
+    return out
+
+
 class Application:
     def __init__(self, stack: LocalStack):
         self.stack = stack
@@ -83,6 +99,7 @@ class Application:
                     "query": environ.get("QUERY_STRING", ""),
                     "status": resp.status,
                     "service": req.route,
+                    "headers": _logged_headers(environ),
                     "time": time.time(),
                     "duration": time.monotonic() - started,
                 }

@@ -308,3 +308,41 @@ def test_pyfxa_v2_client_does_not_upgrade_v1_account(stack: LocalStack) -> None:
     assert session.fetch_keys()[1] == kb
     r = _post(stack, "/account/credentials/status", {"email": email})
     assert r.json()["currentVersion"] == "v1"  # the account was not changed
+
+
+def test_code_flow_returns_keys_jwe_and_checks_pkce(stack: LocalStack) -> None:
+    email = _email()
+    stack.admin.create_account(email, "pw")
+    auth = session_auth(login_session(stack, email, "pw")["sessionToken"])
+    r = _post(
+        stack,
+        "/oauth/authorization",
+        {
+            "client_id": FIREFOX,
+            "scope": OLDSYNC,
+            "state": "s",
+            "keys_jwe": "a.b.c.d.e",
+            "code_challenge": "x" * 43,
+            "code_challenge_method": "S256",
+        },
+        headers=auth,
+    )
+    code = r.json()["code"]
+    assert "state=s" in r.json()["redirect"]
+    r = _post(stack, "/token", {"client_id": FIREFOX, "code": code, "code_verifier": "wrong"})
+    assert r.status_code == 400
+    # codes are single use, even after a failed exchange
+    r = _post(stack, "/token", {"client_id": FIREFOX, "code": code})
+    assert r.status_code == 400 and r.json()["errno"] == 110
+    r = _post(
+        stack,
+        "/oauth/authorization",
+        {"client_id": FIREFOX, "scope": OLDSYNC, "keys_jwe": "a.b.c.d.e"},
+        headers=auth,
+    )
+    r = _post(
+        stack,
+        "/oauth/token",
+        {"client_id": FIREFOX, "grant_type": "authorization_code", "code": r.json()["code"]},
+    )
+    assert r.status_code == 200 and r.json()["keys_jwe"] == "a.b.c.d.e"

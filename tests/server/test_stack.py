@@ -137,11 +137,13 @@ def test_set_config_changes_info_configuration(stack: LocalStack, user) -> None:
 
 
 def test_requests_log(stack: LocalStack, user) -> None:
-    user.client.get("/info/collections")
+    user.client.get("/info/collections", headers={"X-If-Unmodified-Since": "1.00"})
     last = stack.admin.requests()[-1]
     assert last["method"] == "GET"
     assert last["path"].endswith("/info/collections")
     assert last["status"] == 200
+    assert last["headers"]["x-if-unmodified-since"] == "1.00"
+    assert last["headers"]["authorization"] == "Hawk …"  # never the credentials
 
 
 def test_stop_frees_port_and_threads(tmp_path) -> None:
