@@ -353,7 +353,7 @@ class StorageClient:
         if older is not None:
             params["older"] = str(ServerTime.parse(older))
         if ids is not None:
-            id_list = list(ids)
+            id_list = _id_list(ids)
             if len(id_list) > MAX_IDS:
                 raise ValueError(f"at most {MAX_IDS} ids per read, got {len(id_list)}; split them")
             params["ids"] = ",".join(id_list)
@@ -497,7 +497,7 @@ class StorageClient:
         headers = _xius(if_unmodified_since, "delete_collection")
         if ids is None:
             return _modified(self._request("DELETE", f"/storage/{collection}", headers=headers))
-        id_list = list(ids)
+        id_list = _id_list(ids)
         modified = ServerTime(0)
         for start in range(0, len(id_list), MAX_IDS):
             chunk = id_list[start : start + MAX_IDS]
@@ -526,6 +526,17 @@ class StorageClient:
 def _check_collection(name: str) -> None:
     if not isinstance(name, str) or not valid_collection_name(name):
         raise ValueError(f"invalid collection name {name!r}: 1-32 characters of [a-zA-Z0-9._-]")
+
+
+def _id_list(ids: Iterable[str]) -> list[str]:
+    out = list(ids)
+    bad = [i for i in out if not isinstance(i, str) or "," in i]
+    if bad:
+        raise ValueError(
+            f"ids= is a comma-separated list, so it cannot name {bad[0]!r}; "
+            "use get_record()/delete_record() for ids with commas"
+        )
+    return out
 
 
 def _quote_id(record_id: str) -> str:

@@ -91,6 +91,8 @@ def test_reads_with_every_parameter(storage: StorageClient) -> None:
     assert oldest[-1] == "r00010"
     some = storage.get_collection("forms", ids=["r00001", "r00003", "zzz"])
     assert sorted(b.id for b in some) == ["r00001", "r00003"]
+    with pytest.raises(ValueError, match="comma"):
+        storage.iter_collection("forms", ids=["a,b"])
     with pytest.raises(ValueError, match="100 ids"):
         storage.iter_collection("forms", ids=[str(i) for i in range(101)])
     with pytest.raises(ValueError, match="sort"):
@@ -139,6 +141,15 @@ def test_deletes(storage: StorageClient) -> None:
     storage.put_record("tabs", rec(1), if_unmodified_since=0)
     storage.delete_user(if_unmodified_since=None)
     assert storage.info_collections() == {}
+
+
+@pytest.mark.parametrize("rid", ["{abc def}", "a/b", "x?y#z", "100%", "plus+sign", "comma,id"])
+def test_record_ids_with_url_characters_round_trip(storage: StorageClient, rid: str) -> None:
+    t = storage.put_record("forms", {"id": rid, "payload": "p"}, if_unmodified_since=0)
+    assert storage.get_record("forms", rid).id == rid
+    storage.delete_record("forms", rid, if_unmodified_since=t)
+    with pytest.raises(NotFound):
+        storage.get_record("forms", rid)
 
 
 def test_invalid_record_is_a_bad_request_naming_the_code(storage: StorageClient) -> None:
