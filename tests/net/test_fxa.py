@@ -212,3 +212,17 @@ def test_a_revoked_oauth_token_is_replaced_when_a_storage_token_is_needed(stack:
     session._oauth = stale  # as if we still believed in it
     assert provide().uid == first.uid
     assert session.oauth_token() is not stale
+
+
+def test_v2_account_logs_in_with_v2_and_stays_as_it_was(stack: Any) -> None:
+    email = new_email("v2")
+    kb = bytes(range(1, 33))
+    stack.admin.create_account(email, PASSWORD, kb=kb, key_stretch_version=2)
+    client = _client(stack)
+    version, salt = client.key_stretch_version(email)
+    assert version == 2 and salt
+    session = client.login(email, PASSWORD)
+    assert session.key_stretch_version == 2
+    keys = session.fetch_keys()  # unwrapped with the v2 stretched password
+    assert keys.kid == derive_sync_keys(kb, keys.key_rotation_timestamp).kid
+    assert client.key_stretch_version(email) == (2, salt)
