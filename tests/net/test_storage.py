@@ -255,3 +255,12 @@ def test_progress_bars_are_optional_and_do_not_change_results(
     assert len(got) == 12
     err = capsys.readouterr().err
     assert "POST history" in err and "GET history" in err
+
+
+def test_a_server_slower_than_the_timeout_is_reported_unreachable(user: Login,
+                                                                  stack: Any) -> None:
+    storage = user.storage(timeout=0.3)
+    stack.admin.inject_fault("slow", delay=1.5)
+    with pytest.raises(ServerUnreachable, match="Timeout"):
+        storage.info_collections()
+    assert "Timeout" in (storage.trace.exchanges[-1].error or "")
