@@ -139,8 +139,13 @@ class FxaClient:
             api._backoff_response, api._backoff_until = None, 0
             try:
                 if method == "GET":
-                    return api.get(path, **kwargs)
-                return api.request(method, path, json=body, **kwargs)
+                    answer = api.get(path, **kwargs)
+                else:
+                    answer = api.request(method, path, json=body, **kwargs)
+                for sig in session.last_signals:
+                    if sig.kind == "backoff":
+                        self.retry_policy(sig)  # a notice: the call itself succeeded
+                return answer
             except fxa.errors.InProtocolError as exc:
                 err = self._error(exc, session)
                 retry = [s for s in err.signals if s.kind == "retry-after"]

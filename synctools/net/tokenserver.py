@@ -145,9 +145,12 @@ class TokenServerClient:
                 resp = self.session.get(self.url, headers=headers)
             except requests.RequestException as exc:
                 raise ServerUnreachable(f"tokenserver {self.url} unreachable: {exc}") from exc
+            signals = tuple(self.session.last_signals)
+            for sig in signals:
+                if sig.kind == "backoff":
+                    self.retry_policy(sig)  # a notice: the answer itself still counts
             if resp.status_code == 200:
                 return self._token(resp)
-            signals = tuple(self.session.last_signals)
             retry = [s for s in signals if s.kind == "retry-after"]
             if resp.status_code in (429, 503) and retry and self.retry_policy(retry[0]) is True:
                 continue

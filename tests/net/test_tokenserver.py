@@ -97,3 +97,11 @@ def test_policy_that_waited_gets_the_request_retried(user: Login, stack: Any) ->
     client = TokenServerClient(stack.token_url, on_backoff=policy)
     token = client.exchange(user.session.oauth_token().access_token, user.keys)
     assert token.uid == user.token.uid and waits == [1]
+
+
+def test_backoff_on_a_successful_exchange_is_a_notice(user: Login, stack: Any) -> None:
+    stack.admin.inject_fault("backoff", path="1.0/sync/1.5", seconds=60)
+    heard: list[Any] = []
+    client = TokenServerClient(stack.token_url, on_backoff=heard.append)
+    assert client.exchange(user.session.oauth_token().access_token, user.keys).uid
+    assert [(s.kind, s.seconds) for s in heard] == [("backoff", 60)]
