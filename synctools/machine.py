@@ -27,6 +27,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,7 @@ NEXT_STAGE: dict[State, str | None] = {
 }
 
 STAGES = list(TRANSITIONS)
+_NETWORK_STAGES = {"exchange_token", "fetch_info", "fetch_meta_global", "fetch_crypto_keys", "download", "commit"}
 
 
 class SyncError(Exception):
@@ -124,6 +126,14 @@ class StageOrderError(SyncError):
 
 class StalePlanError(SyncError):
     """The plan no longer matches the staged changes or the server state."""
+
+
+class BackoffActive(SyncError):
+    """The server asked clients to wait; ``signal.until`` says until when."""
+
+    def __init__(self, message: str, signal: net.ServerSignal):
+        super().__init__(message)
+        self.signal = signal
 
 
 class UpgradeRequired(SyncError):
@@ -201,6 +211,7 @@ class Sync:
         self._static_token: net.Token | None = None
         self._envelopes: dict[str, dict[str, BSO]] = {}  # server envelopes by collection, id
         self._notes: list[str] = []  # warnings raised between stages, shown by the next one
+        self._ignore_backoff = False
         self._marks: dict[str, int] = {}  # stage -> trace length when it started
 
     # ================================================================ constructors
@@ -316,13 +327,62 @@ class Sync:
             raise StageOrderError(
                 f"{stage}() cannot run in state '{self.state.value}'{needs}: run sync.{now}() first"
             )
+        if stage in _NETWORK_STAGES:
+            self._respect_backoff(stage)
         self._marks[stage] = len(self.trace_log.exchanges)
         return time.perf_counter()
+
+    @property
+    def backoff(self) -> net.ServerSignal | None:
+        """The server's latest X-Weave-Backoff / Retry-After still in force, if any."""
+        if self._ignore_backoff:
+            return None
+        candidates = [c.backoff for c in (self.storage,) if c is not None]
+        return next((b for b in candidates if b is not None), None)
+
+    def _respect_backoff(self, stage: str) -> None:
+        sig = self.backoff
+        if sig is None or sig.until is None:
+            return
+        left = (sig.until - datetime.now(UTC)).total_seconds()
+        if left <= 0:
+            return
+        if self.on_backoff == "wait":
+            self.wait_backoff()
+            return
+        raise BackoffActive(
+            f"{stage}() not run: {sig.describe()}; {left:.0f}s remain. Wait with sync.wait_backoff(),"
+            " or call sync.ignore_backoff() to go on anyway (the server may refuse or ban the client)",
+            sig,
+        )
+
+    def wait_backoff(self) -> float:
+        """Wait (with a countdown) until the server's backoff ends; returns seconds waited."""
+        sig = self.backoff
+        if sig is None or sig.until is None:
+            return 0.0
+        left = max(0.0, (sig.until - datetime.now(UTC)).total_seconds())
+        from tqdm.auto import tqdm
+
+        with tqdm(total=int(left), desc="server backoff", unit="s", disable=not self.progress) as bar:
+            end = time.monotonic() + left
+            while (now := time.monotonic()) < end:
+                time.sleep(min(1.0, end - now))
+                bar.update(1)
+        return left
+
+    def ignore_backoff(self, ignore: bool = True) -> None:
+        """Go on despite the server's backoff request (a debugging tool's prerogative)."""
+        self._ignore_backoff = ignore
 
     def _finish(self, stage: str, result: StageResult, started: float) -> StageResult:
         result.seconds = time.perf_counter() - started
         result.state = self.state.value
-        result.requests = [_exchange_row(e) for e in self.trace_log.exchanges[self._marks.get(stage, 0) :]]
+        exchanges = self.trace_log.exchanges[self._marks.get(stage, 0) :]
+        result.requests = [_exchange_row(e) for e in exchanges]
+        for e in exchanges:  # what the servers asked of us is shown, never swallowed
+            for sig in e.signals:
+                result.warnings.append(sig.describe())
         self.results[stage] = result
         return result
 
