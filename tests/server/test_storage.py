@@ -480,3 +480,22 @@ def test_expired_token_only_reads_info_collections(stack: LocalStack, user: User
     assert user.client.get("/info/collections", credentials=creds).status_code == 200
     assert user.client.get("/info/configuration", credentials=creds).status_code == 401
     assert user.client.get("/storage/forms", credentials=creds).status_code == 401
+
+
+def test_concurrent_writers_get_distinct_increasing_timestamps(stack: LocalStack) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    user = new_user(stack)
+
+    def write(n: int) -> tuple[int, str]:
+        client = StorageClient(user.token)  # a session per thread
+        r = client.put(f"/storage/forms/w{n}", {"payload": str(n)})
+        return r.status_code, r.text
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(write, range(40)))
+    assert {status for status, _ in results} == {200}
+    stamps = [ServerTime.parse(text) for _, text in results]
+    assert len(set(stamps)) == 40
+    got = user.client.get("/storage/forms", params={"full": 1}).json()
+    assert len(got) == 40 and max(b["modified"] for b in got) == max(stamps).to_json()
