@@ -177,7 +177,7 @@ def run(n: int, with_naive: bool, repeat: int) -> None:
         f" (made in {time.perf_counter() - t0:.1f}s), {os.cpu_count()} cores"
     )
     rows = []
-    for label, workers in (("synctools", None), ("synctools, 1 process", 1)):
+    for label, workers in (("synctools, 2 processes", 2), ("synctools, 1 process", 1)):
         runs = [timed(ours, bsos, bundle, workers) for _ in range(repeat)]
         nvisits = len(runs[0][1][1])
         cold = runs[0][0]
@@ -185,18 +185,18 @@ def run(n: int, with_naive: bool, repeat: int) -> None:
         del runs
         rows.append((label, dt))
         print(
-            f"{label:21}: {dt:6.3f} s {n / dt:>10,.0f} records/s  (first call {cold:.3f} s; {nvisits:,} visits)"
+            f"{label:23}: {dt:6.3f} s {n / dt:>10,.0f} records/s  (first call {cold:.3f} s; {nvisits:,} visits)"
         )
-        print(f"{'':21}  peak RSS growth: this process {_mib(rss, pb)}; workers {_mib(kids, pb)}")
+        print(f"{'':23}  peak RSS growth: this process {_mib(rss, pb)}; workers {_mib(kids, pb)}")
     traced = traced_peak(ours, bsos, bundle, 1)
-    print(f"{'':21}  tracemalloc peak (1 process): {_mib(traced, pb)}")
+    print(f"{'':23}  tracemalloc peak (1 process): {_mib(traced, pb)}")
     if with_naive:
         t_naive, (p, v), rss_naive, _ = timed(naive, bsos, bundle)
         del p, v
-        print(f"{'naive loop':21}: {t_naive:6.3f} s {n / t_naive:>10,.0f} records/s")
-        print(f"{'':21}  peak RSS growth: {_mib(rss_naive, pb)}")
+        print(f"{'naive loop':23}: {t_naive:6.3f} s {n / t_naive:>10,.0f} records/s")
+        print(f"{'':23}  peak RSS growth: {_mib(rss_naive, pb)}")
         for label, dt in rows:
-            print(f"ratio {label:15}: {t_naive / dt:.2f}x the naive loop")
+            print(f"ratio {label:17}: {t_naive / dt:.2f}x the naive loop")
     best = rows[0][1]
     print(
         f"goals: >=100,000 records/s {'met' if n / best >= 100_000 else 'NOT met'};"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,10 @@ def _modified(values: list[Any]) -> Any:
 
 
 def _envelopes(items: Iterable[Any], *, need_payload: bool) -> tuple[Batch, list[Any]]:
+    items = items if isinstance(items, list) else list(items)
+    fast = _dict_envelopes(items, need_payload)
+    if fast is not None:
+        return fast
     ids: list[str | None] = []
     payloads: list[Any] = []
     mods: list[Any] = []
@@ -88,9 +93,9 @@ def _envelopes(items: Iterable[Any], *, need_payload: bool) -> tuple[Batch, list
             ttl.append(b.ttl)
         elif isinstance(b, Mapping):
             rid = b.get("id")
-            if not isinstance(rid, str):
+            if not isinstance(rid, str) and need_payload:
                 raise ValueError(f"BSO #{n} has no string 'id'; every BSO needs its record id")
-            ids.append(rid)
+            ids.append(rid if isinstance(rid, str) else None)
             if need_payload:
                 payloads.append(b.get("payload", ""))
             mods.append(b.get("modified"))
@@ -104,6 +109,22 @@ def _envelopes(items: Iterable[Any], *, need_payload: bool) -> tuple[Batch, list
             )
     batch = Batch(ids=ids, records=[], modified=_modified(mods), sortindex=sortindex, ttl=ttl)
     return batch, payloads
+
+
+def _dict_envelopes(items: list[Any], need_payload: bool) -> tuple[Batch, list[Any]] | None:
+    """The common case, BSO dicts with well-typed fields, read with C-level maps."""
+    n = len(items)
+    if set(map(type, items)) - {dict}:
+        return None
+    get = dict.get
+    ids = list(map(get, items, repeat("id", n)))
+    sortindex = list(map(get, items, repeat("sortindex", n)))
+    ttl = list(map(get, items, repeat("ttl", n)))
+    if set(map(type, ids)) - {str} or set(map(type, chain(sortindex, ttl))) - {int, type(None)}:
+        return None  # let the careful loop name the bad BSO / drop odd values
+    payloads = list(map(get, items, repeat("payload", n), repeat("", n))) if need_payload else []
+    mods = list(map(get, items, repeat("modified", n)))
+    return Batch(ids=ids, records=[], modified=_modified(mods), sortindex=sortindex, ttl=ttl), payloads
 
 
 def _bundle(collection: str, keys: KeyBundle | CollectionKeys) -> KeyBundle:
@@ -192,19 +213,19 @@ def frames_from_records(
     that stopped one.
 
     ``envelopes`` (same length, same order) give each record's ``id``, ``modified``,
-    ``sortindex`` and ``ttl`` (BSO dicts or :class:`BSO`; the payload is not read).
-    Without them, ids come from the records and ``modified`` is NaT.
+    ``sortindex`` and ``ttl`` (BSO dicts or :class:`BSO`; the payload is not read; a
+    ``None`` entry means unknown). Without them, ids come from the records and
+    ``modified`` is NaT.
     """
     records = list(records)
     if envelopes is None:
-        ids = [
-            r.record_id if isinstance(r, CryptoError) else (r.get("id") if isinstance(r, Mapping) else None)
-            for r in records
-        ]
+        ids = [_record_id(r) for r in records]
         n = len(records)
         batch = Batch(ids, records, _modified([None] * n), [None] * n, [None] * n)
     else:
-        envelopes = list(envelopes)
+        envelopes = [
+            env if env is not None else {"id": _record_id(rec)} for env, rec in zip(envelopes, records)
+        ] + list(envelopes)[len(records) :]
         if len(envelopes) != len(records):
             raise ValueError(
                 f"got {len(records)} records but {len(envelopes)} envelopes; pass one envelope per"
@@ -213,6 +234,13 @@ def frames_from_records(
         batch, _ = _envelopes(envelopes, need_payload=False)
         batch.records = [dict(r) if isinstance(r, Mapping) and type(r) is not dict else r for r in records]
     return engines.get(collection).build(batch, reveal=reveal)
+
+
+def _record_id(rec: Any) -> str | None:
+    if isinstance(rec, CryptoError):
+        return rec.record_id
+    rid = rec.get("id") if isinstance(rec, Mapping) else None
+    return rid if isinstance(rid, str) else None
 
 
 def frame_from_records(

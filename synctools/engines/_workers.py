@@ -5,6 +5,11 @@ it; processes can. The pool starts on first use (``forkserver`` where available:
 notebook kernel runs threads, and forking it is unsafe), is reused by later calls and
 is shut down at exit. Key bundles travel to the workers through the pool's pipe, never
 through a file or a log. If the pool breaks, callers fall back to working in-process.
+
+Like all of ``multiprocessing``, a new worker imports the main *script* again, so
+processes are chosen automatically only in interactive sessions (Jupyter, IPython, the
+REPL), whose ``__main__`` is no file. A script asks for them with ``workers=N`` and
+keeps its top-level code under ``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -27,9 +33,15 @@ _size = 0
 
 def default_workers(n_records: int) -> int:
     """How many processes to use for ``n_records`` (1 = stay in this process)."""
-    if n_records < PARALLEL_FROM:
+    if n_records < PARALLEL_FROM or not interactive():
         return 1
     return max(1, min(os.cpu_count() or 1, 4))
+
+
+def interactive() -> bool:
+    """True when ``__main__`` is no script file, so workers cannot re-run one."""
+    main = sys.modules.get("__main__")
+    return main is None or not hasattr(main, "__file__")
 
 
 def pool(workers: int) -> ProcessPoolExecutor:

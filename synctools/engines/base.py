@@ -226,17 +226,18 @@ class Batch:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def envelope(self) -> dict[str, Any]:
+        """The envelope columns, one row per record."""
+        return {
+            "id": pd.array(self.ids, dtype="str"),
+            "modified": self.modified,
+            "sortindex": pd.array(self.sortindex, dtype="Int64"),
+            "ttl": pd.array(self.ttl, dtype="Int64"),
+        }
+
     def take(self, index: np.ndarray) -> dict[str, Any]:
         """Envelope columns repeated for rows that come from records ``index``."""
-        ids = pd.array(self.ids, dtype="str")
-        si = pd.array(self.sortindex, dtype="Int64")
-        ttl = pd.array(self.ttl, dtype="Int64")
-        return {
-            "id": ids.take(index),
-            "modified": self.modified.take(index),
-            "sortindex": si.take(index),
-            "ttl": ttl.take(index),
-        }
+        return {name: values.take(index) for name, values in self.envelope().items()}
 
 
 @dataclass

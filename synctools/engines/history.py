@@ -191,8 +191,11 @@ def _chunk_job(
 def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: bool = True) -> _Chunk | None:
     """Parse raw cleartexts with Arrow; None when the chunk must take the plain path."""
     n = len(results)
-    ok = [i for i, r in enumerate(results) if type(r) is bytes]
-    texts = [results[i] for i in ok] if len(ok) != n else list(results)
+    if set(map(type, results)) == {bytes}:
+        ok, texts = range(n), results
+    else:
+        ok = [i for i, r in enumerate(results) if type(r) is bytes]
+        texts = [results[i] for i in ok]
     if not texts:
         return None
     blob = b"\n".join(texts)
@@ -211,7 +214,7 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
     if tbl.num_rows != len(texts) or tbl.schema != _SCHEMA:
         return None  # unknown fields (kept in `extra` by the plain path), nested surprises
     tbl = tbl.combine_chunks()
-    want = pa.array([ids[i] for i in ok], type=pa.string())
+    want = pa.array(ids if len(ok) == n else [ids[i] for i in ok], type=pa.string())
     if pc.any(pc.not_equal(tbl.column("id"), want)).as_py():
         return None  # a cleartext id that does not match its BSO: the plain path names it
     deleted = tbl.column("deleted").chunk(0) if tbl.num_rows else pa.array([], pa.bool_())
@@ -375,7 +378,7 @@ class HistoryEngine(Engine):
         for c, off in zip(chunks, offsets):
             for i, x in c.extras.items():
                 extras[off + i] = x
-        env = batch.take(np.arange(n))
+        env = batch.envelope()
         count_arr = pd.arrays.IntegerArray(
             count, np.asarray(deleted.isna()) | np.asarray(deleted.fillna(False))
         )

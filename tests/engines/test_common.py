@@ -159,6 +159,13 @@ def test_frames_from_records_takes_decrypted_records_and_errors(keys):
     assert df["id"].tolist() == ["form1", "form2", "x"]
     assert df["sortindex"].tolist()[0] == 1
     assert df["error"].iloc[2].startswith("hmac-mismatch")
+    # An unknown envelope (None), as a store may hold: the id comes from the record.
+    df = frame_from_records("forms", records, [envelopes[0], None, None])
+    assert df["id"].tolist() == ["form1", "form2", "x"] and df["modified"].isna().tolist() == [
+        False,
+        True,
+        True,
+    ]
     # Without envelopes: ids from the records (or the error), modified unknown.
     df = frame_from_records("forms", records)
     assert df["id"].tolist() == ["form1", "form2", "x"]
