@@ -48,8 +48,9 @@ from .errors import (
     UnsupportedService,
     VerificationRequired,
 )
-from .fxa import FxaClient, FxaSession, OAuthToken, load_session, save_session
+from .fxa import FxaClient, FxaSession, OAuthToken
 from .http import ServerSignal, Trace, TracedSession, never_retry, wait_and_retry
+from .sessionfile import load_session, save_session
 from .storage import CollectionReader, Page, StorageClient
 from .tokenserver import Token, TokenServerClient
 

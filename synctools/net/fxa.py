@@ -9,10 +9,7 @@ disabled on the client this module builds. PyFxA's HTTP goes through a
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import stat
 from binascii import unhexlify
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -504,73 +501,9 @@ class FxaSession:
 
     def save(self, path: str | os.PathLike[str], *, include_keys: bool = False) -> Path:
         """Write the session to ``path`` (mode 0600). Keys only with ``include_keys=True``."""
+        from .sessionfile import save_session
+
         return save_session(self, path, include_keys=include_keys)
-
-
-def save_session(
-    session: FxaSession, path: str | os.PathLike[str], *, include_keys: bool = False
-) -> Path:
-    """Write ``session`` to a 0600 file (replaced atomically). See :func:`load_session`."""
-    path = Path(path)
-    text = json.dumps(session.to_dict(include_keys=include_keys), indent=2)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to an existing file
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.replace(tmp, path)
-    return path
-
-
-def load_session(
-    path: str | os.PathLike[str], *, trace: Trace | None = None, client: FxaClient | None = None
-) -> FxaSession:
-    """Read a session saved by :func:`save_session`; refuses files others can read."""
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no saved session at {path}; log in and save one first") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise PermissionError(
-            f"{path} is readable by other users (mode {stat.S_IMODE(mode):o}); it holds "
-            f"credentials: run `chmod 600 {path}` or log in again"
-        )
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except ValueError:
-        raise ValueError(f"{path} is not a saved synctools session (not JSON)") from None
-    if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
-        raise ValueError(f"{path} is not a saved synctools session")
-    if data.get("version") != 1:
-        raise ValueError(f"{path}: unsupported session file version {data.get('version')!r}")
-    client = client or FxaClient(
-        data["auth_url"], data["oauth_url"], trace=trace,
-        client_id=data.get("client_id", FIREFOX_CLIENT_ID),
-    )  # fmt: skip
-    oauth = None
-    if data.get("oauth"):
-        o = data["oauth"]
-        exp = datetime.fromisoformat(o["expires_at"]) if o.get("expires_at") else None
-        oauth = OAuthToken(o["access_token"], exp, o.get("scope", OLDSYNC_SCOPE))
-    keys = SyncKeys.from_jwk(data["keys"]) if data.get("keys") else None
-    if keys is not None:
-        client.trace.add_secret(keys.ksync)
-    return FxaSession(
-        client,
-        email=data.get("email"),
-        uid=data.get("uid"),
-        session_token=data.get("session_token"),
-        verified=bool(data.get("verified")),
-        key_stretch_version=int(data.get("key_stretch_version", 1)),
-        sync_keys=keys,
-        oauth=oauth,
-    )
 
 
 def _info(session: TracedSession, trace: Trace) -> ResponseInfo | None:
