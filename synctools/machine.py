@@ -841,19 +841,28 @@ class Sync:
             raise KeyError(f"no record {collection}/{record_id} was downloaded")
         return rec
 
-    def frame(self, name: str, **kwargs: Any) -> pd.DataFrame:
-        """The downloaded collection as a typed DataFrame (see :mod:`synctools.frames`)."""
+    def collection_frames(self, name: str, *, reveal: bool = False) -> Any:
+        """All frames of a downloaded collection (``.main`` plus companions such as
+        history's ``.visits``, and bookmarks' ``.tree``), failed records included."""
         from . import frames
 
-        recs = self._records.get(name, {})
+        recs = self.records(name)
         errs = self._errors.get(name, {})
         env = self._envelopes.get(name, {})
-        items: list[Any] = list(recs.values()) + list(errs.values())
-        envelopes = [env.get(r["id"]) if isinstance(r, dict) else env.get(r.record_id) for r in items]  # type: ignore[union-attr]
-        return frames.frame_from_records(name, items, envelopes=envelopes, **kwargs)
+        items: list[Any] = [*recs.values(), *errs.values()]
+        envelopes = [env.get(rid) for rid in [*recs, *errs]]
+        return frames.frames_from_records(name, items, envelopes=envelopes, reveal=reveal)
 
-    def frames(self, **kwargs: Any) -> dict[str, pd.DataFrame]:
-        return {name: self.frame(name, **kwargs) for name in sorted(set(self._records) | set(self._errors))}
+    def frame(self, name: str, part: str = "main", *, reveal: bool = False) -> pd.DataFrame:
+        """The downloaded collection as a typed DataFrame; ``part="visits"`` for history's
+        visits. Records that failed to decrypt are rows with their ``error``. Passwords
+        and card numbers stay masked unless ``reveal=True``."""
+        return self.collection_frames(name, reveal=reveal)[part]
+
+    def frames(self, *, reveal: bool = False) -> dict[str, pd.DataFrame]:
+        """The main frame of every downloaded collection."""
+        names = sorted(set(self._envelopes) | set(self._records) | set(self._errors))
+        return {name: self.frame(name, reveal=reveal) for name in names}
 
     def _base(self, collection: str, record_id: str) -> ServerTime | None:
         env = self._envelopes.get(collection, {}).get(record_id)

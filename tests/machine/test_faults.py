@@ -244,3 +244,18 @@ def test_crypto_keys_from_other_account_keys_explains_password_reset(stack, seed
     s.run(until="fetch_crypto_keys")
     result = s.results["fetch_crypto_keys"]
     assert result.status == "undecryptable" and "password reset" in result.warnings[0]
+
+
+def test_frames_show_failed_records_with_their_error(stack, seeder):
+    acct = seeder(n_bookmarks=6)
+    stack.admin.put_records(acct.email, "bookmarks", [
+        {"id": "otherkey0002", "payload": json.dumps(KeyBundle.random().encrypt({"id": "otherkey0002"}))},
+    ])  # fmt: skip
+    s = ready(stack, acct)
+    df = s.frame("bookmarks")
+    assert len(df) == 7
+    bad = df[df["id"] == "otherkey0002"].iloc[0]
+    assert "HMAC mismatch" in bad["error"] and bad.isna()["title"]
+    assert df["error"].isna().sum() == 6
+    assert str(df["modified"].dtype).startswith("datetime64")
+    assert set(s.frames()) == {"bookmarks"}
