@@ -3,6 +3,7 @@ threads, served by waitress."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import shutil
@@ -245,7 +246,10 @@ class LocalStack:
             return
         self._stopping.set()
         if self._thread is not None:
-            server.pull_trigger()
+            # Wake the loop. The serving thread may already have seen _stopping and
+            # closed the trigger, in which case there is nothing left to wake.
+            with contextlib.suppress(OSError):
+                server.pull_trigger()
             self._thread.join(timeout=10)
             self._thread = None
         else:
