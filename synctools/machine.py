@@ -1014,26 +1014,11 @@ class Sync:
         return PlannedChange(change.collection, change.id, change.kind, before, after, bso, change.base_modified)
 
     def _batches(self, cp: CollectionPlan) -> list[dict[str, int]]:
-        """Dry-run the upload queue against the server's limits (nothing is sent)."""
+        """The POSTs and batches the server's limits imply (computed, nothing is sent)."""
         assert self.config is not None
-        batches: list[dict[str, int]] = [{"posts": 0, "records": 0, "bytes": 0}]
-
-        def poster(body: bytes, xius: Any, batch: str | None, commit: bool) -> net.batching.PostResponse:
-            ids = [o["id"] for o in json.loads(body)]
-            cur = batches[-1]
-            cur["posts"] += 1
-            cur["records"] += len(ids)
-            cur["bytes"] += len(body)
-            if commit:
-                batches.append({"posts": 0, "records": 0, "bytes": 0})
-                return net.batching.PostResponse(200, None, None, ids, {})
-            return net.batching.PostResponse(202, None, "dry-run", ids, {})
-
-        queue = net.PostQueue(self.config, poster, cp.if_unmodified_since, net.UploadResult(cp.collection))
-        for change in cp.accepted:
-            queue.enqueue(*net.batching.serialize(change.bso))
-        queue.finish()
-        return [b for b in batches if b["posts"]]
+        packing = net.batching.plan_packing(self.config, [c.bso for c in cp.accepted])
+        cp.too_large = dict(packing.failed)
+        return [{"posts": len(batch), "records": sum(map(len, batch))} for batch in packing.batches]
 
     # ================================================================ commit
     def commit(self, plan: UploadPlan) -> CommitResult:

@@ -89,7 +89,8 @@ class CollectionPlan:
     collection: str
     if_unmodified_since: ServerTime
     changes: list[PlannedChange] = field(default_factory=list)
-    batches: list[dict[str, int]] = field(default_factory=list)  # [{"posts": n, "records": n, "bytes": n}]
+    batches: list[dict[str, int]] = field(default_factory=list)  # [{"posts": n, "records": n}]
+    too_large: dict[str, str] = field(default_factory=dict)  # ids the server's limits can never admit
 
     @property
     def accepted(self) -> list[PlannedChange]:
@@ -162,6 +163,8 @@ class UploadPlan:
             )
             for c in cp.changes[:20]:
                 lines.append(f"    {c.kind:7s} {c.id}  {summarize(c.changes)}")
+            for rid, why in cp.too_large.items():
+                lines.append(f"    TOO LARGE {rid}: {why} (it will not be sent)")
         for b in self.blocked:
             lines.append(f"  CONFLICT {b.collection}/{b.id}: resolve with sync.resolve() before it can upload")
         if self.warning:
