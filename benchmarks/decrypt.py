@@ -58,7 +58,7 @@ def build(n: int) -> tuple[KeyBundle, list[str], list[str], int]:
 
 def naive(bundle: KeyBundle, ids: list[str], payloads: list[str]) -> list:
     out = []
-    for rid, text in zip(ids, payloads):
+    for _rid, text in zip(ids, payloads):
         p = json.loads(text)
         mac = hmac.new(bundle.hmac_key, p["ciphertext"].encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(mac, p["hmac"]):

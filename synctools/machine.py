@@ -470,10 +470,7 @@ class Sync:
         assert self.keys is not None
         if self.store is None:
             arg = self._store_arg
-            if arg is None:
-                self.store = Store(None)
-            else:
-                self.store = Store(arg)
+            self.store = arg if isinstance(arg, Store) else Store(arg)
         self.store.set_key(store_key(self.keys.ksync))
         self.trace_log.add_secret(self.keys.ksync)
 
@@ -527,7 +524,7 @@ class Sync:
             result.warnings.append(msg)
         self._notes.append(msg)
 
-    def _backoff_policy(self) -> Callable[[net.ServerSignal], bool]:
+    def _backoff_policy(self) -> Callable[[net.ServerSignal], bool | None]:
         if self.on_backoff == "wait":
             return net.wait_and_retry(max_wait=900)
         return net.never_retry
@@ -615,7 +612,7 @@ class Sync:
         else:
             self.meta_global = meta
             self._apply_local_resets(plan, meta, result)
-            if plan.status == "upload":
+            if plan.status == "upload" and plan.proposed is not None:
                 result.upload = self._meta_global_plan(plan.proposed, plan.reason)
                 result.decisions.append("meta/global must change: review result.upload, then sync.commit(it)")
             self.state = S.META_GLOBAL

@@ -51,7 +51,7 @@ try:  # orjson parses large arrays about twice as fast; stdlib json is the fallb
 
     _fast_loads = orjson.loads
 except ImportError:  # pragma: no cover - orjson is a dependency
-    _fast_loads = json.loads
+    _fast_loads = json.loads  # type: ignore[assignment]
 
 _ENVELOPE = operator.itemgetter("ciphertext", "IV", "hmac")
 # hmac.digest is a thin Python wrapper over this C function; skip the wrapper per record.
