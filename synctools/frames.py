@@ -205,7 +205,7 @@ def history_visits(
 def frames_from_records(
     collection: str,
     records: Sequence[Mapping[str, Any] | CryptoError],
-    envelopes: Sequence[Mapping[str, Any] | BSO] | None = None,
+    envelopes: Sequence[Mapping[str, Any] | BSO | None] | None = None,
     *,
     reveal: bool = False,
 ) -> Frames:
@@ -246,7 +246,7 @@ def _record_id(rec: Any) -> str | None:
 def frame_from_records(
     collection: str,
     records: Sequence[Mapping[str, Any] | CryptoError],
-    envelopes: Sequence[Mapping[str, Any] | BSO] | None = None,
+    envelopes: Sequence[Mapping[str, Any] | BSO | None] | None = None,
     *,
     reveal: bool = False,
 ) -> pd.DataFrame:

@@ -168,11 +168,47 @@ def times_from_ints(ints: np.ndarray, mask: np.ndarray | None, unit: str) -> Any
     return pd.Series(arr, copy=False).dt.tz_localize("UTC").array
 
 
+try:  # optional: building string columns through Arrow is several times faster
+    import pyarrow as _pa
+except ImportError:  # pragma: no cover
+    _pa = None
+_STR = pd.Series([], dtype="str").dtype
+_ARROW_STR = _pa is not None and _pa.array([], _pa.string()).to_pandas().dtype == _STR
+
+
+def str_array(values: Sequence[str | None]) -> Any:
+    """Strings (or None) to the default pandas string array."""
+    if _ARROW_STR:
+        try:
+            return _pa.array(values, type=_pa.string()).to_pandas().array
+        except (_pa.ArrowException, TypeError, ValueError):
+            pass
+    return pd.array(values, dtype="str")
+
+
+def int_array(values: Sequence[int | None]) -> Any:
+    """Integers (or None) to a nullable Int64 array; all-int and all-None lists fast."""
+    n = len(values)
+    kinds = set(map(type, values))
+    if kinds <= {int}:
+        try:
+            return pd.arrays.IntegerArray(np.array(values, dtype=np.int64), np.zeros(n, dtype=bool))
+        except OverflowError:
+            pass
+    if kinds <= {type(None)}:
+        return pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
+    return pd.array(values, dtype="Int64")
+
+
 def to_array(col: Column, values: Sequence[Any]) -> Any:
     """A Python list of cell values to the column's typed array."""
     kind = col.kind
     if kind in ("s", "ms", "us"):
         return _times(values, kind)
+    if kind == "str":
+        return str_array(values)
+    if kind == "int":
+        return int_array(values)
     if kind in ("list", "object"):
         out = np.empty(len(values), dtype=object)
         out[:] = values
@@ -185,25 +221,6 @@ def to_array(col: Column, values: Sequence[Any]) -> Any:
             )
         return pd.Categorical(values)
     return pd.array(values, dtype=col.dtype)
-
-
-def common_arrays(
-    ids: Sequence[str | None],
-    modified: Any,
-    sortindex: Sequence[int | None],
-    ttl: Sequence[int | None],
-    deleted: Sequence[bool | None],
-    errors: Sequence[str | None],
-) -> dict[str, Any]:
-    """The six common columns; ``modified`` is already a datetime array."""
-    return {
-        "id": pd.array(ids, dtype="str"),
-        "modified": modified,
-        "sortindex": pd.array(sortindex, dtype="Int64"),
-        "ttl": pd.array(ttl, dtype="Int64"),
-        "deleted": pd.array(deleted, dtype="boolean"),
-        "error": pd.array(errors, dtype="str"),
-    }
 
 
 # --------------------------------------------------------------------------- batches and results
@@ -229,10 +246,10 @@ class Batch:
     def envelope(self) -> dict[str, Any]:
         """The envelope columns, one row per record."""
         return {
-            "id": pd.array(self.ids, dtype="str"),
+            "id": str_array(self.ids),
             "modified": self.modified,
-            "sortindex": pd.array(self.sortindex, dtype="Int64"),
-            "ttl": pd.array(self.ttl, dtype="Int64"),
+            "sortindex": int_array(self.sortindex),
+            "ttl": int_array(self.ttl),
         }
 
     def take(self, index: np.ndarray) -> dict[str, Any]:
@@ -430,9 +447,9 @@ class Engine:
         take = np.asarray(index, dtype=np.intp)
         data = batch.take(take)
         data["deleted"] = pd.array(deleted, dtype="boolean")
-        data["error"] = pd.array(errors, dtype="str")
-        for col, values in zip(self.columns, cols):
-            values = list(values)
+        data["error"] = str_array(errors)
+        for col, column in zip(self.columns, cols):
+            values: list[Any] = list(column)
             if col.name in self.secrets and not reveal:
                 values = [None if v is None else self.mask(col.name, v) for v in values]
             data[col.name] = to_array(col, values)

@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
 from .base import (
     Batch,
     Column,
@@ -23,7 +21,9 @@ from .base import (
     Frames,
     Row,
     boolean,
+    int_array,
     loose_int,
+    str_array,
     str_list,
     text,
 )
@@ -256,7 +256,9 @@ class BookmarksEngine(Engine):
                 paths[c] = base
             return paths[fid]
 
-        ptitle, path, pos = [], [], []
+        ptitle: list[str | None] = []
+        path: list[str | None] = []
+        pos: list[int | None] = []
         for rid, parent, ok in zip(cols[0], cols[4], live):
             if not ok or not isinstance(parent, str):
                 ptitle.append(None)
@@ -268,8 +270,8 @@ class BookmarksEngine(Engine):
             path.append(folder_path(parent))
             pos.append(positions.get(rid))
         at = len(self.columns) + 6  # after the engine's columns, before `extra`
-        df.insert(at, "parent_title", pd.array(ptitle, dtype="str"))
-        df.insert(at + 1, "path", pd.array(path, dtype="str"))
-        df.insert(at + 2, "position", pd.array(pos, dtype="Int64"))
+        df.insert(at, "parent_title", str_array(ptitle))
+        df.insert(at + 1, "path", str_array(path))
+        df.insert(at + 2, "position", int_array(pos))
         frames.tree = BookmarkTree(items)
         return frames

@@ -35,6 +35,7 @@ from .base import (
     RecordShapeError,
     describe_error,
     stamp,
+    str_array,
     times_from_ints,
     wrong,
 )
@@ -191,6 +192,7 @@ def _chunk_job(
 def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: bool = True) -> _Chunk | None:
     """Parse raw cleartexts with Arrow; None when the chunk must take the plain path."""
     n = len(results)
+    ok: Sequence[int]
     if set(map(type, results)) == {bytes}:
         ok, texts = range(n), results
     else:
@@ -386,7 +388,7 @@ class HistoryEngine(Engine):
             {
                 **env,
                 "deleted": deleted,
-                "error": pd.array(errors, dtype="str"),
+                "error": str_array(errors),
                 "url": _strings([c.url for c in chunks]),
                 "title": _strings([c.title for c in chunks]),
                 "visit_count": count_arr,
