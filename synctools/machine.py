@@ -226,7 +226,7 @@ class Sync:
         token_url: str | None = None,
         totp: str | Callable[[], str] | None = None,
         code: str | Callable[[], str] | None = None,
-        store: Store | str | Path | None = None,
+        store: Store | str | Path | None = "auto",
         interactive: bool = True,
         **kwargs: Any,
     ) -> Sync:
@@ -243,6 +243,7 @@ class Sync:
     @classmethod
     def from_session(cls, path: str | os.PathLike[str], *, token_url: str | None = None, **kwargs: Any) -> Sync:
         """Resume a session saved with ``save_session`` (``synctools login``)."""
+        kwargs.setdefault("store", "auto")
         sync = cls(token_url=token_url, **kwargs)
         sync.session = net.load_session(path, trace=sync.trace_log)
         sync.auth_url = sync.session.client.auth_url
@@ -294,6 +295,7 @@ class Sync:
             email, password = demo.email, demo.password
         kwargs.setdefault("interactive", False)
         kwargs.setdefault("progress", False)
+        kwargs.setdefault("store", None)  # the stack is ephemeral: so is its local state
         return cls.login(
             email,
             password or "",
@@ -470,6 +472,8 @@ class Sync:
         assert self.keys is not None
         if self.store is None:
             arg = self._store_arg
+            if arg == "auto":
+                arg = default_store_path(self.keys.kid, self.token_url)
             self.store = arg if isinstance(arg, Store) else Store(arg)
         self.store.set_key(store_key(self.keys.ksync))
         self.trace_log.add_secret(self.keys.ksync)
@@ -1165,6 +1169,20 @@ class Sync:
             self.merge()
             return self.plan_upload()
         raise StageOrderError("restore staged the records; run the stages up to download(), then merge() and plan_upload()")
+
+
+def data_dir() -> Path:
+    """Where synctools keeps per-user data: ``$SYNCTOOLS_DATA_DIR``, else
+    ``$XDG_DATA_HOME/synctools``, else ``~/.local/share/synctools``."""
+    if os.environ.get("SYNCTOOLS_DATA_DIR"):
+        return Path(os.environ["SYNCTOOLS_DATA_DIR"])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "synctools"
+
+
+def default_store_path(kid: str, token_url: str) -> Path:
+    """One store per account and server, named by a fingerprint (no email on disk)."""
+    return data_dir() / "stores" / f"{fingerprint((kid + '|' + token_url).encode(), 16)}.sqlite"
 
 
 def _exchange_row(e: Any) -> dict[str, Any]:

@@ -29,3 +29,9 @@ def onepw_v2_vectors() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def sync_vectors() -> dict[str, Any]:
     return load_vector("sync_crypto")
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path_factory, monkeypatch):
+    """Tests never write into the real per-user data folder."""
+    monkeypatch.setenv("SYNCTOOLS_DATA_DIR", str(tmp_path_factory.mktemp("synctools-data")))

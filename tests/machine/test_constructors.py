@@ -87,3 +87,19 @@ def test_from_keys_with_a_storage_token_skips_the_tokenserver(stack, account):
 def test_from_keys_needs_keys_and_a_token():
     with pytest.raises(ValueError, match="sync_keys"):
         Sync.from_keys(access_token="x")
+
+
+def test_login_keeps_its_store_in_the_data_dir_so_a_new_kernel_resumes(stack, account, tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNCTOOLS_DATA_DIR", str(tmp_path))
+    s = Sync.login(account.email, account.password, auth_url=stack.auth_url, token_url=stack.token_url,
+                   interactive=False, progress=False)  # fmt: skip
+    s.run(until="download")
+    s.edit("bookmarks", "bookmark0004", {"title": "survives a restart"})
+    [path] = list((tmp_path / "stores").glob("*.sqlite"))
+    assert account.email.split("@")[0] not in path.name
+    s.store.close()
+    again = Sync.login(account.email, account.password, auth_url=stack.auth_url, token_url=stack.token_url,
+                       interactive=False, progress=False)  # fmt: skip
+    again.run(until="download")
+    assert again.store.path == path
+    assert list(again.staged()["id"]) == ["bookmark0004"]
