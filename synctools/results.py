@@ -53,6 +53,12 @@ class StageResult:
 
     __str__ = __repr__
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any] | None:
+        """In a Jupyter kernel, its synctools widget (``_repr_html_`` stays the fallback)."""
+        from .widgets.display import mimebundle
+
+        return mimebundle(self)
+
     def _repr_html_(self) -> str:
         esc = html.escape
         parts = [

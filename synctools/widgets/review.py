@@ -1,0 +1,309 @@
+"""``DiffView`` and ``UploadReview``: look at every planned change, decide, commit.
+
+The review writes nothing by itself. Accept/Reject set ``change.accepted`` on the
+plan's own :class:`~synctools.plan.PlannedChange` objects; the Commit button stays
+disabled until every change is decided, then calls ``sync.commit(plan)`` (which uploads
+only the accepted ones) and shows the result, or the conflict and the new plan.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+
+from ..plan import PlannedChange, UploadPlan, mask
+from . import _html as h
+from ._source import View, html
+
+DECISION_WORDS = {None: "undecided", True: "accepted", False: "rejected"}
+KIND_TONES = {"add": "added", "edit": "changed", "delete": "removed", "restore": "info"}
+
+
+def _root(path: str) -> str:
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def field_rows(change: PlannedChange) -> tuple[list[dict[str, Any]], list[str | None]]:
+    """Server vs local, one row per top-level field, changed fields toned."""
+    before = mask(change.collection, change.before) or {}
+    after = mask(change.collection, change.after) or {}
+    kinds: dict[str, str] = {}
+    for fc in change.changes:
+        kinds.setdefault(_root(fc.path), "changed" if "." in fc.path or "[" in fc.path else fc.kind)
+    rows, tones = [], []
+    for key in list(before) + [k for k in after if k not in before]:
+        kind = kinds.get(key)
+        rows.append(
+            {
+                "field": key,
+                "server now": _value(before[key]) if key in before else None,
+                "after commit": _value(after[key]) if key in after else None,
+                "change": kind or "",
+            }
+        )
+        tones.append(kind)
+    return rows, tones
+
+
+def list_details(change: PlannedChange) -> list[str]:
+    """For list fields that changed (e.g. a folder's children): which items came and went."""
+    before = mask(change.collection, change.before) or {}
+    after = mask(change.collection, change.after) or {}
+    out = []
+    for key in sorted(set(before) & set(after)):
+        old, new = before[key], after[key]
+        if isinstance(old, list) and isinstance(new, list) and old != new:
+            plus = [x for x in new if x not in old]
+            minus = [x for x in old if x not in new]
+            bits = [f"+{_value(x)}" for x in plus[:5]] + [f"-{_value(x)}" for x in minus[:5]]
+            more = len(plus) + len(minus) - len(bits)
+            moved = " (same items, new order)" if not plus and not minus else ""
+            out.append(f"{key}: {' '.join(bits)}{f' … {more} more' if more > 0 else ''}{moved}")
+    return out
+
+
+def _batch_words(batch: dict[str, int]) -> str:
+    size = f", {batch['bytes']:,} bytes" if "bytes" in batch else ""
+    return f"{batch.get('records', '?')} record(s) in {batch.get('posts', '?')} POST(s){size}"
+
+
+class DiffView(View):
+    """One planned change: the server's version and the local one side by side,
+    changed fields highlighted, with Accept and Reject buttons."""
+
+    def __init__(self, change: PlannedChange, on_decide: Callable[[DiffView], None] | None = None, **kwargs: Any):
+        self.change = change
+        self._on_decide = on_decide
+        rows, tones = field_rows(change)
+        title = h.heading(f"{change.kind} {change.collection}/{change.id}",
+                          f"staged against {change.base_modified}" if change.base_modified is not None else "new on the server")  # fmt: skip
+        parts = [title]
+        if change.after is None:
+            parts.append(h.banner("raw restore: puts back the exact bytes the server had (they do not decrypt)", "info"))
+        parts.append(h.table(rows, ["field", "server now", "after commit", "change"], tones=tones, width=120,
+                             empty="no fields"))  # fmt: skip
+        parts += [f"<div style='{h.FONT}'>{h.esc(line)}</div>" for line in list_details(change)]
+        self.body = html("".join(parts), "synctools-diff-body")
+        self.accept_button = w.Button(description="Accept", icon="check", tooltip="upload this change on commit")
+        self.reject_button = w.Button(description="Reject", icon="times", tooltip="leave the server's version as it is")
+        self.accept_button.add_class("synctools-accept")
+        self.reject_button.add_class("synctools-reject")
+        self.accept_button.on_click(lambda _: self.decide(True))
+        self.reject_button.on_click(lambda _: self.decide(False))
+        self.status = w.HTML()
+        self.status.add_class("synctools-decision")
+        super().__init__([self.body, w.HBox([self.accept_button, self.reject_button, self.status])], **kwargs)
+        self.layout.border = "1px solid #d0d7de"
+        self.layout.padding = "4px"
+        self.layout.margin = "4px 0"
+        self.add_class("synctools-diff")
+        self._draw()
+
+    def decide(self, accepted: bool | None) -> None:
+        """Accept (True), reject (False) or undo (None); the plan sees it at once."""
+        self.change.accepted = accepted
+        self._draw()
+        if self._on_decide is not None:
+            self._on_decide(self)
+
+    def lock(self) -> None:
+        """After a commit, decisions are history: the buttons stop working."""
+        self.accept_button.disabled = self.reject_button.disabled = True
+
+    def _draw(self) -> None:
+        a = self.change.accepted
+        self.accept_button.button_style = "success" if a is True else ""
+        self.reject_button.button_style = "danger" if a is False else ""
+        color = {None: "#57606a", True: "#1a7f37", False: "#cf222e"}[a]
+        self.status.value = f"<span style='{h.FONT};color:{color};font-weight:600'>{DECISION_WORDS[a]}</span>"
+
+
+class UploadReview(View):
+    """Review an :class:`UploadPlan`: every change as a :class:`DiffView`, the batches,
+    and a Commit button that is disabled until every change is decided.
+
+    ``UploadReview(sync, plan)``; with ``sync=None`` (a plan shown on its own) the
+    decisions still apply to the plan, and ``sync.commit(plan)`` commits it.
+    """
+
+    def __init__(self, sync: Any, plan: UploadPlan, *, max_changes: int = 200, **kwargs: Any) -> None:
+        self.sync = sync
+        self.plan = plan
+        self.result: Any = None
+        self.new_review: UploadReview | None = None
+        self.error: str | None = None
+        self._special: bool | None = None  # the decision on a meta/global or fresh-start plan
+        changes = plan.changes()
+        self.diffs = [DiffView(c, on_decide=lambda _: self._refresh()) for c in changes[:max_changes]]
+        self.hidden = len(changes) - len(self.diffs)
+        self.header = html(self._header(), "synctools-review-header")
+        self.accept_all = w.Button(description="Accept all", icon="check-double")
+        self.reject_all = w.Button(description="Reject all", icon="ban")
+        self.accept_all.on_click(lambda _: self._decide_all(True))
+        self.reject_all.on_click(lambda _: self._decide_all(False))
+        self.batches = html("", "synctools-batches")
+        self.commit_button = w.Button(description="Commit", button_style="primary", icon="upload", disabled=True)
+        self.commit_button.add_class("synctools-commit")
+        self.commit_button.on_click(lambda _: self.commit())
+        self.status = html("", "synctools-review-status")
+        self.result_box = w.VBox([])
+        self.result_box.add_class("synctools-commit-result")
+        body: list[w.Widget] = [self.header]
+        if plan.kind == "records":
+            body += [w.HBox([self.accept_all, self.reject_all]), *self.diffs]
+        else:
+            self.special_accept = w.Button(description="Accept", icon="check")
+            self.special_reject = w.Button(description="Reject", icon="times")
+            self.special_accept.add_class("synctools-accept")
+            self.special_reject.add_class("synctools-reject")
+            self.special_accept.on_click(lambda _: self._decide_special(True))
+            self.special_reject.on_click(lambda _: self._decide_special(False))
+            body.append(w.HBox([self.special_accept, self.special_reject]))
+        body += [self.batches, w.HBox([self.commit_button, self.status]), self.result_box]
+        super().__init__(body, **kwargs)
+        self.add_class("synctools-view")
+        self.add_class("synctools-review")
+        self._refresh()
+
+    # ------------------------------------------------------------------ decisions
+    @property
+    def undecided(self) -> int:
+        if self.plan.kind != "records":
+            return 0 if self._special is not None else 1
+        return len(self.plan.undecided)
+
+    @property
+    def can_commit(self) -> bool:
+        if self.sync is None or self.result is not None or self.undecided:
+            return False
+        if self.plan.kind == "records":
+            return bool(self.plan.changes())
+        return self._special is True
+
+    def _decide_all(self, value: bool) -> None:
+        self.plan.accept() if value else self.plan.reject()
+        for d in self.diffs:
+            d._draw()
+        self._refresh()
+
+    def _decide_special(self, value: bool) -> None:
+        self._special = value
+        self.special_accept.button_style = "success" if value else ""
+        self.special_reject.button_style = "danger" if not value else ""
+        self._refresh()
+
+    # ------------------------------------------------------------------ commit
+    def commit(self) -> Any:
+        """What the Commit button does: ``sync.commit(plan)``, then show what happened."""
+        if not self.can_commit:
+            raise RuntimeError(self._why_not())
+        self.commit_button.disabled = True
+        self.commit_button.description = "Committing…"
+        self.error = None
+        try:
+            result = self.sync.commit(self.plan)
+        except Exception as exc:  # shown in the widget; the plan stays reviewable
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.commit_button.description = "Commit"
+            self._refresh()
+            return None
+        self.result = result
+        for d in self.diffs:
+            d.lock()
+        self.accept_all.disabled = self.reject_all.disabled = True
+        self._show_result(result)
+        self._refresh()
+        return result
+
+    def _show_result(self, result: Any) -> None:
+        tone = {"committed": "ok", "nothing": "info", "partial": "warn", "conflict": "bad"}.get(result.status, "warn")
+        words = {
+            "committed": "Committed: the accepted changes are on the server.",
+            "nothing": "Nothing was accepted: nothing was written.",
+            "partial": "Partly committed: the server refused some records (they stay staged).",
+            "conflict": "Conflict: someone else wrote first, so nothing of that collection was written."
+            " The sync downloaded and merged again; review the new plan below.",
+        }.get(result.status, result.status)
+        children: list[w.Widget] = [html(h.banner(words, tone) + result._repr_html_(), "synctools-commit-report")]
+        if result.status == "conflict" and result.new_plan is not None:
+            self.new_review = UploadReview(self.sync, result.new_plan)
+            children += [html(h.heading("New plan after the conflict")), self.new_review]
+        self.result_box.children = children
+
+    def _why_not(self) -> str:
+        if self.sync is None:
+            return "this review has no sync: use UploadReview(sync, plan), or sync.commit(plan) in code"
+        if self.result is not None:
+            return f"already committed ({self.result.status})"
+        if self.undecided:
+            return f"decide {self.undecided} more change(s) first"
+        return "nothing to commit"
+
+    # ------------------------------------------------------------------ drawing
+    def _header(self) -> str:
+        plan = self.plan
+        changes = plan.changes()
+        parts = [h.heading(f"Upload plan #{plan.id}", f"{plan.kind}, {len(changes)} change(s) in {len(plan.collections)} collection(s)")]
+        if plan.warning:
+            parts.append(h.banner(plan.warning, "bad"))
+        if plan.kind != "records":
+            for key, value in plan.special.items():
+                if key.startswith("show"):
+                    parts.append(h.heading(key[5:].replace("_", " ")) + h.pretty_json(value))
+        if plan.blocked:
+            parts.append(h.heading("Conflicts (not in this plan)", "settle with sync.resolve(collection, id, ...)"))
+            parts.append(h.table([b.row() for b in plan.blocked], tones=["bad"] * len(plan.blocked), width=100))
+        if self.hidden:
+            parts.append(h.banner(f"{self.hidden} more change(s) are not drawn: decide them with plan.accept()/plan.reject()", "info"))
+        return "".join(parts)
+
+    def _batches_html(self) -> str:
+        rows = []
+        for name, cp in self.plan.collections.items():
+            decided = [c.accepted for c in cp.changes]
+            batches = "; ".join(_batch_words(b) for b in cp.batches)
+            too_large = getattr(cp, "too_large", None)
+            if too_large:
+                batches += f"; {len(too_large)} record(s) too large for the server"
+            rows.append(
+                {
+                    "collection": name,
+                    "changes": len(cp.changes),
+                    "accepted": decided.count(True),
+                    "rejected": decided.count(False),
+                    "undecided": decided.count(None),
+                    "X-If-Unmodified-Since": str(cp.if_unmodified_since),
+                    "batches (planned for every change)": batches or "—",
+                }
+            )
+        if not rows:
+            return ""
+        return h.heading("Batches", "one atomic batch per collection when the server's limits allow") + h.table(rows, width=120)
+
+    def _refresh(self) -> None:
+        self.batches.value = self._batches_html() if self.plan.kind == "records" else ""
+        if self.result is None:
+            self.commit_button.disabled = not self.can_commit
+            n = sum(1 for c in self.plan.changes() if c.accepted)
+            if self.plan.kind == "records" and self.can_commit:
+                self.commit_button.description = f"Commit {n} change(s)"
+        else:
+            self.commit_button.description = {"committed": "Committed", "conflict": "Conflict"}.get(
+                self.result.status, self.result.status.capitalize()
+            )
+        if self.error:
+            msg = h.banner(f"Commit failed: {self.error}", "bad")
+        elif self.result is not None:
+            msg = f"<span style='{h.FONT}'>status: <b>{h.esc(self.result.status)}</b></span>"
+        elif self.can_commit:
+            msg = f"<span style='{h.FONT}'>ready: everything is decided</span>"
+        else:
+            msg = f"<span style='{h.FONT};color:#57606a'>{h.esc(self._why_not())}</span>"
+        self.status.value = msg
