@@ -456,7 +456,3 @@ class Engine:
         data["extra"] = to_array(Column("extra", "object"), extras)
         df = pd.DataFrame(data, copy=False)
         return stamp(df, self.collection, "main", self.secrets, reveal)
-
-
-def empty_frame(dtypes: dict[str, str]) -> pd.DataFrame:
-    return pd.DataFrame({k: pd.Series([], dtype=v) for k, v in dtypes.items()})
