@@ -1,0 +1,260 @@
+"""What the doctor reports: findings, the fixes it proposes as data, and the report.
+
+A :class:`Fix` is a list of :class:`Op` — ``sync.edit``/``add``/``delete`` calls written
+down instead of made. Nothing is staged until a person calls ``finding.stage(sync)``
+(or ``report.stage_fixes(sync)``); nothing reaches the server until they review and
+commit the plan, exactly as for hand-made edits.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from synctools.machine import Sync
+
+SEVERITIES = ("error", "warning", "info")
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    """One check: a stable id, its usual severity and what it looks for (no account data)."""
+
+    id: str
+    severity: str
+    summary: str
+
+
+#: every check the doctor runs, by id (filled by the modules that define them)
+CHECKS: dict[str, CheckInfo] = {}
+
+
+def register(check_id: str, severity: str, summary: str) -> str:
+    assert severity in SEVERITIES, severity
+    CHECKS[check_id] = CheckInfo(check_id, severity, summary)
+    return check_id
+
+
+@dataclass(frozen=True)
+class Op:
+    """One staged change, as data.
+
+    ``action`` is ``"edit"`` (merge ``changes`` into the record; ``append``/``remove``
+    add or drop ids in its ``children`` list, applied to the record as staged so far, so
+    two fixes touching one folder compose), ``"add"`` (upload ``record`` as it is, e.g.
+    re-encrypted with the right key) or ``"delete"`` (a tombstone).
+    """
+
+    action: str
+    collection: str
+    id: str
+    changes: dict[str, Any] | None = None
+    record: dict[str, Any] | None = None
+    append: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    list_field: str = "children"
+
+    def describe(self) -> str:
+        where = f"{self.collection}/{self.id}"
+        if self.action == "delete":
+            return f"delete {where} (tombstone)"
+        if self.action == "add":
+            return f"re-upload {where}"
+        parts = [f"{k}={_short(v)}" for k, v in (self.changes or {}).items()]
+        parts += [f"{self.list_field} += {list(self.append)}"] if self.append else []
+        parts += [f"{self.list_field} -= {list(self.remove)}"] if self.remove else []
+        return f"edit {where}: " + ", ".join(parts)
+
+    def apply(self, sync: Sync) -> None:
+        if self.action == "delete":
+            sync.delete(self.collection, self.id)
+        elif self.action == "add":
+            assert self.record is not None
+            sync.add(self.collection, self.record)
+        elif self.action == "edit":
+            changes = dict(self.changes or {})
+            if self.append or self.remove:
+                current = _current(sync, self.collection, self.id)
+                items = [c for c in (current.get(self.list_field) or []) if c not in self.remove]
+                items += [c for c in self.append if c not in items]
+                changes[self.list_field] = items
+            sync.edit(self.collection, self.id, changes)
+        else:  # pragma: no cover - ops are built by the checks only
+            raise ValueError(f"unknown fix action {self.action!r}")
+
+
+def _current(sync: Sync, collection: str, record_id: str) -> dict[str, Any]:
+    """The record as staged so far, else as downloaded."""
+    if sync.store is not None:
+        for change in sync.store.staged(collection):
+            if change.id == record_id and change.record is not None:
+                return change.record
+    return sync.record(collection, record_id)
+
+
+def _short(value: Any, n: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A proposed fix: what it does in words, and the staged edits that do it."""
+
+    description: str
+    ops: tuple[Op, ...]
+
+    def __str__(self) -> str:
+        return f"{self.description} [" + "; ".join(op.describe() for op in self.ops) + "]"
+
+
+@dataclass
+class Finding:
+    """One problem found: which check, how bad, which records, why, and maybe a fix."""
+
+    check: str
+    severity: str
+    collection: str | None
+    record_ids: list[str]
+    explanation: str
+    fix: Fix | None = None
+    #: machine-readable facts (ids, counts, reasons) that hold no urls, titles or secrets
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def stage(self, sync: Sync) -> list[str]:
+        """Stage this finding's fix on ``sync`` (nothing is uploaded); returns what was staged."""
+        if self.fix is None:
+            raise ValueError(f"{self.check} has no safe automatic fix: {self.explanation}")
+        for op in self.fix.ops:
+            op.apply(sync)
+        return [op.describe() for op in self.fix.ops]
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "severity": self.severity,
+            "collection": self.collection,
+            "record_ids": list(self.record_ids),
+            "explanation": self.explanation,
+            "fix": str(self.fix) if self.fix else None,
+        }
+
+    def __str__(self) -> str:
+        where = f"{self.collection}: " if self.collection else ""
+        ids = ", ".join(self.record_ids[:5]) + (f" (+{len(self.record_ids) - 5})" if len(self.record_ids) > 5 else "")
+        lines = [f"[{self.severity.upper()}] {self.check} — {where}{ids or '(account)'}", f"    {self.explanation}"]
+        if self.fix:
+            lines.append(f"    fix: {self.fix.description}")
+            lines += [f"      · {op.describe()}" for op in self.fix.ops[:8]]
+            if len(self.fix.ops) > 8:
+                lines.append(f"      · … {len(self.fix.ops) - 8} more")
+        return "\n".join(lines)
+
+
+FRAME_COLUMNS = ["check", "severity", "collection", "record_ids", "explanation", "fix"]
+
+
+class Report:
+    """The doctor's findings. ``frame`` is a DataFrame (one row per finding);
+    ``str(report)`` reads in a terminal and the report renders as HTML in a notebook."""
+
+    def __init__(self, findings: Iterable[Finding], *, context: dict[str, Any] | None = None,
+                 sync: Sync | None = None, checked: Sequence[str] = ()) -> None:  # fmt: skip
+        self.findings = sorted(findings, key=lambda f: (_RANK[f.severity], f.check, f.collection or "", f.record_ids))
+        self.context = context or {}
+        self.checked = list(checked)  # the collections whose records were examined
+        self._sync = sync
+
+    # --------------------------------------------------------------- queries
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([f.row() for f in self.findings], columns=FRAME_COLUMNS)
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.findings)
+
+    def of(self, check: str) -> list[Finding]:
+        """The findings of one check (an exact id, or a prefix such as ``"bookmarks."``)."""
+        return [f for f in self.findings if f.check == check or (check.endswith(".") and f.check.startswith(check))]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s: sum(1 for f in self.findings if f.severity == s) for s in SEVERITIES}
+
+    @property
+    def fixable(self) -> list[Finding]:
+        return [f for f in self.findings if f.fix is not None]
+
+    def stage_fixes(self, sync: Sync, checks: Iterable[str] | None = None) -> list[str]:
+        """Stage every proposed fix (or those of ``checks``); review with merge/plan_upload."""
+        wanted = set(checks) if checks is not None else None
+        staged: list[str] = []
+        for f in self.fixable:
+            if wanted is None or f.check in wanted:
+                staged += f.stage(sync)
+        return staged
+
+    def anonymized(self) -> dict[str, Any]:
+        """The findings and the shapes of the records involved, with urls, titles,
+        usernames, device names and every secret removed (ids hashed): safe to share."""
+        from .anonymize import anonymize
+
+        return anonymize(self)
+
+    # --------------------------------------------------------------- display
+    def _headline(self) -> str:
+        c = self.counts
+        if not self.findings:
+            return "synctools doctor: no problems found"
+        return (f"synctools doctor: {len(self.findings)} finding(s) — {c['error']} error(s), "
+                f"{c['warning']} warning(s), {c['info']} note(s); {len(self.fixable)} with a proposed fix")  # fmt: skip
+
+    def __str__(self) -> str:
+        lines = [self._headline()]
+        if self.checked:
+            lines.append("checked: " + ", ".join(self.checked))
+        for f in self.findings:
+            lines += ["", str(f)]
+        if self.fixable:
+            lines += ["", "To apply the fixes: report.stage_fixes(sync); sync.merge(); plan = sync.plan_upload();"
+                      " review the plan; sync.commit(plan)"]  # fmt: skip
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        c = self.counts
+        return f"<doctor Report: {c['error']} error(s), {c['warning']} warning(s), {c['info']} note(s)>"
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        colour = {"error": "#b00", "warning": "#b60", "info": "#06b"}
+        parts = [f"<div class='synctools-doctor'><h4>{esc(self._headline())}</h4>"]
+        if self.findings:
+            parts.append("<table><tr><th>severity</th><th>check</th><th>collection</th><th>records</th>"
+                         "<th style='text-align:left'>explanation</th><th style='text-align:left'>proposed fix</th></tr>")  # fmt: skip
+            for f in self.findings:
+                ids = ", ".join(f.record_ids[:5]) + (" …" if len(f.record_ids) > 5 else "")
+                fix = esc(f.fix.description) if f.fix else "<i>none</i>"
+                if f.fix:
+                    fix += "<details><summary>edits</summary><ul>" + "".join(
+                        f"<li><code>{esc(op.describe())}</code></li>" for op in f.fix.ops) + "</ul></details>"  # fmt: skip
+                parts.append(
+                    f"<tr><td style='color:{colour[f.severity]}'><b>{f.severity}</b></td><td><code>{esc(f.check)}</code></td>"
+                    f"<td>{esc(f.collection or '')}</td><td><code>{esc(ids)}</code></td>"
+                    f"<td style='text-align:left'>{esc(f.explanation)}</td><td style='text-align:left'>{fix}</td></tr>"
+                )
+            parts.append("</table>")
+            if self.fixable:
+                parts.append("<p>Stage the fixes with <code>report.stage_fixes(sync)</code>, then "
+                             "<code>sync.merge()</code>, <code>plan = sync.plan_upload()</code>, review, "
+                             "<code>sync.commit(plan)</code>.</p>")  # fmt: skip
+        parts.append("</div>")
+        return "".join(parts)

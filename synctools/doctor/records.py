@@ -1,0 +1,137 @@
+"""Record checks: records that do not decrypt (and why), payload sizes, ttl expiry.
+
+An HMAC failure has two very different causes: the record was encrypted with another
+key (a client that ignored a per-collection key, or used one where the default was
+expected), or its bytes were altered. The doctor tells them apart by trying every key it
+knows; a record that opens with another key can be re-encrypted with the right one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from synctools.protocol.crypto import CryptoError, KeyBundle
+
+from .context import DAY, Context
+from .model import Finding, Fix, Op, register
+
+WRONG_KEY = register("records.wrong-key", "error", "a record is encrypted with another key the account holds, not the one crypto/keys assigns to its collection")
+BAD_HMAC = register("records.bad-hmac", "error", "a record's HMAC does not match with any known key: it was altered, or encrypted with a key nobody holds")
+UNDECRYPTABLE = register("records.undecryptable", "error", "a record's payload is corrupt (bad base64, padding, JSON or id)")
+NEAR_LIMIT = register("records.near-size-limit", "warning", "a record's payload is close to (or over) the server's size limit for one record")
+EXPIRING = register("records.expiring", "info", "a record's ttl runs out soon: the server will stop returning it")
+
+SIZE_MARGIN = 0.9  # warn from 90 % of the limit
+EXPIRY_WINDOW_DAYS = 7
+
+
+def _known_bundles(ctx: Context, collection: str) -> list[tuple[str, KeyBundle]]:
+    """Every key the account holds, except the one that already failed for ``collection``."""
+    keys = ctx.sync.collection_keys
+    if keys is None:
+        return []
+    expected = keys.bundle_for(collection)
+    out: list[tuple[str, KeyBundle]] = [("the default key", keys.default)]
+    out += [(f"the {name} key", b) for name, b in sorted(keys.collections.items())]
+    if ctx.sync.keys is not None:
+        out.append(("the account's sync key (kSync, meant only for crypto/keys)", ctx.sync.keys.bundle))
+    return [(label, b) for label, b in out if b != expected]
+
+
+def _expected_label(ctx: Context, collection: str) -> str:
+    keys = ctx.sync.collection_keys
+    own = keys is not None and collection in keys.collections
+    return f"the {collection} key" if own else "the default key"
+
+
+def _unchecked(bundle: KeyBundle, payload: str, record_id: str) -> dict[str, Any] | None:
+    """Decrypt skipping only the HMAC check; None unless the result is a record with this id."""
+    try:
+        obj = json.loads(payload)
+        ct = obj["ciphertext"].encode("ascii")
+        return bundle.decrypt({**obj, "hmac": bundle.hmac_hex(ct)}, record_id)
+    except (CryptoError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def check_crypto(ctx: Context) -> Iterator[Finding]:
+    keys = ctx.sync.collection_keys
+    if keys is None:
+        return
+    for coll, rid, reason in ctx.failed:
+        env = ctx.envelopes(coll).get(rid)
+        payload = env.payload if env is not None else None
+        if reason != "hmac-mismatch" or payload is None:
+            yield Finding(UNDECRYPTABLE, "error", coll, [rid],
+                          f"{coll}/{rid} cannot be read ({reason}): its payload is damaged. Only a device that still "
+                          "has the record can upload it again (e.g. by editing it there).", facts={"reason": reason})  # fmt: skip
+            continue
+        expected = _expected_label(ctx, coll)
+        opened = None
+        for label, bundle in _known_bundles(ctx, coll):
+            try:
+                opened = (label, bundle.decrypt(payload, rid))
+                break
+            except CryptoError:
+                continue
+        if opened is not None:
+            label, record = opened
+            yield Finding(WRONG_KEY, "error", coll, [rid],
+                          f"{coll}/{rid} fails its HMAC with {expected} but opens with {label}: a client that "
+                          "ignored crypto/keys' per-collection keys (or used one by mistake) wrote it, so every "
+                          "other device skips it. Re-encrypting it with the right key makes it readable everywhere.",
+                          Fix(f"re-upload {coll}/{rid} encrypted with {expected}", (Op("add", coll, rid, record=record),)),
+                          facts={"reason": reason, "encrypted_with": label.split(" (")[0], "expected": expected})  # fmt: skip
+            continue
+        bundle = keys.bundle_for(coll)
+        recovered = _unchecked(bundle, payload, rid)
+        if recovered is not None:
+            yield Finding(BAD_HMAC, "error", coll, [rid],
+                          f"{coll}/{rid} fails its HMAC with every key we know, yet with {expected} its ciphertext "
+                          "decrypts to a well-formed record with the right id: the HMAC itself was damaged or "
+                          "altered after encryption. Other devices reject it. The proposed fix uploads the recovered "
+                          "record with a fresh HMAC — review it first: an HMAC failure can also mean tampering.",
+                          Fix(f"re-upload {coll}/{rid} (recovered without the HMAC check) with a valid HMAC",
+                              (Op("add", coll, rid, record=recovered),)),
+                          facts={"reason": reason, "ciphertext": "intact"})  # fmt: skip
+        else:
+            yield Finding(BAD_HMAC, "error", coll, [rid],
+                          f"{coll}/{rid} fails its HMAC with every key this account holds and its ciphertext does not "
+                          "decrypt to a record: it was altered, or encrypted with keys from before a password reset. "
+                          "No device can read it; a device that has the record can upload it again.",
+                          facts={"reason": reason, "ciphertext": "unreadable"})  # fmt: skip
+
+
+def check_sizes(ctx: Context) -> Iterator[Finding]:
+    limits = ctx.limits
+    caps = [limits.get(k) for k in ("max_record_payload_bytes", "max_post_bytes", "max_request_bytes")]
+    cap = min((c for c in caps if c and c > 0), default=None)
+    if cap is None:
+        return
+    for coll in ctx.downloaded:
+        for rid, env in ctx.envelopes(coll).items():
+            size = len(env.payload.encode("utf-8")) if env.payload else 0
+            if size >= SIZE_MARGIN * cap:
+                over = size > cap
+                yield Finding(NEAR_LIMIT, "warning", coll, [rid],
+                              f"{coll}/{rid} has a {size:,}-byte payload, {size / cap:.0%} of the server's limit of "
+                              f"{cap:,} bytes per record{' — it is over it' if over else ''}. Growing it further will "
+                              "make uploads fail with 413 (Firefox then drops the record from that sync).",
+                              facts={"payload_bytes": size, "limit": cap})  # fmt: skip
+
+
+def check_ttl(ctx: Context) -> Iterator[Finding]:
+    """Records whose ttl is known (servers do not return it, but a mirror may hold it)."""
+    for coll in ctx.downloaded:
+        for rid, env in ctx.envelopes(coll).items():
+            if env.ttl is None or env.modified is None:
+                continue
+            left = (int(env.modified) / 100 + env.ttl - ctx.now) / DAY
+            if left < EXPIRY_WINDOW_DAYS:
+                state = "has expired" if left <= 0 else f"expires in {left:.1f} day(s)"
+                yield Finding(EXPIRING, "info", coll, [rid],
+                              f"{coll}/{rid} was written with a {env.ttl:,}-second ttl and {state}: the server "
+                              "stops returning it unless a device writes it again.",
+                              facts={"ttl": env.ttl, "days_left": round(left, 1)})  # fmt: skip
