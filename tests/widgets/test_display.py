@@ -1,0 +1,36 @@
+"""The display hook: in a kernel a result shows its widget, with HTML beside it;
+outside a kernel nothing changes."""
+
+from __future__ import annotations
+
+import nbformat
+from nbclient import NotebookClient
+
+from synctools.results import StageResult
+from synctools.widgets.display import mimebundle
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def test_outside_a_kernel_results_keep_their_html():
+    assert mimebundle(StageResult("download", "downloaded")) is None
+    assert StageResult("download", "downloaded")._repr_mimebundle_() is None
+
+
+def test_in_a_kernel_results_and_plans_display_their_widget_with_an_html_fallback(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("from synctools.results import CommitResult\nCommitResult('commit', 'committed')"),
+        nbformat.v4.new_code_cell("from synctools.plan import UploadPlan\nUploadPlan()"),
+        nbformat.v4.new_code_cell("import synctools.widgets as w\nw.ResultView(CommitResult('commit', 'x'))"),
+    ]
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    bundles = [c.outputs[0]["data"] for c in nb.cells]
+    for data in bundles:
+        assert WIDGET in data and "text/html" in data
+    assert bundles[0]["text/plain"].startswith("commit: committed")
+    assert bundles[1]["text/plain"].startswith("<UploadPlan #") and "0 change(s)" in bundles[1]["text/plain"]
+    assert "commit" in bundles[2]["text/html"]
+    # the widget's state was sent to the frontend: the model exists in the notebook
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    assert bundles[0][WIDGET]["model_id"] in state

@@ -1,0 +1,93 @@
+"""UploadReview against a real embedded stack: decisions gate the Commit button, the
+button commits exactly the accepted changes, and a conflict shows with its new plan."""
+
+from __future__ import annotations
+
+from synctools.widgets import DiffView, UploadReview, view
+from synctools.widgets._source import html_of
+
+from .conftest import downloaded, server_bookmarks
+
+
+def stage_three(sync) -> None:
+    sync.edit("bookmarks", "bookmark0001", {"title": "Renamed one"})
+    sync.edit("bookmarks", "bookmark0002", {"title": "Renamed two"})
+    sync.delete("bookmarks", "bookmark0003")
+
+
+def test_commit_is_disabled_until_every_change_is_decided(stack, account):
+    sync = downloaded(stack, account)
+    stage_three(sync)
+    sync.merge()
+    review = UploadReview(sync, sync.plan_upload())
+    assert len(review.diffs) == 3
+    assert review.commit_button.disabled and "decide 3 more" in review.status.value
+    review.diffs[0].accept_button.click()
+    review.diffs[1].reject_button.click()
+    assert review.commit_button.disabled and "decide 1 more" in review.status.value
+    review.diffs[2].accept_button.click()
+    assert not review.commit_button.disabled
+    review.diffs[2].decide(None)  # undo a decision: disabled again
+    assert review.commit_button.disabled
+
+
+def test_clicking_commit_uploads_exactly_the_accepted_changes(stack, account):
+    before = server_bookmarks(stack, account)
+    sync = downloaded(stack, account)
+    stage_three(sync)
+    sync.merge()
+    review = UploadReview(sync, sync.plan_upload())
+    decisions = {"bookmark0001": True, "bookmark0002": False, "bookmark0003": True}
+    for diff in review.diffs:
+        (diff.accept_button if decisions[diff.change.id] else diff.reject_button).click()
+    assert [c.accepted for c in review.plan.changes()] == [decisions[c.id] for c in review.plan.changes()]
+    review.commit_button.click()
+    assert review.result is not None and review.result.status == "committed"
+    assert review.commit_button.disabled and review.commit_button.description == "Committed"
+    assert all(d.accept_button.disabled for d in review.diffs)
+    assert "Committed" in html_of(review.result_box)
+    after = server_bookmarks(stack, account)
+    changed = {rid for rid in before.keys() | after.keys() if before.get(rid) != after.get(rid)}
+    assert changed == {"bookmark0001", "bookmark0003"}
+    assert after["bookmark0001"]["title"] == "Renamed one"
+    assert after["bookmark0003"].get("deleted") is True
+    assert after["bookmark0002"] == before["bookmark0002"]
+
+
+def test_a_conflict_is_shown_with_the_new_plan(stack, account):
+    sync = downloaded(stack, account)
+    sync.edit("bookmarks", "bookmark0004", {"title": "Mine"})
+    sync.merge()
+    review = UploadReview(sync, sync.plan_upload())
+    other = downloaded(stack, account)  # another device writes the same record first
+    other.edit("bookmarks", "bookmark0004", {"title": "Theirs"})
+    other.merge()
+    other.commit(other.plan_upload().accept())
+    review.diffs[0].accept_button.click()
+    review.commit_button.click()
+    assert review.result.status == "conflict"
+    shown = html_of(review.result_box)
+    assert "Conflict" in shown and "new plan" in shown.lower()
+    assert review.new_review is not None and review.new_review in review.result_box.children
+    assert server_bookmarks(stack, account)["bookmark0004"]["title"] == "Theirs"
+
+
+def test_diff_view_puts_server_and_local_side_by_side_highlighting_changes(stack, account):
+    sync = downloaded(stack, account)
+    sync.edit("bookmarks", "bookmark0005", {"title": "New title", "tags": ["x"]})
+    sync.merge()
+    diff = DiffView(sync.plan_upload().change("bookmarks", "bookmark0005"))
+    body = diff.body.value
+    assert "Site 5" in body and "New title" in body
+    assert body.count("background:#fff8c5") == 2  # title and tags, nothing else
+    assert "server now" in body and "after commit" in body
+
+
+def test_a_plan_shown_alone_is_reviewable_but_cannot_commit(stack, account):
+    sync = downloaded(stack, account)
+    sync.edit("bookmarks", "bookmark0006", {"title": "x"})
+    sync.merge()
+    review = view(sync.plan_upload())
+    assert isinstance(review, UploadReview)
+    review.accept_all.click()
+    assert review.commit_button.disabled and "sync.commit(plan)" in review.status.value
