@@ -52,7 +52,12 @@ def pool(workers: int) -> ProcessPoolExecutor:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
             methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            if "forkserver" in methods:
+                ctx = multiprocessing.get_context("forkserver")
+                # Import the heavy modules once in the server; each worker forks from it.
+                ctx.set_forkserver_preload(["synctools.engines.history"])
+            else:
+                ctx = multiprocessing.get_context("spawn")
             _pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
             _size = workers
         return _pool

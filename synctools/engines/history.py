@@ -318,8 +318,11 @@ class HistoryEngine(Engine):
         workers = _workers.default_workers(n) if workers is None else workers
         done: list[_Chunk] | None = None
         if workers > 1:
+            # Equal chunks, several per worker, so that no worker finishes long after another.
+            size = min(CHUNK, max(2048, -(-n // (4 * workers))))
+            even = [(a, min(a + size, n)) for a in range(0, n, size)]
             try:
-                done = self._in_processes(bundle, payloads, ids, spans, workers, progress)
+                done = self._in_processes(bundle, payloads, ids, even, workers, progress)
             except _workers.BrokenProcessPool:
                 _workers.shutdown()  # a worker died (out of memory?): do it here instead
         if done is None:
@@ -338,10 +341,15 @@ class HistoryEngine(Engine):
         pool = _workers.pool(workers)
         futures = [pool.submit(_chunk_job, bundle, payloads[a:b], ids[a:b], False) for a, b in spans]
         done = []
-        for (a, b), fut in zip(spans, futures):
-            done.append(fut.result())
-            if progress is not None:
-                progress.update(b - a)
+        try:
+            for (a, b), fut in zip(spans, futures):
+                done.append(fut.result())
+                if progress is not None:
+                    progress.update(b - a)
+        except BaseException:  # interrupted: do not leave the workers busy with the rest
+            for fut in futures:
+                fut.cancel()
+            raise
         return done
 
     def _in_threads(
