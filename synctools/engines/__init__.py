@@ -9,10 +9,11 @@ declares its columns (``engine.columns``, ``engine.dtypes()``) and builds
 from __future__ import annotations
 
 from .addons import AddonsEngine
-from .autofill import AddressesEngine, CreditCardsEngine
+from .addresses import AddressesEngine
 from .base import COMMON, Batch, Column, Engine, Frames, RecordShapeError
 from .bookmarks import BookmarkNode, BookmarksEngine, BookmarkTree
 from .clients import ClientsEngine
+from .creditcards import CreditCardsEngine
 from .forms import FormsEngine
 from .generic import GenericEngine
 from .history import TRANSITIONS, HistoryEngine
