@@ -30,11 +30,13 @@ CELL_TIMEOUT = 120  # seconds per cell: generous for a loaded CI machine; the wh
 
 
 @pytest.fixture(autouse=True)
-def embedded_stack_by_default(monkeypatch):
+def embedded_stack_by_default(monkeypatch, tmp_path):
     """The kernel inherits this process's environment: make sure no SYNCTOOLS_* variable
-    points a notebook away from the embedded stack."""
+    points a notebook away from the embedded stack, and that a local store a notebook
+    keeps (Sync.login's default) goes to a temporary folder, not the user's data folder."""
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SYNCTOOLS_DATA_DIR", str(tmp_path / "synctools-data"))
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +112,7 @@ def test_parameters_point_a_notebook_at_another_server(tmp_path, monkeypatch):
         monkeypatch.setenv("SYNCTOOLS_PASSWORD", stack.demo_account.password)
         nb = execute(NOTEBOOKS_DIR / "01-life-of-a-sync.ipynb", tmp_path)
         seen = stack.admin.requests()
+    assert list((tmp_path / "synctools-data").glob("stores/*.sqlite"))  # its store went where we said
     assert stack.url in output_text(nb)
     assert any(r["path"].startswith("/v1/account/login") for r in seen)
     assert any("/storage/" in r["path"] and r["method"] == "GET" for r in seen)
