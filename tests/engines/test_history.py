@@ -141,3 +141,17 @@ def test_small_chunks_and_worker_processes_give_the_same_frames(keys, monkeypatc
     monkeypatch.setattr(history_module, "CHUNK", 256)
     assert_frames_equal(one, frames_from_bsos("history", bsos, keys, workers=1))
     assert_frames_equal(one, frames_from_bsos("history", bsos, keys, workers=2))
+
+
+def test_processes_are_automatic_only_where_no_script_would_run_again(monkeypatch):
+    import sys
+    import types
+
+    from synctools.engines import _workers
+
+    assert _workers.default_workers(10) == 1  # small: never worth a process
+    assert _workers.default_workers(1_000_000) == 1  # pytest's __main__ is a script file
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))  # like a notebook
+    monkeypatch.setattr(_workers.os, "cpu_count", lambda: 2)
+    assert _workers.default_workers(1_000_000) == 2
+    assert _workers.default_workers(_workers.PARALLEL_FROM - 1) == 1
