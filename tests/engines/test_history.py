@@ -155,3 +155,13 @@ def test_processes_are_automatic_only_where_no_script_would_run_again(monkeypatc
     monkeypatch.setattr(_workers.os, "cpu_count", lambda: 2)
     assert _workers.default_workers(1_000_000) == 2
     assert _workers.default_workers(_workers.PARALLEL_FROM - 1) == 1
+
+
+def test_without_pyarrow_the_plain_path_gives_the_same_frames(keys, monkeypatch):
+    from synctools.engines import base
+
+    bsos = mixed_bsos(keys.default, 600)
+    fast = frames_from_bsos("history", bsos, keys, workers=1)
+    monkeypatch.setattr(history_module, "pa", None)
+    monkeypatch.setattr(base, "_ARROW_STR", False)
+    assert_frames_equal(fast, frames_from_bsos("history", bsos, keys, workers=1))
