@@ -17,6 +17,9 @@ from . import __version__
 COMMAND_MODULES = [
     "synctools.server.cli",
     "synctools.demo",
+    "synctools.commands.account",  # login, logout, status
+    "synctools.commands.data",  # pull, export, doctor, trace
+    "synctools.commands.lab",
 ]
 
 

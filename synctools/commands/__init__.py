@@ -1,0 +1,7 @@
+"""The command-line subcommands that work on an account: ``login``, ``logout``, ``status``,
+``pull``, ``export``, ``doctor``, ``trace`` and ``lab``.
+
+Each module exposes ``register(subparsers)`` (listed in ``synctools.cli.COMMAND_MODULES``);
+:mod:`._common` holds what they share: where the session and the local store live, the
+options that choose a server, and turning expected failures into one-line errors.
+"""

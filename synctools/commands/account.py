@@ -1,0 +1,171 @@
+"""``synctools login``, ``logout`` and ``status``: the saved session and the account's setup."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+from synctools.cli import CommandError
+
+from ._common import (
+    add_server_options,
+    add_session_option,
+    expected_errors,
+    open_sync,
+    out,
+    say,
+    session_path,
+    write_private,
+)
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "login",
+        help="log in to a Firefox Account and save the session for the other commands",
+        description=(
+            "Log in with email and password (asked at the prompt, never on the command line), "
+            "answer the TOTP or emailed code if the account asks for one, fetch the sync keys, "
+            "and save the session to a file only you can read (mode 0600). The file holds the "
+            "session token, an OAuth token and the sync keys (kSync: it decrypts your data) but "
+            "never the password or kB. `synctools logout` ends the session and deletes it."
+        ),
+        epilog=(
+            "examples:\n"
+            "  synctools login --email ada@example.com           # Mozilla's servers\n"
+            "  synctools login --auth-url http://127.0.0.1:8000/v1 --token-url http://127.0.0.1:8000/token\n"
+            "                                                    # a self-hosted stack (or `synctools serve --demo`)\n"
+            "Without a terminal (a script), the password and code are read from stdin, one per line."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--email", help="the account's email (asked at the prompt when missing)")
+    p.add_argument("--auth-url", metavar="URL", help="accounts server API (default: Mozilla's, https://api.accounts.firefox.com)")
+    p.add_argument("--oauth-url", metavar="URL", help="OAuth server (default: the accounts server)")
+    p.add_argument("--token-url", metavar="URL", help="tokenserver (default: Mozilla's, https://token.services.mozilla.com)")
+    add_session_option(p)
+    p.add_argument("--local", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=expected_errors(run_login))
+
+    p = subparsers.add_parser(
+        "logout",
+        help="end the saved session on the server and delete the session file",
+        description="Destroy the session on the accounts server, revoke its OAuth token and delete the saved file. "
+        "The local store (downloaded records) is kept; delete it by hand if you want it gone.",
+    )
+    add_session_option(p)
+    p.set_defaults(func=expected_errors(run_logout))
+
+    p = subparsers.add_parser(
+        "status",
+        help="check the account's setup: session, meta/global, engines, crypto/keys",
+        description=(
+            "Run the setup stages of a sync (log in with the saved session, get a storage token, "
+            "read info/collections, meta/global and crypto/keys) and report what is wrong with "
+            "them: storage version, declined engines that still hold data, engines missing from "
+            "meta/global, malformed syncIDs, keys that no longer decrypt. Nothing is downloaded "
+            "or written. `synctools doctor` checks the records too."
+        ),
+    )
+    add_server_options(p)
+    p.set_defaults(func=expected_errors(run_status))
+
+
+def ask(prompt: str, *, secret: bool) -> str:
+    """A terminal prompt (hidden for secrets), or one line of stdin without a terminal."""
+    if sys.stdin.isatty():
+        value = getpass.getpass(prompt) if secret else input(prompt)
+    else:
+        print(prompt, end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            print(file=sys.stderr)  # end the prompt's line: the error gets its own
+            raise CommandError(f"no answer to {prompt.strip().rstrip(':')!r} (stdin is closed)")
+        value = line.rstrip("\r\n")
+        print(file=sys.stderr)
+    if not value:
+        raise CommandError(f"{prompt.strip().rstrip(':')} is required")
+    return value
+
+
+def run_login(args: argparse.Namespace) -> int:
+    from synctools import Sync
+
+    if args.local:
+        raise CommandError("--local starts a throwaway demo stack: there is nothing to log in to. "
+                           "Use --local directly with status, pull, export, doctor or trace")  # fmt: skip
+    path = session_path(args)
+    email = args.email or ask("Email: ", secret=False)
+    password = ask(f"Password for {email}: ", secret=True)
+    sync = Sync.login(
+        email, password, auth_url=args.auth_url, oauth_url=args.oauth_url, token_url=args.token_url,
+        totp=lambda: ask("TOTP code (authenticator app): ", secret=False),
+        code=lambda: ask("Code from the verification email: ", secret=False),
+        store=None, interactive=False, progress=False,
+    )  # fmt: skip
+    del password
+    auth = sync.authenticate()
+    sync.exchange_token()  # proves the keys and the tokenserver work before anything is saved
+    assert sync.session is not None
+    data = sync.session.to_dict(include_keys=True)
+    data["synctools_cli"] = {"token_url": sync.token_url}
+    write_private(path, data)
+    how = f" (verified by {auth.verification})" if auth.verification else ""
+    out(f"logged in as {sync.session.email}{how}; key {auth.key_fingerprint}, storage node {sync.token.api_endpoint if sync.token else '?'}")
+    out(f"session saved to {path} (mode 600: it holds the sync keys; `synctools logout` removes it)")
+    return 0
+
+
+def run_logout(args: argparse.Namespace) -> int:
+    from synctools import net
+
+    path = session_path(args)
+    if not path.exists():
+        raise CommandError(f"not logged in: no session at {path}")
+    problems = []
+    try:
+        session = net.load_session(path)
+    except (ValueError, PermissionError) as exc:
+        session = None
+        problems.append(str(exc))
+    if session is not None:
+        try:
+            session.revoke_oauth_token()
+        except net.NetError as exc:
+            problems.append(f"could not revoke the OAuth token: {exc}")
+        try:
+            session.logout()
+        except net.NetError as exc:
+            problems.append(f"could not end the session on the server: {exc}")
+    path.unlink()
+    out(f"logged out; deleted {path}")
+    for p in problems:
+        say(f"note: {p}")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from synctools import doctor
+
+    with open_sync(args) as sync:
+        report = doctor.check_setup(sync)
+        who = sync.session.email if sync.session else "?"
+        out(f"account: {who}")
+        if sync.token is not None:
+            out(f"storage node: {sync.token.api_endpoint}")
+        out(f"sync state: {sync.state.value}")
+        meta = sync.meta_global
+        if meta is not None:
+            on = sorted(meta.engines)
+            out(f"meta/global: storage version {meta.storage_version}; engines: {', '.join(on) or 'none'}; "
+                f"declined: {', '.join(sorted(meta.declined)) or 'none'}")  # fmt: skip
+        if sync.collection_keys is not None:
+            fps = sync.collection_keys.fingerprints()
+            out("crypto/keys: " + ", ".join(f"{k} {v}" for k, v in fps.items()))
+        if sync.info_collections:
+            out("collections on the server: " + ", ".join(sorted(sync.info_collections)))
+        out()
+        out(str(report))
+    return 0

@@ -1,0 +1,221 @@
+"""``synctools pull``, ``export``, ``doctor`` and ``trace``: the account's records."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from synctools.cli import CommandError
+
+from ._common import add_server_options, expected_errors, open_sync, out, say
+
+FORMATS = ("parquet", "csv", "json")
+STAGES = ("authenticate", "exchange_token", "fetch_info", "fetch_meta_global", "fetch_crypto_keys", "download")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "pull",
+        help="download every collection into the local store (with progress)",
+        description=(
+            "Run a sync up to its download stage: read what changed on the server since the "
+            "last pull (everything the first time), decrypt it and keep it in the local store, "
+            "so export, doctor and notebooks start from there. Records that fail to decrypt are "
+            "kept and counted, never dropped. Nothing is written to the server."
+        ),
+    )
+    add_server_options(p)
+    p.set_defaults(func=expected_errors(run_pull))
+
+    p = subparsers.add_parser(
+        "export",
+        help="write one collection as Parquet, CSV or JSON (secrets masked unless --reveal)",
+        description=(
+            "Download COLLECTION (only what changed since the last pull) and write it as a table: "
+            "one row per record (history: per page; --part visits for one row per visit; tabs: "
+            "per tab), typed columns, an 'error' column for records that did not decrypt. "
+            "Passwords and card numbers are masked unless you pass --reveal."
+        ),
+        epilog="examples:\n  synctools export bookmarks --format csv -o bookmarks.csv\n"
+        "  synctools export history --part visits --format parquet\n"
+        "  synctools export passwords --format json -o - --reveal   # to stdout, passwords shown",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("collection", metavar="COLLECTION", help="bookmarks, history, passwords, tabs, clients, forms, ...")
+    p.add_argument("--format", choices=FORMATS, default="csv", help="file format (default: csv)")
+    p.add_argument("-o", "--output", metavar="FILE", help="where to write (default: COLLECTION[-PART].FORMAT; '-' = stdout for csv/json)")
+    p.add_argument("--part", default="main", help="which frame: main (default), or a companion such as visits for history (see docs/dataframes.md)")
+    p.add_argument("--reveal", action="store_true", help="write passwords and card numbers in clear (the file then holds secrets)")
+    add_server_options(p)
+    p.set_defaults(func=expected_errors(run_export))
+
+    p = subparsers.add_parser(
+        "doctor",
+        help="check the account for problems and explain them (optionally fix them)",
+        description=(
+            "Download the account and run every check of synctools.doctor: meta/global and keys, "
+            "records that do not decrypt (wrong key or altered), sizes, the bookmark tree (orphans, "
+            "cycles, parents and children that disagree, roots, duplicates), stale devices and "
+            "their tabs, history urls and visits, logins. Each finding says what is wrong and "
+            "why; where a fix is safe it is proposed as edits. --fix stages them, shows the upload "
+            "plan and commits it after you confirm."
+        ),
+    )
+    p.add_argument("--share", metavar="FILE", help="also write an anonymized report (JSON) you can attach to a bug: "
+                   "findings and record shapes, no urls, titles, names or keys")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the findings as JSON lines instead of text")
+    p.add_argument("--fix", action="store_true", help="stage every proposed fix, show the plan, commit after confirmation")
+    p.add_argument("--yes", action="store_true", help="with --fix: commit without asking")
+    add_server_options(p)
+    p.set_defaults(func=expected_errors(run_doctor))
+
+    p = subparsers.add_parser(
+        "trace",
+        help="run the sync stages and print every HTTP exchange (secrets redacted)",
+        description=(
+            "Run a sync up to --until and print the trace: one line per request with its service, "
+            "method, URL, status, time and the server's signals (backoff, alerts, quota). Tokens, "
+            "keys and passwords appear only as short fingerprints. --csv writes every column."
+        ),
+    )
+    p.add_argument("--until", choices=STAGES, default="fetch_crypto_keys", help="last stage to run (default: fetch_crypto_keys)")
+    p.add_argument("--csv", metavar="FILE", help="write the full trace (headers included) as CSV")
+    add_server_options(p)
+    p.set_defaults(func=expected_errors(run_trace))
+
+
+def _ready(sync: Any, until: str = "fetch_crypto_keys") -> None:
+    """Run the setup stages; stop with one line if the server needs a fresh start or upgrade."""
+    sync.run(until=until)
+    if sync.state.value in ("fresh_start_required", "upgrade_required"):
+        stage = sync.results.get("fetch_crypto_keys") or sync.results.get("fetch_meta_global")
+        why = "; ".join(stage.warnings) if stage is not None and stage.warnings else sync.state.value
+        raise CommandError(f"cannot read records: {why} (see `synctools status`)")
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    with open_sync(args, progress=True) as sync:
+        _ready(sync)
+        result = sync.download()
+        table = pd.DataFrame(result.collections)
+        cols = [c for c in ("collection", "downloaded", "failed", "total", "pages", "errors") if c in table.columns]
+        out(table[cols].to_string(index=False) if not table.empty else "the server holds no collections")
+        for w in result.warnings:
+            say(f"warning: {w}")
+        failed = int(table["failed"].sum()) if "failed" in table else 0
+        if failed:
+            say(f"{failed} record(s) did not decrypt: `synctools doctor` explains why")
+        if sync.store is not None and sync.store.path is not None:
+            say(f"local store: {sync.store.path}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from synctools import frames
+
+    if args.output == "-" and args.format == "parquet":
+        raise CommandError("Parquet cannot go to stdout: give -o FILE")
+    with open_sync(args) as sync:
+        _ready(sync)
+        if args.collection not in sync.info_collections:
+            have = ", ".join(sorted(c for c in sync.info_collections if c not in ("meta", "crypto"))) or "none"
+            raise CommandError(f"the server has no {args.collection!r} collection; it has: {have}")
+        sync.download([args.collection])
+        parts = sync.collection_frames(args.collection, reveal=args.reveal)
+        if args.part not in parts.names():
+            raise CommandError(f"{args.collection} has no part {args.part!r}; it has: {', '.join(parts.names())}")
+        df = parts[args.part]
+        suffix = "" if args.part == "main" else f"-{args.part}"
+        target = args.output or f"{args.collection}{suffix}.{args.format}"
+        stdout = target == "-"
+        try:
+            if args.format == "parquet":
+                frames.to_parquet(df, target, reveal=args.reveal)
+            elif args.format == "csv":
+                text = frames.to_csv(df, None if stdout else target, reveal=args.reveal)
+                if stdout:
+                    sys.stdout.write(text or "")
+            else:
+                text = frames.to_json(df, None if stdout else target, reveal=args.reveal)
+                if stdout:
+                    sys.stdout.write((text or "") + ("\n" if text and not text.endswith("\n") else ""))
+        except ImportError as exc:
+            raise CommandError(str(exc)) from None
+        except OSError as exc:
+            raise CommandError(f"cannot write {target}: {exc.strerror or exc}") from None
+        where = "stdout" if stdout else target
+        say(f"{len(df):,} row(s) of {args.collection}{suffix} written to {where} ({args.format})"
+            + ("; secrets are REVEALED in it" if args.reveal else ""))  # fmt: skip
+    return 0
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from synctools import doctor
+
+    with open_sync(args, progress=False) as sync:
+        report = doctor.check(sync)
+        if args.json:
+            for row in report.frame.to_dict(orient="records"):
+                out(json.dumps(row, default=str))
+        else:
+            out(str(report))
+        if args.share:
+            path = Path(args.share)
+            try:
+                path.write_text(json.dumps(report.anonymized(), indent=2), "utf-8")
+            except OSError as exc:
+                raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+            say(f"anonymized report written to {path} (no urls, titles, names or keys: check it before sharing)")
+        if args.fix:
+            _fix(sync, report, args.yes)
+    return 0
+
+
+def _fix(sync: Any, report: Any, yes: bool) -> None:
+    from synctools import doctor
+
+    if not report.fixable:
+        say("no finding has a proposed fix: nothing to do")
+        return
+    report.stage_fixes(sync)
+    merged = sync.merge()
+    plan = sync.plan_upload()
+    out()
+    out(repr(plan))
+    if merged.conflicts:
+        say(f"{len(merged.conflicts)} record(s) changed on the server meanwhile and are left out; run doctor again")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CommandError("--fix asks before committing: run it in a terminal, or add --yes")
+        if input("Commit this plan to the server? [y/N] ").strip().lower() not in ("y", "yes"):
+            say("not committed; the fixes stay staged in the local store (sync.discard() drops them)")
+            return
+    plan.accept()
+    result = sync.commit(plan)
+    out(f"commit: {result.status}; snapshot #{result.snapshot} can restore the old versions (Sync.restore)")
+    for w in result.warnings:
+        say(f"warning: {w}")
+    after = doctor.check(sync, refresh=True)
+    out()
+    out("after the fixes: " + str(after))
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    with open_sync(args) as sync:
+        try:
+            sync.run(until=args.until)
+        finally:
+            frame = sync.trace
+            if args.csv:
+                frame.to_csv(args.csv, index=False)
+                say(f"trace written to {args.csv}")
+            cols = [c for c in ("service", "method", "url", "status", "elapsed_ms", "signals") if c in frame.columns]
+            with pd.option_context("display.max_colwidth", 90, "display.width", 200):
+                out(frame[cols].to_string(index=False) if not frame.empty else "no requests were made")
+        out(f"state: {sync.state.value}")
+    return 0
