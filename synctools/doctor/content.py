@@ -58,7 +58,8 @@ def check_history(ctx: Context) -> Iterator[Finding]:
         visits = rec.get("visits")
         if not isinstance(visits, list):
             continue
-        good, reasons = [], defaultdict(int)
+        good: list[Any] = []
+        reasons: dict[str, int] = defaultdict(int)
         for v in visits:
             date = v.get("date") if isinstance(v, dict) else None
             kind = v.get("type") if isinstance(v, dict) else None

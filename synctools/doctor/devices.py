@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 from .context import Context
 from .model import Finding, Fix, Op, register
@@ -34,7 +35,8 @@ def check_devices(ctx: Context) -> Iterator[Finding]:
         if age is None or age < STALE_DAYS:
             continue
         stale.add(rid)
-        commands = rec.get("commands") if isinstance(rec.get("commands"), list) else []
+        raw = rec.get("commands")
+        commands: list[Any] = raw if isinstance(raw, list) else []
         pending = f" It still has {len(commands)} pending command(s) that will never run." if commands else ""
         ops = [Op("delete", "clients", rid)]
         if rid in ctx.records("tabs"):
