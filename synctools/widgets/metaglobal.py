@@ -136,4 +136,4 @@ class MetaGlobalView(View):
         note = "" if self.sync is not None else h.banner(
             "Shown from the result alone: pass the sync (MetaGlobalView(sync)) for record counts and times.", "info"
         )
-        self.table.value = h.table(rows, tones=tones, width=90, mono=("syncID",), empty="no engines") + note
+        self.table.value = h.table(rows, tones=tones, width=160, mono=("syncID",), empty="no engines") + note

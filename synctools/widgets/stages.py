@@ -44,7 +44,7 @@ class StagesView(View):
         self.refresh()
 
     def rows(self) -> tuple[list[dict[str, Any]], list[str | None]]:
-        from ..machine import NEXT_STAGE, STAGES
+        from ..machine import NEXT_STAGE, STAGES, State
 
         nxt = NEXT_STAGE.get(self.sync.state)
         rows, tones = [], []
@@ -52,6 +52,8 @@ class StagesView(View):
             r = self.sync.results.get(stage)
             if stage == nxt:
                 status, tone = "next", "info"
+            elif stage == "commit" and self.sync.state is State.PLANNED:
+                status, tone = "yours: review the plan, then commit", "info"
             elif r is not None:
                 status, tone = ("done with warnings", "warn") if r.warnings else ("done", "ok")
             else:
