@@ -12,6 +12,7 @@ never the value: a value may be a password.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -294,6 +295,16 @@ class Frames:
     def __repr__(self) -> str:
         parts = ", ".join(f"{name}: {len(df)} rows" for name, df in self)
         return f"<Frames {self.collection} ({parts})>"
+
+    def _repr_html_(self) -> str:
+        """In a notebook: each frame's size, errors and first rows."""
+        out = [f"<p><b>{html.escape(self.collection)}</b></p>"]
+        for name, df in self:
+            errors = int(df["error"].notna().sum()) if "error" in df.columns else 0
+            note = f", {errors} failed" if errors else ""
+            out.append(f"<p>{html.escape(name)}: {len(df):,} rows{note}</p>")
+            out.append(df.head(5).to_html(max_cols=12))
+        return "".join(out)
 
 
 def stamp(

@@ -188,6 +188,8 @@ def test_frames_result_lists_and_names_its_frames(keys):
     with pytest.raises(KeyError, match="forms has no frame 'visits'"):
         frames["visits"]
     assert "forms" in repr(frames) and "2 rows" in repr(frames)
+    page = frames._repr_html_()
+    assert "main: 2 rows" in page and "yoga coffee" in page
 
 
 def test_keys_never_appear_in_frames_or_errors():
