@@ -23,8 +23,11 @@ lint: install
 test: lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-bench: install
+bench: install  ## every benchmark; each prints its ratios against a baseline measured in the same run
 	$(BIN)/python benchmarks/decrypt.py
+	$(BIN)/python benchmarks/frames.py --n 100000
+	$(BIN)/python benchmarks/server.py
+	$(BIN)/python benchmarks/storage.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
