@@ -231,12 +231,13 @@ def _cbc_and_parse(
         need = pad >= k
         valid &= ~need | (body[ends - k] == pad)
     if raw:
-        for k in range(m):
-            rid = ids[pos[k]]
-            if valid[k]:
-                results[pos[k]] = bytes(body[starts[k] : ends[k] - pad[k]])
+        data = bytes(body)  # slicing bytes is far cheaper than slicing a numpy array
+        ok_list, start_list, stop_list = valid.tolist(), starts.tolist(), (ends - pad).tolist()
+        for k, p in enumerate(pos):
+            if ok_list[k]:
+                results[p] = data[start_list[k] : stop_list[k]]
             else:
-                results[pos[k]] = PaddingError("bad PKCS#7 padding", rid)
+                results[p] = PaddingError("bad PKCS#7 padding", ids[p])
         return
     bad_pad = np.flatnonzero(~valid).tolist()
     for k in bad_pad:  # a record that is not valid becomes `0` in the array, then an error
