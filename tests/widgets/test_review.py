@@ -91,3 +91,17 @@ def test_a_plan_shown_alone_is_reviewable_but_cannot_commit(stack, account):
     assert isinstance(review, UploadReview)
     review.accept_all.click()
     assert review.commit_button.disabled and "sync.commit(plan)" in review.status.value
+
+
+def test_a_fresh_start_plan_commits_only_after_it_is_accepted(stack, account):
+    sync = downloaded(stack, account)
+    review = UploadReview(sync, sync.plan_fresh_start())
+    assert "FRESH START" in review.header.value and review.diffs == []
+    assert review.commit_button.disabled
+    review.special_reject.click()
+    assert review.commit_button.disabled
+    review.special_accept.click()
+    assert not review.commit_button.disabled
+    review.commit_button.click()
+    assert review.result.status == "committed"
+    assert server_bookmarks(stack, account) == {}
