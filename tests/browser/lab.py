@@ -82,6 +82,10 @@ class JupyterLab:
         notes = dirs["settings"] / "@jupyterlab" / "apputils-extension"
         notes.mkdir(parents=True, exist_ok=True)
         (notes / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        # Every cell stays in the DOM (no virtual scrolling): outputs far down can be found and measured.
+        nbset = dirs["settings"] / "@jupyterlab" / "notebook-extension"
+        nbset.mkdir(parents=True, exist_ok=True)
+        (nbset / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
         env.update(
             JUPYTER_CONFIG_DIR=str(dirs["config"]),
