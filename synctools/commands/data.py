@@ -71,6 +71,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the findings as JSON lines instead of text")
     p.add_argument("--fix", action="store_true", help="stage every proposed fix, show the plan, commit after confirmation")
     p.add_argument("--yes", action="store_true", help="with --fix: commit without asking")
+    p.add_argument("--fail-on", choices=("error", "warning", "info"),
+                   help="exit with status 3 when a finding is this severe or worse (for scripts and monitoring)")  # fmt: skip
     add_server_options(p)
     p.set_defaults(func=expected_errors(run_doctor))
 
@@ -172,16 +174,21 @@ def run_doctor(args: argparse.Namespace) -> int:
                 raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
             say(f"anonymized report written to {path} (no urls, titles, names or keys: check it before sharing)")
         if args.fix:
-            _fix(sync, report, args.yes)
+            report = _fix(sync, report, args.yes)
+    if args.fail_on:
+        worst = doctor.SEVERITIES[: doctor.SEVERITIES.index(args.fail_on) + 1]
+        if any(f.severity in worst for f in report):
+            return 3
     return 0
 
 
-def _fix(sync: Any, report: Any, yes: bool) -> None:
+def _fix(sync: Any, report: Any, yes: bool) -> Any:
+    """Stage, show, confirm, commit; returns the report that now holds."""
     from synctools import doctor
 
     if not report.fixable:
         say("no finding has a proposed fix: nothing to do")
-        return
+        return report
     report.stage_fixes(sync)
     merged = sync.merge()
     plan = sync.plan_upload()
@@ -194,7 +201,7 @@ def _fix(sync: Any, report: Any, yes: bool) -> None:
             raise CommandError("--fix asks before committing: run it in a terminal, or add --yes")
         if input("Commit this plan to the server? [y/N] ").strip().lower() not in ("y", "yes"):
             say("not committed; the fixes stay staged in the local store (sync.discard() drops them)")
-            return
+            return report
     plan.accept()
     result = sync.commit(plan)
     out(f"commit: {result.status}; snapshot #{result.snapshot} can restore the old versions (Sync.restore)")
@@ -203,6 +210,7 @@ def _fix(sync: Any, report: Any, yes: bool) -> None:
     after = doctor.check(sync, refresh=True)
     out()
     out("after the fixes: " + str(after))
+    return after
 
 
 def run_trace(args: argparse.Namespace) -> int:

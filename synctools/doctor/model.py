@@ -173,6 +173,11 @@ class Report:
 
     # --------------------------------------------------------------- queries
     @property
+    def sync(self) -> Sync | None:
+        """The sync that was checked (stage fixes on it, or read its records)."""
+        return self._sync
+
+    @property
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame([f.row() for f in self.findings], columns=FRAME_COLUMNS)
 

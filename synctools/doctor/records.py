@@ -56,52 +56,71 @@ def _unchecked(bundle: KeyBundle, payload: str, record_id: str) -> dict[str, Any
         return None
 
 
+def _classify(ctx: Context, coll: str, rid: str, reason: str) -> tuple[str, str, dict[str, Any] | None]:
+    """(outcome, key label, record): ``wrong-key`` (opens with another known key),
+    ``hmac-only`` (ciphertext intact, HMAC damaged), ``unreadable`` or ``damaged``."""
+    env = ctx.envelopes(coll).get(rid)
+    payload = env.payload if env is not None else None
+    if reason != "hmac-mismatch" or payload is None:
+        return "damaged", reason, None
+    for label, bundle in _known_bundles(ctx, coll):
+        try:
+            return "wrong-key", label, bundle.decrypt(payload, rid)
+        except CryptoError:
+            continue
+    assert ctx.sync.collection_keys is not None
+    recovered = _unchecked(ctx.sync.collection_keys.bundle_for(coll), payload, rid)
+    return ("hmac-only", "", recovered) if recovered is not None else ("unreadable", "", None)
+
+
+def _ids(ids: list[str], n: int = 3) -> str:
+    return ", ".join(ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
+
+
 def check_crypto(ctx: Context) -> Iterator[Finding]:
-    keys = ctx.sync.collection_keys
-    if keys is None:
+    """One finding per collection and cause (a whole collection under the wrong key is
+    one problem with one fix, not thousands)."""
+    if ctx.sync.collection_keys is None:
         return
+    groups: dict[tuple[str, str, str], list[tuple[str, dict[str, Any] | None]]] = {}
     for coll, rid, reason in ctx.failed:
-        env = ctx.envelopes(coll).get(rid)
-        payload = env.payload if env is not None else None
-        if reason != "hmac-mismatch" or payload is None:
-            yield Finding(UNDECRYPTABLE, "error", coll, [rid],
-                          f"{coll}/{rid} cannot be read ({reason}): its payload is damaged. Only a device that still "
-                          "has the record can upload it again (e.g. by editing it there).", facts={"reason": reason})  # fmt: skip
-            continue
+        outcome, label, record = _classify(ctx, coll, rid, reason)
+        groups.setdefault((coll, outcome, label), []).append((rid, record))
+    for (coll, outcome, label), items in sorted(groups.items()):
+        ids = [rid for rid, _ in items]
+        n = len(ids)
+        total = len(ctx.envelopes(coll))
+        every = f"all {n} records" if n == total and n > 1 else f"{n} record(s) ({_ids(ids)})"
         expected = _expected_label(ctx, coll)
-        opened = None
-        for label, bundle in _known_bundles(ctx, coll):
-            try:
-                opened = (label, bundle.decrypt(payload, rid))
-                break
-            except CryptoError:
-                continue
-        if opened is not None:
-            label, record = opened
-            yield Finding(WRONG_KEY, "error", coll, [rid],
-                          f"{coll}/{rid} fails its HMAC with {expected} but opens with {label}: a client that "
-                          "ignored crypto/keys' per-collection keys (or used one by mistake) wrote it, so every "
-                          "other device skips it. Re-encrypting it with the right key makes it readable everywhere.",
-                          Fix(f"re-upload {coll}/{rid} encrypted with {expected}", (Op("add", coll, rid, record=record),)),
-                          facts={"reason": reason, "encrypted_with": label.split(" (")[0], "expected": expected})  # fmt: skip
-            continue
-        bundle = keys.bundle_for(coll)
-        recovered = _unchecked(bundle, payload, rid)
-        if recovered is not None:
-            yield Finding(BAD_HMAC, "error", coll, [rid],
-                          f"{coll}/{rid} fails its HMAC with every key we know, yet with {expected} its ciphertext "
-                          "decrypts to a well-formed record with the right id: the HMAC itself was damaged or "
-                          "altered after encryption. Other devices reject it. The proposed fix uploads the recovered "
-                          "record with a fresh HMAC — review it first: an HMAC failure can also mean tampering.",
-                          Fix(f"re-upload {coll}/{rid} (recovered without the HMAC check) with a valid HMAC",
-                              (Op("add", coll, rid, record=recovered),)),
-                          facts={"reason": reason, "ciphertext": "intact"})  # fmt: skip
+        if outcome == "damaged":
+            yield Finding(UNDECRYPTABLE, "error", coll, ids,
+                          f"{coll}: {every} cannot be read ({label}): the payload is damaged. Only a device that "
+                          "still has such a record can upload it again (e.g. by editing it there).",
+                          facts={"reason": label, "records": n})  # fmt: skip
+        elif outcome == "wrong-key":
+            ops = tuple(Op("add", coll, rid, record=rec) for rid, rec in items)
+            yield Finding(WRONG_KEY, "error", coll, ids,
+                          f"{coll}: {every} fail the HMAC check with {expected} but open with {label}: a client that "
+                          "ignored crypto/keys' per-collection keys (or used one by mistake) wrote them, so every "
+                          "other device skips them. Re-encrypting them with the right key makes them readable everywhere.",
+                          Fix(f"re-upload {n} {coll} record(s) encrypted with {expected}", ops),
+                          facts={"reason": "hmac-mismatch", "encrypted_with": label.split(" (")[0], "expected": expected,
+                                 "records": n})  # fmt: skip
+        elif outcome == "hmac-only":
+            ops = tuple(Op("add", coll, rid, record=rec) for rid, rec in items)
+            yield Finding(BAD_HMAC, "error", coll, ids,
+                          f"{coll}: {every} fail the HMAC check with every key we know, yet with {expected} the "
+                          "ciphertext decrypts to a well-formed record with the right id: the HMAC itself was damaged "
+                          "or altered after encryption. Other devices reject it. The proposed fix uploads the "
+                          "recovered record with a fresh HMAC — review it first: an HMAC failure can also mean tampering.",
+                          Fix(f"re-upload {n} {coll} record(s), recovered without the HMAC check, with a valid HMAC", ops),
+                          facts={"reason": "hmac-mismatch", "ciphertext": "intact", "records": n})  # fmt: skip
         else:
-            yield Finding(BAD_HMAC, "error", coll, [rid],
-                          f"{coll}/{rid} fails its HMAC with every key this account holds and its ciphertext does not "
-                          "decrypt to a record: it was altered, or encrypted with keys from before a password reset. "
-                          "No device can read it; a device that has the record can upload it again.",
-                          facts={"reason": reason, "ciphertext": "unreadable"})  # fmt: skip
+            yield Finding(BAD_HMAC, "error", coll, ids,
+                          f"{coll}: {every} fail the HMAC check with every key this account holds and the ciphertext "
+                          "does not decrypt to a record: altered, or encrypted with keys from before a password "
+                          "reset. No device can read them; a device that has them can upload them again.",
+                          facts={"reason": "hmac-mismatch", "ciphertext": "unreadable", "records": n})  # fmt: skip
 
 
 def check_sizes(ctx: Context) -> Iterator[Finding]:

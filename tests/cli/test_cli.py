@@ -68,7 +68,7 @@ def test_commands_on_a_saved_session(stack, env, tmp_path, capsys):
     assert secret in revealed.out and "REVEALED" in revealed.err
 
     share = tmp_path / "share.json"
-    assert main(["doctor", "--share", str(share)]) == 0
+    assert main(["doctor", "--share", str(share), "--fail-on", "error"]) == 3  # the planted errors
     report = capsys.readouterr().out
     for p in demo.planted:
         assert p.record_id in report
@@ -114,7 +114,7 @@ def test_expected_failures_are_one_line(stack, env):
 
 
 def test_doctor_fix_on_the_local_demo_stack(env, capsys):
-    assert main(["doctor", "--local", "--fix", "--yes"]) == 0
+    assert main(["doctor", "--local", "--fix", "--yes", "--fail-on", "warning"]) == 0  # nothing left that bad
     text = capsys.readouterr().out
     before, after = text.split("after the fixes: ")
     assert "[ERROR] records.wrong-key" in before and "commit: committed" in before

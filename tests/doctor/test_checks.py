@@ -117,7 +117,7 @@ def test_damaged_hmac_with_intact_ciphertext_is_recovered(healthy):
     healthy.put_raw("history", [{"id": rec["id"], "payload": json.dumps(payload)}])
     after = commit_fixes(healthy, "records.bad-hmac")
     assert len(after) == 0, str(after)
-    assert after._sync.records("history")[rec["id"]] == rec
+    assert after.sync.records("history")[rec["id"]] == rec
 
 
 def test_damaged_payload(healthy):
@@ -295,7 +295,7 @@ def test_impossible_visits(stack, bad):
     acct = make_account(stack, records=recs)
     after = commit_fixes(acct, "history.bad-visits")
     assert len(after) == 0, str(after)
-    assert len(after._sync.records("history")[recs["history"][0]["id"]]["visits"]) == 2
+    assert len(after.sync.records("history")[recs["history"][0]["id"]]["visits"]) == 2
 
 
 def test_logins_without_origin_and_duplicates(stack):
@@ -321,3 +321,13 @@ def test_only_and_stage_without_fix(healthy):
     finding = doctor.Finding("x.y", "info", None, [], "nothing to do")
     with pytest.raises(ValueError, match="no safe automatic fix"):
         finding.stage(sync)
+
+
+def test_a_whole_collection_under_the_wrong_key_is_one_finding(stack):
+    acct = make_account(stack, own_keys=("forms",))
+    acct.put("forms", healthy_records()["forms"], bundle=acct.keys.default)  # written before forms got its own key
+    report = doctor.check(acct.sync())
+    (f,) = report.of("records.wrong-key")
+    assert len(f.record_ids) == 3 and len(f.fix.ops) == 3 and "all 3 records" in f.explanation
+    after = commit_fixes(acct, "records.wrong-key")
+    assert len(after) == 0, str(after)
