@@ -52,6 +52,10 @@ def test_commands_on_a_saved_session(stack, env, tmp_path, capsys):
     assert "local store:" in captured.err
     stores = list((tmp_path / "data").rglob("*.sqlite"))
     assert stores, "pull keeps the records in the per-user store"
+    assert main(["pull"]) == 0  # a second pull reads only what changed: nothing
+    table = capsys.readouterr().out.splitlines()
+    row = next(line.split() for line in table if line.split()[:1] == ["bookmarks"])
+    assert row[1] == "0" and row[3] == "2360"  # downloaded 0, total 2360 (from the store)
 
     out_csv = tmp_path / "bookmarks.csv"
     assert main(["export", "bookmarks", "--format", "csv", "-o", str(out_csv)]) == 0
