@@ -190,6 +190,9 @@ def _fix(sync: Any, report: Any, yes: bool) -> Any:
         say("no finding has a proposed fix: nothing to do")
         return report
     report.stage_fixes(sync)
+    for f in report.fixable:
+        if f.fix.caution:
+            say(f"caution ({f.check}, {f.collection}): {f.fix.caution}")
     merged = sync.merge()
     plan = sync.plan_upload()
     out()

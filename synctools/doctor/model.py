@@ -109,9 +109,12 @@ class Fix:
 
     description: str
     ops: tuple[Op, ...]
+    #: what to check in the plan before committing, when the fix rests on a judgement
+    caution: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.description} [" + "; ".join(op.describe() for op in self.ops) + "]"
+        text = f"{self.description} [" + "; ".join(op.describe() for op in self.ops) + "]"
+        return text + (f" CAUTION: {self.caution}" if self.caution else "")
 
 
 @dataclass
@@ -151,6 +154,8 @@ class Finding:
         lines = [f"[{self.severity.upper()}] {self.check} — {where}{ids or '(account)'}", f"    {self.explanation}"]
         if self.fix:
             lines.append(f"    fix: {self.fix.description}")
+            if self.fix.caution:
+                lines.append(f"    caution: {self.fix.caution}")
             lines += [f"      · {op.describe()}" for op in self.fix.ops[:8]]
             if len(self.fix.ops) > 8:
                 lines.append(f"      · … {len(self.fix.ops) - 8} more")
@@ -248,6 +253,8 @@ class Report:
             for f in self.findings:
                 ids = ", ".join(f.record_ids[:5]) + (" …" if len(f.record_ids) > 5 else "")
                 fix = esc(f.fix.description) if f.fix else "<i>none</i>"
+                if f.fix and f.fix.caution:
+                    fix += f"<br><b style='color:#b60'>caution:</b> {esc(f.fix.caution)}"
                 if f.fix:
                     fix += "<details><summary>edits</summary><ul>" + "".join(
                         f"<li><code>{esc(op.describe())}</code></li>" for op in f.fix.ops) + "</ul></details>"  # fmt: skip

@@ -112,8 +112,11 @@ def check_crypto(ctx: Context) -> Iterator[Finding]:
                           f"{coll}: {every} fail the HMAC check with every key we know, yet with {expected} the "
                           "ciphertext decrypts to a well-formed record with the right id: the HMAC itself was damaged "
                           "or altered after encryption. Other devices reject it. The proposed fix uploads the "
-                          "recovered record with a fresh HMAC — review it first: an HMAC failure can also mean tampering.",
-                          Fix(f"re-upload {n} {coll} record(s), recovered without the HMAC check, with a valid HMAC", ops),
+                          "recovered record with a fresh HMAC.",
+                          Fix(f"re-upload {n} {coll} record(s), recovered without the HMAC check, with a valid HMAC", ops,
+                              caution="the HMAC is what proves a record is authentic: check the recovered record "
+                              "in the plan (sync.plan_upload()) and commit it only if its content is what you expect; "
+                              "otherwise reject it and let a device that has the record upload it again"),
                           facts={"reason": "hmac-mismatch", "ciphertext": "intact", "records": n})  # fmt: skip
         else:
             yield Finding(BAD_HMAC, "error", coll, ids,

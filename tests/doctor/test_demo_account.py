@@ -96,3 +96,11 @@ def test_each_fix_committed_makes_its_finding_go_away():
         # the same sync, read again, agrees
         again = doctor.check(sync, refresh=True)
         assert [f.check for f in again] == [f.check for f in after]
+
+
+def test_a_fix_that_rests_on_judgement_says_what_to_check(demo_report):
+    _sync, report = demo_report
+    (altered,) = report.of("records.bad-hmac")
+    assert altered.fix is not None and "authentic" in altered.fix.caution
+    assert "caution:" in str(report) and "caution:" in report._repr_html_()
+    assert report.of("records.wrong-key")[0].fix.caution is None
