@@ -26,6 +26,18 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 # who reviews from JPY_SESSION_NAME, which a Jupyter server sets)
 ENV_VARS = ("SYNCTOOLS_SERVER", "SYNCTOOLS_EMAIL", "SYNCTOOLS_PASSWORD", "SYNCTOOLS_AUTH_URL",
             "SYNCTOOLS_TOKEN_URL", "SYNCTOOLS_REVIEW", "JPY_SESSION_NAME")
+# What a person must see in each notebook (so a section that silently stops doing its job
+# fails the test, not only one that raises)
+EXPECTED = {
+    "01-life-of-a-sync": ["authenticate: authenticated", "exchange_token: token", "fetch_info: info",
+                          "fetch_meta_global: meta_global", "fetch_crypto_keys: ready", "download: downloaded",
+                          "merge: merged", "<UploadPlan", "status: committed", "records written: 1"],
+    "02-explore-your-data": ["pages,", "orphans: ['", "'revealed': False", "********"],
+    "04-when-sync-goes-wrong": ["declined", "verifies", "hmac-mismatch", "back off for 3s", "refused (503)",
+                                "401", "status: conflict", "CONFLICT bookmarks/",
+                                "title on the server: Theirs", "the storage node moved", "fresh_start_required"],
+}
+PLOTS = {"02-explore-your-data": 5}
 CELL_TIMEOUT = 120  # seconds per cell: generous for a loaded CI machine; the whole run takes ~1 minute
 
 
@@ -97,6 +109,10 @@ def test_notebook_is_saved_clean(path):
 def test_notebook_runs_on_the_embedded_stack(path, tmp_path, demo_secrets):
     nb = execute(path, tmp_path)
     text = output_text(nb)
+    missing = [phrase for phrase in EXPECTED.get(path.stem, []) if phrase not in text]
+    assert not missing, f"{path.name} did not show {missing}"
+    plots = sum("image/png" in out.get("data", {}) for c in nb.cells for out in c.get("outputs", []))
+    assert plots >= PLOTS.get(path.stem, 0), f"{path.name} drew {plots} plots"
     leaked = [i for i, secret in enumerate(demo_secrets) if secret in text]
     assert not leaked, f"{path.name} displays a secret of the demo account (secret #{leaked[0]})"
     assert not re.search(r"Traceback \(most recent call last\)", text)
