@@ -193,8 +193,8 @@ class LabPage:
         # a cell being run shows "[*]" as its prompt; wait until none does, then for idle
         self.page.wait_for_function(
             "() => { const nb = window.jupyterapp.shell.currentWidget.content;"
-            " return nb.widgets.every(c => c.model.type !== 'code' || c.promptNode === null ||"
-            " !c.promptNode.textContent.includes('*')); }",
+            " return nb.widgets.every(c => c.model.type !== 'code' ||"
+            " !((c.promptNode && c.promptNode.textContent) || '').includes('*')); }",
             timeout=self.timeout,
             polling=500,
         )

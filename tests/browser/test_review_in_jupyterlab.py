@@ -41,6 +41,8 @@ def server_bookmarks(stack: LocalStack) -> dict[str, dict]:
 def test_review_and_commit_by_clicking_in_jupyterlab(skip_without_browser, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=30_000)  # a loaded CI machine may take a while per comm round trip
+
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
