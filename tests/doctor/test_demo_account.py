@@ -25,7 +25,8 @@ def demo_report(demo_stack):
 
 
 def test_every_planted_problem_is_found(demo_stack, demo_report):
-    _sync, report = demo_report
+    sync, report = demo_report
+    assert sync.state.value == "downloaded"  # check() ran the stages up to download, no further
     planted = demo_stack.demo_account.planted
     assert {p.kind for p in planted} == set(PLANTED_CHECK)
     for p in planted:
