@@ -139,3 +139,36 @@ def test_index_links_every_page():
     linked = {t.partition("#")[0] for t in LINK.findall(index)}
     missing = sorted(p.name for p in DOCS.glob("*.md") if p.name != "index.md" and p.name not in linked)
     assert not missing, f"docs/index.md does not link {missing}"
+
+
+def test_getting_started_example_runs():
+    """The Python example of getting-started.md, as printed, on the embedded demo stack."""
+    text = (DOCS / "getting-started.md").read_text("utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "LocalStack(demo=True)" in b)
+    namespace: dict = {}
+    exec(compile(block, "getting-started.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    assert namespace["result"].status == "committed"
+    assert len(namespace["history"]) > 0 and len(namespace["visits"]) > 0
+
+
+def test_connecting_storage_token_example_runs():
+    """connecting.md's `Sync.from_keys(storage_token=...)` example against a storage-only
+    node of the embedded stack (its URL put in place of localhost:8000): an empty node
+    needs a fresh start, as the page says."""
+    import os
+
+    from synctools.machine import State
+    from synctools.protocol.keys import SyncKeys
+    from synctools.server import LocalStack
+
+    text = (DOCS / "connecting.md").read_text("utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "storage_token=storage_token" in b)
+    secret = re.search(r'SECRET = "([^"]+)"', block).group(1)
+    with LocalStack(storage_only=True, secret=secret) as node:
+        code = block.replace('NODE = "http://localhost:8000"', f"NODE = {node.url!r}")
+        jwk = SyncKeys.from_ksync(os.urandom(64), "1700000000000-" + "A" * 22).to_jwk()
+        namespace: dict = {"jwk": jwk}
+        exec(compile(code, "connecting.md", "exec"), namespace)  # noqa: S102 - our own documentation
+        sync = namespace["sync"]
+        assert sync.state is State.FRESH_START_REQUIRED
+        assert sync.token.api_endpoint == f"{node.url}/1.5/42"
