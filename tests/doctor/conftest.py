@@ -100,8 +100,18 @@ def healthy_records() -> dict[str, list[dict[str, Any]]]:
     ]  # fmt: skip
     forms = [{"id": gid("form", i), "name": "q", "value": f"search words {i}"} for i in range(3)]
     prefs = [{"id": "e2VjODAzMGY3LWMyMGEtNDY0Zi05YjBlLTEzYTNhOWU5NzM4NH0=", "value": {"browser.startup.page": 3}}]
+    meta = {"timeCreated": NOW_MS - 9 * DAY_MS, "timeLastUsed": NOW_MS - DAY_MS, "timeLastModified": NOW_MS - 9 * DAY_MS,
+            "timesUsed": 4}  # fmt: skip
+    addons = [{"id": gid("addon"), "addonID": "uBlock0@raymondhill.net", "applicationID": "{ec8030f7-c20a-464f-9b0e-13a3a9e97384}",
+               "enabled": True, "source": "amo"}]  # fmt: skip
+    addresses = [{"id": gid("addr"), "entry": {"name": "Ada Lovelace", "given-name": "Ada", "family-name": "Lovelace",
+                  "street-address": "12 Example Square", "address-level2": "London", "postal-code": "SW1Y 4JH",
+                  "country": "GB", "tel": "+44 20 7946 0000", "email": "ada@example.com", **meta, "version": 1}}]  # fmt: skip
+    creditcards = [{"id": gid("card"), "entry": {"cc-name": "Ada Lovelace", "cc-number": "4111111111111111", "cc-type": "visa",
+                    "cc-exp-month": 4, "cc-exp-year": 2030, **meta, "version": 3}}]  # fmt: skip
     return {"bookmarks": bookmarks, "history": history, "passwords": passwords, "clients": clients,
-            "tabs": tabs, "forms": forms, "prefs": prefs}  # fmt: skip
+            "tabs": tabs, "forms": forms, "prefs": prefs, "addons": addons, "addresses": addresses,
+            "creditcards": creditcards}  # fmt: skip
 
 
 @dataclass
