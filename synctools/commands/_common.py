@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import getpass
 import json
 import os
 import sys
@@ -30,8 +31,9 @@ DATA_ENV = "SYNCTOOLS_DATA_DIR"  # read by synctools.machine.data_dir
 SERVER_HELP = """\
 which account and server:
   by default the account saved by `synctools login` (Mozilla's servers unless it logged
-  in elsewhere); --local starts the embedded demo stack just for this command, so you
-  can try everything offline."""
+  in elsewhere); --email (with --auth-url/--token-url for another server) logs in for
+  this command only; --local starts the embedded demo stack just for this command, so
+  you can try everything offline."""
 
 
 def config_dir() -> Path:
@@ -63,6 +65,8 @@ def add_server_options(p: argparse.ArgumentParser, *, local: bool = True) -> Non
     g.add_argument("--store", metavar="PATH",
                    help=f"the local store (SQLite) to use (default: one per account under ${DATA_ENV}, else {data_dir()})")  # fmt: skip
     g.add_argument("--token-url", metavar="URL", help="tokenserver URL (default: the one saved at login)")
+    g.add_argument("--email", help="log in for this command only (password asked at the prompt; nothing saved)")
+    g.add_argument("--auth-url", metavar="URL", help="with --email: the accounts server (default: Mozilla's)")
     if local:
         g.add_argument("--local", action="store_true",
                        help="start the embedded stack with its demo account for this command (offline; nothing is kept)")  # fmt: skip
@@ -124,6 +128,23 @@ def read_saved(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def ask(prompt: str, *, secret: bool) -> str:
+    """A terminal prompt (hidden for secrets), or one line of stdin without a terminal."""
+    if sys.stdin.isatty():
+        value = getpass.getpass(prompt) if secret else input(prompt)
+    else:
+        print(prompt, end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            print(file=sys.stderr)  # end the prompt's line: the error gets its own
+            raise CommandError(f"no answer to {prompt.strip().rstrip(':')!r} (stdin is closed)")
+        value = line.rstrip("\r\n")
+        print(file=sys.stderr)
+    if not value:
+        raise CommandError(f"{prompt.strip().rstrip(':')} is required")
+    return value
+
+
 # ------------------------------------------------------------------ opening a sync
 
 
@@ -141,13 +162,25 @@ def open_sync(args: argparse.Namespace, *, progress: bool = False) -> Iterator[A
             yield Sync.local(stack, progress=progress)
         return
 
+    if getattr(args, "email", None):
+        password = ask(f"Password for {args.email}: ", secret=True)
+        store: Any = Path(args.store) if getattr(args, "store", None) else "auto"
+        yield Sync.login(
+            args.email, password, auth_url=args.auth_url, token_url=args.token_url, store=store,
+            totp=lambda: ask("TOTP code (authenticator app): ", secret=False),
+            code=lambda: ask("Code from the verification email: ", secret=False),
+            interactive=False, progress=progress,
+        )  # fmt: skip
+        return
+    if getattr(args, "auth_url", None):
+        raise CommandError("--auth-url goes with --email (a one-off login); a saved session already knows its server")
     path = session_path(args)
     if not path.exists():
         raise CommandError(f"not logged in (no session at {path}): run `synctools login`, "
                            "or try the offline demo with --local")  # fmt: skip
     saved = read_saved(path)
     token_url = args.token_url or (saved.get("synctools_cli") or {}).get("token_url")
-    store: Any = Path(args.store) if getattr(args, "store", None) else "auto"  # auto: one per account and server
+    store = Path(args.store) if getattr(args, "store", None) else "auto"  # auto: one per account and server
     try:
         sync = Sync.from_session(path, token_url=token_url, store=store, progress=progress, interactive=False)
     except (ValueError, PermissionError, FileNotFoundError) as exc:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
-import sys
 from typing import Any
 
 from synctools.cli import CommandError
@@ -12,6 +10,7 @@ from synctools.cli import CommandError
 from ._common import (
     add_server_options,
     add_session_option,
+    ask,
     expected_errors,
     open_sync,
     out,
@@ -71,23 +70,6 @@ def register(subparsers: Any) -> None:
     )
     add_server_options(p)
     p.set_defaults(func=expected_errors(run_status))
-
-
-def ask(prompt: str, *, secret: bool) -> str:
-    """A terminal prompt (hidden for secrets), or one line of stdin without a terminal."""
-    if sys.stdin.isatty():
-        value = getpass.getpass(prompt) if secret else input(prompt)
-    else:
-        print(prompt, end="", file=sys.stderr, flush=True)
-        line = sys.stdin.readline()
-        if not line:
-            print(file=sys.stderr)  # end the prompt's line: the error gets its own
-            raise CommandError(f"no answer to {prompt.strip().rstrip(':')!r} (stdin is closed)")
-        value = line.rstrip("\r\n")
-        print(file=sys.stderr)
-    if not value:
-        raise CommandError(f"{prompt.strip().rstrip(':')} is required")
-    return value
 
 
 def run_login(args: argparse.Namespace) -> int:

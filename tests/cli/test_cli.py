@@ -117,6 +117,15 @@ def test_expected_failures_are_one_line(stack, env):
     assert "no 'nosuch' collection" in _one_line_error(run_cli(["export", "nosuch"], env))
 
 
+def test_one_off_login_for_a_single_command(stack, env):
+    acct = stack.demo_account
+    proc = run_cli(["status", "--email", acct.email, *server_args(stack)], env, stdin=acct.password + "\n")
+    assert proc.returncode == 0, proc.stderr
+    assert f"account: {acct.email}" in proc.stdout and "storage version 5" in proc.stdout
+    assert not session_file(env).exists()  # nothing saved
+    assert "--email" in _one_line_error(run_cli(["status", "--auth-url", stack.auth_url], env))
+
+
 def test_doctor_fix_on_the_local_demo_stack(env, capsys):
     assert main(["doctor", "--local", "--fix", "--yes", "--fail-on", "warning"]) == 0  # nothing left that bad
     text = capsys.readouterr().out
