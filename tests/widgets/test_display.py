@@ -34,3 +34,29 @@ def test_in_a_kernel_results_and_plans_display_their_widget_with_an_html_fallbac
     # the widget's state was sent to the frontend: the model exists in the notebook
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     assert bundles[0][WIDGET]["model_id"] in state
+
+
+def test_an_auto_displayed_result_finds_its_sync_in_the_notebook_namespace(demo_sync):
+    import sys
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    from synctools.widgets import MetaGlobalView
+    from synctools.widgets.display import find_sync, view
+
+    result = demo_sync.results["fetch_meta_global"]
+    config = Config()
+    config.HistoryManager.enabled = False  # no history database in the user's home
+    hooks = sys.displayhook, sys.excepthook
+    shell = InteractiveShell.instance(config=config)
+    try:
+        assert find_sync(result) is None
+        shell.user_ns["sync"] = demo_sync
+        assert find_sync(result) is demo_sync
+        shown = view(result, sync=find_sync(result))
+        assert isinstance(shown, MetaGlobalView)
+        assert {r["engine"]: r["records"] for r in shown.rows}["bookmarks"] == 2360
+    finally:
+        InteractiveShell.clear_instance()
+        sys.displayhook, sys.excepthook = hooks
