@@ -61,4 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m synctools.cli` runs this file as __main__; use the importable module so
+    # the CommandError that subcommands raise is the class main() catches.
+    from synctools.cli import main as _main
+
+    sys.exit(_main())
