@@ -102,23 +102,6 @@ def _one_line(exc: BaseException) -> str:
 # ------------------------------------------------------------------ session files
 
 
-def write_private(path: Path, data: dict[str, Any]) -> Path:
-    """Write JSON readable by its owner only (0600), atomically; the folder gets 0700."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.replace(tmp, path)
-    return path
-
-
 def read_saved(path: Path) -> dict[str, Any]:
     """The saved session's JSON (for its uid and what ``login`` saved beside it)."""
     try:

@@ -16,7 +16,6 @@ from ._common import (
     out,
     say,
     session_path,
-    write_private,
 )
 
 
@@ -74,6 +73,7 @@ def register(subparsers: Any) -> None:
 
 def run_login(args: argparse.Namespace) -> int:
     from synctools import Sync
+    from synctools.net import save_session
 
     if args.local:
         raise CommandError("--local starts a throwaway demo stack: there is nothing to log in to. "
@@ -91,9 +91,7 @@ def run_login(args: argparse.Namespace) -> int:
     auth = sync.authenticate()
     sync.exchange_token()  # proves the keys and the tokenserver work before anything is saved
     assert sync.session is not None
-    data = sync.session.to_dict(include_keys=True)
-    data["synctools_cli"] = {"token_url": sync.token_url}
-    write_private(path, data)
+    save_session(sync.session, path, include_keys=True, extra={"synctools_cli": {"token_url": sync.token_url}})
     how = f" (verified by {auth.verification})" if auth.verification else ""
     out(f"logged in as {sync.session.email}{how}; key {auth.key_fingerprint}, storage node {sync.token.api_endpoint if sync.token else '?'}")
     out(f"session saved to {path} (mode 600: it holds the sync keys; `synctools logout` removes it)")

@@ -12,8 +12,10 @@ import contextlib
 import json
 import os
 import stat
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from synctools.protocol.keys import OLDSYNC_SCOPE, SyncKeys
 
@@ -21,24 +23,39 @@ from .fxa import FIREFOX_CLIENT_ID, SESSION_FORMAT, FxaClient, FxaSession, OAuth
 from .http import Trace
 
 
-def save_session(
-    session: FxaSession, path: str | os.PathLike[str], *, include_keys: bool = False
-) -> Path:
-    """Write ``session`` to a 0600 file (replaced atomically). See :func:`load_session`."""
+def write_private(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
+    """Write JSON readable by its owner only (0600), atomically; a new folder gets 0700."""
     path = Path(path)
-    text = json.dumps(session.to_dict(include_keys=include_keys), indent=2)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to an existing file
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            json.dump(data, fh, indent=2)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     os.replace(tmp, path)
     return path
+
+
+def save_session(
+    session: FxaSession,
+    path: str | os.PathLike[str],
+    *,
+    include_keys: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``session`` to a 0600 file (replaced atomically). See :func:`load_session`.
+
+    ``extra`` adds fields of the caller's (say, the tokenserver URL) beside the session.
+    """
+    data = session.to_dict(include_keys=include_keys)
+    if extra:
+        data = {**dict(extra), **data}
+    return write_private(path, data)
 
 
 def load_session(
