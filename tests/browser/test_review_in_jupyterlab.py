@@ -9,6 +9,7 @@ are left in the test's temporary directory (the path is in the failure message).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -29,6 +30,8 @@ WIDGET_OUTPUT = ".jp-OutputArea-output .jupyter-widgets"
 def skip_without_browser():
     reason = missing_browser()
     if reason:
+        if os.environ.get("SYNCTOOLS_REQUIRE_BROWSER"):  # CI installs the browser: never skip there
+            pytest.fail(f"SYNCTOOLS_REQUIRE_BROWSER is set but {reason}")
         pytest.skip(reason)
 
 
