@@ -25,9 +25,11 @@ import enum
 import json
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +77,18 @@ class State(enum.Enum):
 
 
 S = State
-_ORDER = [S.NEW, S.AUTHENTICATED, S.TOKEN, S.INFO, S.META_GLOBAL, S.READY, S.DOWNLOADED, S.MERGED, S.PLANNED, S.COMMITTED]
+_ORDER = [
+    S.NEW,
+    S.AUTHENTICATED,
+    S.TOKEN,
+    S.INFO,
+    S.META_GLOBAL,
+    S.READY,
+    S.DOWNLOADED,
+    S.MERGED,
+    S.PLANNED,
+    S.COMMITTED,
+]
 
 
 def _from(state: State) -> frozenset[State]:
@@ -113,7 +126,14 @@ NEXT_STAGE: dict[State, str | None] = {
 }
 
 STAGES = list(TRANSITIONS)
-_NETWORK_STAGES = {"exchange_token", "fetch_info", "fetch_meta_global", "fetch_crypto_keys", "download", "commit"}
+_NETWORK_STAGES = {
+    "exchange_token",
+    "fetch_info",
+    "fetch_meta_global",
+    "fetch_crypto_keys",
+    "download",
+    "commit",
+}
 
 
 class SyncError(Exception):
@@ -184,7 +204,9 @@ class Sync:
         self._store_arg = store
         self.store: Store | None = store if isinstance(store, Store) else None
         if on_backoff not in ("stop", "wait"):
-            raise ValueError("on_backoff must be 'stop' (raise and show the wait) or 'wait' (wait, then retry)")
+            raise ValueError(
+                "on_backoff must be 'stop' (raise and show the wait) or 'wait' (wait, then retry)"
+            )
         self.on_backoff = on_backoff
         self.interactive = interactive
         self.page_size = page_size
@@ -241,7 +263,9 @@ class Sync:
                    store=store, interactive=interactive, **kwargs)  # fmt: skip
 
     @classmethod
-    def from_session(cls, path: str | os.PathLike[str], *, token_url: str | None = None, **kwargs: Any) -> Sync:
+    def from_session(
+        cls, path: str | os.PathLike[str], *, token_url: str | None = None, **kwargs: Any
+    ) -> Sync:
         """Resume a session saved with ``save_session`` (``synctools login``)."""
         kwargs.setdefault("store", "auto")
         sync = cls(token_url=token_url, **kwargs)
@@ -277,7 +301,9 @@ class Sync:
         sync = cls(token_url=token_url, **kwargs)
         if storage_token is not None:
             sync._static_token = (
-                storage_token if isinstance(storage_token, net.Token) else net.Token.from_json(dict(storage_token))
+                storage_token
+                if isinstance(storage_token, net.Token)
+                else net.Token.from_json(dict(storage_token))
             )
         if access_token is None and storage_token is None:
             raise ValueError("from_keys needs an OAuth access_token or a storage_token")
@@ -286,12 +312,16 @@ class Sync:
         return sync
 
     @classmethod
-    def local(cls, stack: Any, *, email: str | None = None, password: str | None = None, **kwargs: Any) -> Sync:
+    def local(
+        cls, stack: Any, *, email: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> Sync:
         """A sync against an embedded :class:`~synctools.server.LocalStack` (its demo account by default)."""
         if email is None:
             demo = getattr(stack, "demo_account", None)
             if demo is None:
-                raise ValueError("this stack has no demo account: start it with demo=True or pass email/password")
+                raise ValueError(
+                    "this stack has no demo account: start it with demo=True or pass email/password"
+                )
             email, password = demo.email, demo.password
         kwargs.setdefault("interactive", False)
         kwargs.setdefault("progress", False)
@@ -378,6 +408,7 @@ class Sync:
         self._ignore_backoff = ignore
 
     def _finish(self, stage: str, result: StageResult, started: float) -> StageResult:
+        result._sync_ref = weakref.ref(self)  # type: ignore[attr-defined]
         result.seconds = time.perf_counter() - started
         result.state = self.state.value
         exchanges = self.trace_log.exchanges[self._marks.get(stage, 0) :]
@@ -428,7 +459,9 @@ class Sync:
         creds = self._credentials
         if self.session is None:
             if not creds.email or not creds.password:
-                raise SyncError("no credentials: use Sync.login(email, password), Sync.from_session or Sync.from_keys")
+                raise SyncError(
+                    "no credentials: use Sync.login(email, password), Sync.from_session or Sync.from_keys"
+                )
             client = net.FxaClient(self.auth_url, self.oauth_url, trace=self.trace_log)
             self.session = client.login(creds.email, creds.password)
             result.decisions.append(f"logged in (key stretching v{self.session.key_stretch_version})")
@@ -558,7 +591,9 @@ class Sync:
             self.config = self._call(self.storage.info_configuration)
         except net.NotFound:
             self.config = net.InfoConfiguration()
-            result.decisions.append("info/configuration is missing (404): using the protocol's default limits")
+            result.decisions.append(
+                "info/configuration is missing (404): using the protocol's default limits"
+            )
         try:
             self.info_collections = self._call(self.storage.info_collections)
         except net.NotFound:
@@ -572,7 +607,9 @@ class Sync:
         return self._finish("fetch_info", result, started)  # type: ignore[return-value]
 
     # ================================================================ 2.2 fetch_meta_global
-    def fetch_meta_global(self, *, declined: Iterable[str] | None = None, enable: Mapping[str, bool] | None = None) -> MetaGlobalResult:
+    def fetch_meta_global(
+        self, *, declined: Iterable[str] | None = None, enable: Mapping[str, bool] | None = None
+    ) -> MetaGlobalResult:
         """2.2: fetch and validate ``meta/global``; compute engine states and, if it must
         change, a planned upload (never written here). ``enable`` maps engine → on/off
         to plan declining or accepting an engine."""
@@ -612,7 +649,9 @@ class Sync:
             result.warnings.append(plan.reason + ". Nothing will be written.")
         elif plan.status == "fresh-start" or meta is None:
             self.state = S.FRESH_START_REQUIRED
-            result.decisions.append("fresh start required: see sync.plan_fresh_start() (it would erase the server)")
+            result.decisions.append(
+                "fresh start required: see sync.plan_fresh_start() (it would erase the server)"
+            )
         else:
             self.meta_global = meta
             self._apply_local_resets(plan, meta, result)
@@ -640,16 +679,18 @@ class Sync:
         self.store.set_state("sync_ids", ids)
 
     def _meta_global_plan(self, proposed: MetaGlobal, reason: str) -> UploadPlan:
-        return UploadPlan(
-            kind="meta/global",
-            warning=f"{reason}: this replaces meta/global, which every device reads",
-            special={
-                "meta_global": proposed,
-                "if_unmodified_since": self.meta_global_modified or ServerTime(0),
-                "show_before": self.meta_global.to_payload() if self.meta_global else None,
-                "show_after": proposed.to_payload(),
-            },
-            generation=self._generation,
+        return self._own(
+            UploadPlan(
+                kind="meta/global",
+                warning=f"{reason}: this replaces meta/global, which every device reads",
+                special={
+                    "meta_global": proposed,
+                    "if_unmodified_since": self.meta_global_modified or ServerTime(0),
+                    "show_before": self.meta_global.to_payload() if self.meta_global else None,
+                    "show_after": proposed.to_payload(),
+                },
+                generation=self._generation,
+            )
         )
 
     # ================================================================ 2.3 fetch_crypto_keys
@@ -662,7 +703,9 @@ class Sync:
             bso = self._call(lambda: self.storage.get_record("crypto", "keys"))  # type: ignore[union-attr]
         except net.NotFound:
             result.status = "missing"
-            result.warnings.append("crypto/keys is missing: a fresh start is needed (sync.plan_fresh_start())")
+            result.warnings.append(
+                "crypto/keys is missing: a fresh start is needed (sync.plan_fresh_start())"
+            )
             self.state = S.FRESH_START_REQUIRED
             return self._finish("fetch_crypto_keys", result, started)  # type: ignore[return-value]
         self.crypto_keys_modified = bso.modified
@@ -695,29 +738,42 @@ class Sync:
         Nothing happens until ``sync.commit(plan)``; the warning says what is lost.
         """
         if self.storage is None:
-            raise StageOrderError("plan_fresh_start() needs storage credentials: run sync.exchange_token() first")
+            raise StageOrderError(
+                "plan_fresh_start() needs storage credentials: run sync.exchange_token() first"
+            )
         counts = {c: t for c, t in self.info_collections.items()}
-        declined = declined if declined is not None else (self.meta_global.declined if self.meta_global else ())
+        declined = (
+            declined if declined is not None else (self.meta_global.declined if self.meta_global else ())
+        )
         meta = MetaGlobal.fresh(declined)
         keys = CollectionKeys.generate()
-        lost = ", ".join(sorted(c for c in counts if c not in SETUP_COLLECTIONS)) or "nothing (server is empty)"
-        return UploadPlan(
-            kind="fresh-start",
-            warning=(
-                "FRESH START: deletes EVERY record of this account on the server ("
-                + lost
-                + "), then writes a new meta/global and new crypto/keys. Other devices must re-upload"
-                " their data and will see the new keys; records only on the server are lost for good."
-            ),
-            special={
-                "meta_global": meta,
-                "collection_keys": keys,
-                "show_deletes": lost,
-                "show_meta_global": meta.to_payload(),
-                "show_keys": keys.fingerprints(),
-            },
-            generation=self._generation,
+        lost = (
+            ", ".join(sorted(c for c in counts if c not in SETUP_COLLECTIONS)) or "nothing (server is empty)"
         )
+        return self._own(
+            UploadPlan(
+                kind="fresh-start",
+                warning=(
+                    "FRESH START: deletes EVERY record of this account on the server ("
+                    + lost
+                    + "), then writes a new meta/global and new crypto/keys. Other devices must re-upload"
+                    " their data and will see the new keys; records only on the server are lost for good."
+                ),
+                special={
+                    "meta_global": meta,
+                    "collection_keys": keys,
+                    "show_deletes": lost,
+                    "show_meta_global": meta.to_payload(),
+                    "show_keys": keys.fingerprints(),
+                },
+                generation=self._generation,
+            )
+        )
+
+    def _own(self, plan: UploadPlan) -> UploadPlan:
+        plan._sync_ref = weakref.ref(self)  # type: ignore[attr-defined]
+        plan.config = self.config
+        return plan
 
     # ================================================================ 3 download
     def download(self, collections: Iterable[str] | None = None) -> DownloadResult:
@@ -743,7 +799,14 @@ class Sync:
             self._load_from_store(coll)
         newer = self.store.last_sync(coll)
         server_ts = self.info_collections.get(coll)
-        row: dict[str, Any] = {"collection": coll, "downloaded": 0, "failed": 0, "pages": 0, "errors": "", "newer": str(newer)}
+        row: dict[str, Any] = {
+            "collection": coll,
+            "downloaded": 0,
+            "failed": 0,
+            "pages": 0,
+            "errors": "",
+            "newer": str(newer),
+        }
         if server_ts is not None and server_ts <= newer:
             row.update(total=len(self._records.get(coll, {})) + len(self._errors.get(coll, {})), seconds=0.0)
             return row
@@ -823,6 +886,10 @@ class Sync:
             self._load_from_store(collection)
         return dict(self._records.get(collection, {}))
 
+    def envelope(self, collection: str, record_id: str) -> BSO | None:
+        """The record's server envelope as last seen (id, modified, sortindex, ttl, payload)."""
+        return self._envelopes.get(collection, {}).get(record_id)
+
     def errors(self, collection: str | None = None) -> pd.DataFrame:
         """Every record that failed to decrypt or validate, with why."""
         rows = [
@@ -891,18 +958,29 @@ class Sync:
         return self._stage(StagedChange(collection, record_id, "edit", new, base,
                                         env.sortindex if env else None, env.ttl if env else None))  # fmt: skip
 
-    def add(self, collection: str, record: Mapping[str, Any], *, sortindex: int | None = None, ttl: int | None = None) -> StagedChange:
+    def add(
+        self,
+        collection: str,
+        record: Mapping[str, Any],
+        *,
+        sortindex: int | None = None,
+        ttl: int | None = None,
+    ) -> StagedChange:
         """Stage a new record (it needs an ``id``)."""
         rec = dict(record)
         rid = rec.get("id")
         if not isinstance(rid, str) or not rid:
             raise ValueError("a record to add needs a string 'id' (Firefox uses 12 base64url characters)")
-        return self._stage(StagedChange(collection, rid, "add", rec, self._base(collection, rid), sortindex, ttl))
+        return self._stage(
+            StagedChange(collection, rid, "add", rec, self._base(collection, rid), sortindex, ttl)
+        )
 
     def delete(self, collection: str, record_id: str) -> StagedChange:
         """Stage a tombstone (Sync deletes by uploading ``{"id", "deleted": true}``)."""
         tomb = {"id": record_id, "deleted": True}
-        return self._stage(StagedChange(collection, record_id, "delete", tomb, self._base(collection, record_id)))
+        return self._stage(
+            StagedChange(collection, record_id, "delete", tomb, self._base(collection, record_id))
+        )
 
     def discard(self, collection: str, record_id: str | None = None) -> int:
         """Drop staged changes (one record or a whole collection)."""
@@ -942,10 +1020,19 @@ class Sync:
             server_rec = self._records.get(change.collection, {}).get(change.id)
             if server_mod != change.base_modified and server_rec != change.record:
                 self._conflicts.append(
-                    Conflict(change.collection, change.id, change.base_modified, server_mod, server_rec, change.record)
+                    Conflict(
+                        change.collection,
+                        change.id,
+                        change.base_modified,
+                        server_mod,
+                        server_rec,
+                        change.record,
+                    )
                 )
             else:
-                result.outgoing.append({"collection": change.collection, "id": change.id, "kind": change.kind})
+                result.outgoing.append(
+                    {"collection": change.collection, "id": change.id, "kind": change.kind}
+                )
         result.conflicts = list(self._conflicts)
         if self._conflicts:
             result.warnings.append(
@@ -991,8 +1078,9 @@ class Sync:
                     xius = self.info_collections.get(change.collection, ServerTime(0))
                 cp = plan.collections[change.collection] = CollectionPlan(change.collection, xius)
             cp.changes.append(self._planned(change))
-        for cp in plan.collections.values():
-            cp.batches = self._batches(cp)
+        plan.config = self.config
+        plan._sync_ref = weakref.ref(self)  # type: ignore[attr-defined]
+        plan.rebatch()
         self._plan = plan
         self.state = S.PLANNED
         stage_result = StageResult("plan_upload", self.state.value)
@@ -1012,14 +1100,9 @@ class Sync:
             after = change.record
             payload = json.dumps(self._bundle(change.collection).encrypt(after or {}), separators=(",", ":"))
         bso = BSO(change.id, payload, None, change.sortindex, change.ttl)
-        return PlannedChange(change.collection, change.id, change.kind, before, after, bso, change.base_modified)
-
-    def _batches(self, cp: CollectionPlan) -> list[dict[str, int]]:
-        """The POSTs and batches the server's limits imply (computed, nothing is sent)."""
-        assert self.config is not None
-        packing = net.batching.plan_packing(self.config, [c.bso for c in cp.accepted])
-        cp.too_large = dict(packing.failed)
-        return [{"posts": len(batch), "records": sum(map(len, batch))} for batch in packing.batches]
+        return PlannedChange(
+            change.collection, change.id, change.kind, before, after, bso, change.base_modified
+        )
 
     # ================================================================ commit
     def commit(self, plan: UploadPlan) -> CommitResult:
@@ -1033,7 +1116,9 @@ class Sync:
         started = self._enter("commit")
         assert self.storage is not None and self.store is not None
         if plan is not self._plan or plan.generation != self._generation:
-            raise StalePlanError("this plan is stale (staged changes moved on): run sync.merge() and sync.plan_upload() again")
+            raise StalePlanError(
+                "this plan is stale (staged changes moved on): run sync.merge() and sync.plan_upload() again"
+            )
         result = CommitResult("commit", self.state.value)
         to_send = {name: cp for name, cp in plan.collections.items() if cp.accepted}
         if not to_send:
@@ -1043,11 +1128,16 @@ class Sync:
             return self._finish("commit", result, started)  # type: ignore[return-value]
         replaced = [(c.collection, c.id, self._envelopes.get(c.collection, {}).get(c.id))
                     for cp in to_send.values() for c in cp.accepted]  # fmt: skip
-        result.snapshot = self.store.snapshot(f"before commit of plan #{plan.id}", self.token.api_endpoint if self.token else None, replaced)
+        result.snapshot = self.store.snapshot(
+            f"before commit of plan #{plan.id}", self.token.api_endpoint if self.token else None, replaced
+        )
         for name, cp in to_send.items():
             records = [c.bso for c in cp.accepted]
             try:
-                upload = self._call(lambda: self.storage.upload(name, records, if_unmodified_since=cp.if_unmodified_since))  # type: ignore[union-attr]  # noqa: B023
+                assert self.storage is not None
+                upload = self._call(
+                    partial(self.storage.upload, name, records, if_unmodified_since=cp.if_unmodified_since)
+                )
             except net.PreconditionFailed as exc:
                 if not result.uploads:  # nothing was written: the snapshot holds nothing replaced
                     self.store.drop_snapshot(result.snapshot)
@@ -1064,7 +1154,9 @@ class Sync:
                 except net.NotFound:
                     pass
                 if exc.last_modified is not None:
-                    self.info_collections[name] = max(self.info_collections.get(name, exc.last_modified), exc.last_modified)
+                    self.info_collections[name] = max(
+                        self.info_collections.get(name, exc.last_modified), exc.last_modified
+                    )
                 self.download([name])
                 merge = self.merge()
                 result.decisions.append(f"re-merged: {len(merge.conflicts)} conflict(s)")
@@ -1085,9 +1177,13 @@ class Sync:
         written = [c for c in cp.accepted if c.id in ok]
         if upload.failed:
             result.failed[name] = dict(upload.failed)
-            result.warnings.append(f"{name}: the server refused {len(upload.failed)} record(s); they stay staged")
+            result.warnings.append(
+                f"{name}: the server refused {len(upload.failed)} record(s); they stay staged"
+            )
         if not upload.atomic:
-            result.warnings.append(f"{name}: more records than one batch holds; committed in {upload.commits} batches")
+            result.warnings.append(
+                f"{name}: more records than one batch holds; committed in {upload.commits} batches"
+            )
         modified = upload.modified
         bsos = [BSO(c.id, c.bso.payload, modified, c.bso.sortindex, c.bso.ttl) for c in written]
         self._absorb(name, bsos)
@@ -1100,16 +1196,24 @@ class Sync:
         result.decisions.append(f"{name}: {len(written)} record(s) written at {modified}")
 
     def _commit_meta_global(self, plan: UploadPlan) -> CommitResult:
-        started = self._enter_special({S.META_GLOBAL, S.READY, S.DOWNLOADED, S.MERGED, S.PLANNED, S.COMMITTED}, "fetch_meta_global")
+        started = self._enter_special(
+            {S.META_GLOBAL, S.READY, S.DOWNLOADED, S.MERGED, S.PLANNED, S.COMMITTED}, "fetch_meta_global"
+        )
         assert self.storage is not None
         result = CommitResult("commit", self.state.value)
         meta: MetaGlobal = plan.special["meta_global"]
         xius = plan.special["if_unmodified_since"]
         try:
-            modified = self._call(lambda: self.storage.put_record("meta", BSO("global", meta.to_json()), if_unmodified_since=xius))  # type: ignore[union-attr]
+            modified = self._call(
+                lambda: self.storage.put_record(
+                    "meta", BSO("global", meta.to_json()), if_unmodified_since=xius
+                )
+            )  # type: ignore[union-attr]
         except net.PreconditionFailed as exc:
             result.status = "conflict"
-            result.warnings.append(f"meta/global changed on the server ({exc.last_modified}): run sync.fetch_meta_global() again")
+            result.warnings.append(
+                f"meta/global changed on the server ({exc.last_modified}): run sync.fetch_meta_global() again"
+            )
             self.state = S.INFO
             return self._finish("commit", result, started)  # type: ignore[return-value]
         self.meta_global, self.meta_global_modified = meta, modified
@@ -1124,7 +1228,9 @@ class Sync:
         keys: CollectionKeys = plan.special["collection_keys"]
         self._call(lambda: self.storage.delete_storage(if_unmodified_since=None))  # type: ignore[union-attr]
         result.decisions.append("all server storage deleted (X-Confirm-Delete)")
-        self._call(lambda: self.storage.put_record("meta", BSO("global", meta.to_json()), if_unmodified_since=0))  # type: ignore[union-attr]
+        self._call(
+            lambda: self.storage.put_record("meta", BSO("global", meta.to_json()), if_unmodified_since=0)
+        )  # type: ignore[union-attr]
         payload = json.dumps(self.keys.bundle.encrypt(keys.to_cleartext()))
         self._call(lambda: self.storage.put_record("crypto", BSO("keys", payload), if_unmodified_since=0))  # type: ignore[union-attr]
         result.decisions.append("new meta/global and crypto/keys written (X-If-Unmodified-Since: 0)")
@@ -1139,7 +1245,9 @@ class Sync:
 
     def _enter_special(self, allowed: set[State], first: str) -> float:
         if self.state not in allowed:
-            raise StageOrderError(f"this plan cannot be committed in state '{self.state.value}': run sync.{first}() first")
+            raise StageOrderError(
+                f"this plan cannot be committed in state '{self.state.value}': run sync.{first}() first"
+            )
         self._marks["commit"] = len(self.trace_log.exchanges)
         return time.perf_counter()
 
@@ -1161,14 +1269,18 @@ class Sync:
             if bso is None:
                 change = StagedChange(coll, rid, "delete", {"id": rid, "deleted": True}, base)
             else:
-                change = StagedChange(coll, rid, "restore", None, base, bso.sortindex, bso.ttl, raw_payload=bso.payload)
+                change = StagedChange(
+                    coll, rid, "restore", None, base, bso.sortindex, bso.ttl, raw_payload=bso.payload
+                )
             self.store.stage(change)
         self._generation += 1
         if self.state in (S.DOWNLOADED, S.MERGED, S.PLANNED, S.COMMITTED):
             self.state = S.DOWNLOADED
             self.merge()
             return self.plan_upload()
-        raise StageOrderError("restore staged the records; run the stages up to download(), then merge() and plan_upload()")
+        raise StageOrderError(
+            "restore staged the records; run the stages up to download(), then merge() and plan_upload()"
+        )
 
 
 def data_dir() -> Path:
@@ -1190,4 +1302,9 @@ def _exchange_row(e: Any) -> dict[str, Any]:
     url = str(d.get("url", ""))
     path = url.split("://", 1)[-1]
     path = path[path.find("/") :] if "/" in path else path
-    return {"method": d.get("method"), "path": path, "status": d.get("status"), "ms": round(float(d.get("elapsed_ms", d.get("ms", 0)) or 0), 1)}
+    return {
+        "method": d.get("method"),
+        "path": path,
+        "status": d.get("status"),
+        "ms": round(float(d.get("elapsed_ms", d.get("ms", 0)) or 0), 1),
+    }

@@ -54,7 +54,9 @@ class Conflict:
             "id": self.id,
             "staged against": str(self.base_modified) if self.base_modified is not None else "(new)",
             "server now": str(self.server_modified) if self.server_modified is not None else "(absent)",
-            "differences": summarize(diff_records(mask(self.collection, self.server), mask(self.collection, self.local))),
+            "differences": summarize(
+                diff_records(mask(self.collection, self.server), mask(self.collection, self.local))
+            ),
         }
 
 
@@ -109,6 +111,25 @@ class UploadPlan:
     id: int = field(default_factory=lambda: next(_plan_ids))
     generation: int = 0  # the sync's staging generation it was made from
 
+    config: Any = field(default=None, repr=False, compare=False)  # the server's InfoConfiguration
+
+    @property
+    def sync(self) -> Any:
+        """The :class:`~synctools.Sync` that made this plan (a weak reference)."""
+        ref = getattr(self, "_sync_ref", None)
+        return ref() if ref is not None else None
+
+    def rebatch(self) -> UploadPlan:
+        """Recompute each collection's batches for the changes still accepted."""
+        if self.config is not None:
+            from .net.batching import plan_packing
+
+            for cp in self.collections.values():
+                packing = plan_packing(self.config, [c.bso for c in cp.accepted])
+                cp.too_large = dict(packing.failed)
+                cp.batches = [{"posts": len(b), "records": sum(map(len, b))} for b in packing.batches]
+        return self
+
     # ------------------------------------------------------------- review
     def changes(self) -> list[PlannedChange]:
         return [c for cp in self.collections.values() for c in cp.changes]
@@ -129,7 +150,9 @@ class UploadPlan:
 
     def _decide(self, value: bool, collection: str | None, record_id: str | None) -> None:
         for c in self.changes():
-            if (collection is None or c.collection == collection) and (record_id is None or c.id == record_id):
+            if (collection is None or c.collection == collection) and (
+                record_id is None or c.id == record_id
+            ):
                 c.accepted = value
 
     @property
@@ -154,7 +177,9 @@ class UploadPlan:
             return f"<UploadPlan #{self.id} {self.kind}: {self.warning or ''}>\n" + "\n".join(
                 f"  {k}: {v}" for k, v in self.special.items() if k.startswith("show")
             )
-        lines = [f"<UploadPlan #{self.id}: {len(self.changes())} change(s) in {len(self.collections)} collection(s)>"]
+        lines = [
+            f"<UploadPlan #{self.id}: {len(self.changes())} change(s) in {len(self.collections)} collection(s)>"
+        ]
         for name, cp in self.collections.items():
             posts = sum(b["posts"] for b in cp.batches)
             lines.append(
@@ -166,7 +191,9 @@ class UploadPlan:
             for rid, why in cp.too_large.items():
                 lines.append(f"    TOO LARGE {rid}: {why} (it will not be sent)")
         for b in self.blocked:
-            lines.append(f"  CONFLICT {b.collection}/{b.id}: resolve with sync.resolve() before it can upload")
+            lines.append(
+                f"  CONFLICT {b.collection}/{b.id}: resolve with sync.resolve() before it can upload"
+            )
         if self.warning:
             lines.append(f"  WARNING: {self.warning}")
         return "\n".join(lines)
@@ -196,6 +223,12 @@ class UploadPlan:
                 parts.append("<p><b>Conflicts</b> (not in this plan)</p>")
                 parts.append(pd.DataFrame([b.row() for b in self.blocked]).to_html(index=False, border=0))
         else:
-            parts += [f"<p><b>{esc(k[5:])}</b>: {esc(str(v))}</p>" for k, v in self.special.items() if k.startswith("show")]
-        parts.append("<p><i>Nothing has been written. Review, then <code>sync.commit(plan)</code>.</i></p></div>")
+            parts += [
+                f"<p><b>{esc(k[5:])}</b>: {esc(str(v))}</p>"
+                for k, v in self.special.items()
+                if k.startswith("show")
+            ]
+        parts.append(
+            "<p><i>Nothing has been written. Review, then <code>sync.commit(plan)</code>.</i></p></div>"
+        )
         return "".join(parts)

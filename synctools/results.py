@@ -32,6 +32,12 @@ class StageResult:
     decisions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def sync(self) -> Any:
+        """The :class:`~synctools.Sync` that produced this result (a weak reference)."""
+        ref = getattr(self, "_sync_ref", None)
+        return ref() if ref is not None else None
+
     # subclasses fill these two
     def summary(self) -> list[tuple[str, Any]]:
         return []
@@ -67,12 +73,17 @@ class StageResult:
         ]
         if self.summary():
             parts.append("<table>")
-            parts += [f"<tr><th style='text-align:left'>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in self.summary()]
+            parts += [
+                f"<tr><th style='text-align:left'>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
+                for k, v in self.summary()
+            ]
             parts.append("</table>")
         for w in self.warnings:
             parts.append(f"<p style='color:#b00'>⚠ {esc(w)}</p>")
         if self.decisions:
-            parts.append("<p><b>Decided</b></p><ul>" + "".join(f"<li>{esc(d)}</li>" for d in self.decisions) + "</ul>")
+            parts.append(
+                "<p><b>Decided</b></p><ul>" + "".join(f"<li>{esc(d)}</li>" for d in self.decisions) + "</ul>"
+            )
         for title, rows in self.tables():
             parts.append(f"<p><b>{esc(title)}</b></p>{_table(rows)}")
         if self.requests:
@@ -125,11 +136,20 @@ class InfoResult(StageResult):
     changed: list[str] = field(default_factory=list)
 
     def summary(self) -> list[tuple[str, Any]]:
-        return [("collections on server", len(self.collections)), ("changed since last sync", ", ".join(self.changed) or "none")]
+        return [
+            ("collections on server", len(self.collections)),
+            ("changed since last sync", ", ".join(self.changed) or "none"),
+        ]
 
     def tables(self) -> list[tuple[str, Any]]:
         return [
-            ("info/collections", [{"collection": k, "modified": v, "changed": k in self.changed} for k, v in sorted(self.collections.items())]),
+            (
+                "info/collections",
+                [
+                    {"collection": k, "modified": v, "changed": k in self.changed}
+                    for k, v in sorted(self.collections.items())
+                ],
+            ),
             ("info/configuration", [{"limit": k, "value": v} for k, v in sorted(self.configuration.items())]),
         ]
 
@@ -168,7 +188,11 @@ class CryptoKeysResult(StageResult):
     modified: Any = None
 
     def summary(self) -> list[tuple[str, Any]]:
-        return [("status", self.status), ("default key", self.fingerprints.get("default")), ("modified", self.modified)]
+        return [
+            ("status", self.status),
+            ("default key", self.fingerprints.get("default")),
+            ("modified", self.modified),
+        ]
 
     def tables(self) -> list[tuple[str, Any]]:
         return [("which key each collection uses", self.usage)]
@@ -232,8 +256,14 @@ class CommitResult(StageResult):
             (
                 "uploads",
                 [
-                    {"collection": u.collection, "ok": len(u.success), "failed": len(u.failed), "POSTs": u.posts,
-                     "commits": u.commits, "modified": str(u.modified)}
+                    {
+                        "collection": u.collection,
+                        "ok": len(u.success),
+                        "failed": len(u.failed),
+                        "POSTs": u.posts,
+                        "commits": u.commits,
+                        "modified": str(u.modified),
+                    }
                     for u in self.uploads
                 ],
             )

@@ -178,3 +178,24 @@ def test_next_and_run_stop_before_commit(stack, account):
         s.next()
     with pytest.raises(ValueError, match="explicit"):
         s.run(until="commit")
+
+
+def test_plan_rebatches_after_rejections_and_knows_its_sync(stack, seeder):
+    acct = seeder(n_bookmarks=12)
+    stack.admin.set_config(max_post_records=5)
+    try:
+        s = Sync.local(stack, email=acct.email, password=acct.password)
+        s.run(until="download")
+        for i in range(12):
+            s.edit("bookmarks", f"bookmark{i:04d}", {"title": f"x{i}"})
+        s.merge()
+        plan = s.plan_upload()
+        assert plan.collections["bookmarks"].batches == [{"posts": 3, "records": 12}]
+        for i in range(8):
+            plan.reject("bookmarks", f"bookmark{i:04d}")
+        assert plan.rebatch().collections["bookmarks"].batches == [{"posts": 1, "records": 4}]
+        assert plan.sync is s and s.results["download"].sync is s
+        env = s.envelope("bookmarks", "bookmark0003")
+        assert env.id == "bookmark0003" and env.modified == s.store.mirror_record("bookmarks", "bookmark0003").bso.modified
+    finally:
+        stack.admin.reset_config()
