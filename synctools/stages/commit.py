@@ -1,0 +1,251 @@
+"""Planning and committing uploads (the only writes), meta/global and fresh-start
+commits, snapshots and restore."""
+
+from __future__ import annotations
+
+import json
+import time
+import weakref
+from functools import partial
+from typing import Any
+
+import pandas as pd
+
+from .. import net
+from ..plan import CollectionPlan, PlannedChange, UploadPlan
+from ..protocol.bso import BSO, ServerTime
+from ..protocol.crypto import CollectionKeys, CryptoError
+from ..protocol.metaglobal import MetaGlobal
+from ..results import (
+    CommitResult,
+    StageResult,
+)
+from ..states import (
+    S,
+    StageOrderError,
+    StalePlanError,
+    State,
+)
+from ..store import StagedChange
+from .records import RecordStages
+
+
+class CommitStages(RecordStages):
+    # Commit needs the record stages: after a 412 it downloads and merges again.
+
+    def plan_upload(self) -> UploadPlan:
+        """An :class:`UploadPlan`: per collection the records, their diffs against the
+        server's version and the batches the server's limits imply."""
+        started = self._enter("plan_upload")
+        assert self.store is not None and self.config is not None
+        plan = UploadPlan(generation=self._generation, blocked=list(self._conflicts))
+        blocked = {(c.collection, c.id) for c in self._conflicts}
+        for change in self.store.staged():
+            if (change.collection, change.id) in blocked:
+                continue
+            cp = plan.collections.get(change.collection)
+            if cp is None:
+                xius = self.store.last_sync(change.collection)
+                if not xius:  # never downloaded: guard with what info/collections said
+                    xius = self.info_collections.get(change.collection, ServerTime(0))
+                cp = plan.collections[change.collection] = CollectionPlan(change.collection, xius)
+            cp.changes.append(self._planned(change))
+        plan.config = self.config
+        plan._sync_ref = weakref.ref(self)  # type: ignore[attr-defined]
+        plan.rebatch()
+        self._plan = plan
+        self.state = S.PLANNED
+        stage_result = StageResult("plan_upload", self.state.value)
+        stage_result.decisions.append(f"plan #{plan.id}: {len(plan.changes())} change(s)")
+        self._finish("plan_upload", stage_result, started)
+        return plan
+
+    def _planned(self, change: StagedChange) -> PlannedChange:
+        before = self._records.get(change.collection, {}).get(change.id)
+        if change.raw_payload is not None:
+            payload, after = change.raw_payload, None
+            try:
+                after = self._bundle(change.collection).decrypt(payload, change.id)
+            except CryptoError:
+                after = None  # restoring a record that never decrypted: put back its bytes as they were
+        else:
+            after = change.record
+            payload = json.dumps(self._bundle(change.collection).encrypt(after or {}), separators=(",", ":"))
+        bso = BSO(change.id, payload, None, change.sortindex, change.ttl)
+        return PlannedChange(
+            change.collection, change.id, change.kind, before, after, bso, change.base_modified
+        )
+
+    def commit(self, plan: UploadPlan) -> CommitResult:
+        """The only method that writes. Batched POSTs with X-If-Unmodified-Since, atomic
+        per collection; on 412 it stops, downloads again, merges again and hands back a
+        new plan (``result.new_plan``); nothing the server had is overwritten."""
+        if plan.kind == "meta/global":
+            return self._commit_meta_global(plan)
+        if plan.kind == "fresh-start":
+            return self._commit_fresh_start(plan)
+        started = self._enter("commit")
+        assert self.storage is not None and self.store is not None
+        if plan is not self._plan or plan.generation != self._generation:
+            raise StalePlanError(
+                "this plan is stale (staged changes moved on): run sync.merge() and sync.plan_upload() again"
+            )
+        result = CommitResult("commit", self.state.value)
+        to_send = {name: cp for name, cp in plan.collections.items() if cp.accepted}
+        if not to_send:
+            result.status = "nothing"
+            result.decisions.append("nothing accepted: nothing written")
+            self.state = S.COMMITTED
+            return self._finish("commit", result, started)  # type: ignore[return-value]
+        replaced = [(c.collection, c.id, self._envelopes.get(c.collection, {}).get(c.id))
+                    for cp in to_send.values() for c in cp.accepted]  # fmt: skip
+        result.snapshot = self.store.snapshot(
+            f"before commit of plan #{plan.id}", self.token.api_endpoint if self.token else None, replaced
+        )
+        for name, cp in to_send.items():
+            records = [c.bso for c in cp.accepted]
+            try:
+                assert self.storage is not None
+                upload = self._call(
+                    partial(self.storage.upload, name, records, if_unmodified_since=cp.if_unmodified_since)
+                )
+            except net.PreconditionFailed as exc:
+                if not result.uploads:  # nothing was written: the snapshot holds nothing replaced
+                    self.store.drop_snapshot(result.snapshot)
+                    result.snapshot = None
+                result.status = "conflict"
+                result.warnings.append(
+                    f"{name}: someone else wrote to the collection (server now {exc.last_modified}, plan made"
+                    f" against {cp.if_unmodified_since}); nothing of {name} was written. Downloaded again and"
+                    " merged again: review result.new_plan"
+                )
+                self.state = S.READY
+                try:  # what the server has now; the download reads everything newer than our view
+                    self.info_collections = self._call(self.storage.info_collections)
+                except net.NotFound:
+                    pass
+                if exc.last_modified is not None:
+                    self.info_collections[name] = max(
+                        self.info_collections.get(name, exc.last_modified), exc.last_modified
+                    )
+                self.download([name])
+                merge = self.merge()
+                result.decisions.append(f"re-merged: {len(merge.conflicts)} conflict(s)")
+                result.new_plan = self.plan_upload()
+                self.results["commit"] = result
+                return self._finish("commit", result, started)  # type: ignore[return-value]
+            result.uploads.append(upload)
+            self._after_upload(name, cp, upload, result)
+        if result.failed:
+            result.status = "partial"
+        self.state = S.COMMITTED
+        self._plan = None
+        return self._finish("commit", result, started)  # type: ignore[return-value]
+
+    def _after_upload(self, name: str, cp: CollectionPlan, upload: Any, result: CommitResult) -> None:
+        assert self.store is not None
+        ok = set(upload.success)
+        written = [c for c in cp.accepted if c.id in ok]
+        if upload.failed:
+            result.failed[name] = dict(upload.failed)
+            result.warnings.append(
+                f"{name}: the server refused {len(upload.failed)} record(s); they stay staged"
+            )
+        if not upload.atomic:
+            result.warnings.append(
+                f"{name}: more records than one batch holds; committed in {upload.commits} batches"
+            )
+        modified = upload.modified
+        bsos = [BSO(c.id, c.bso.payload, modified, c.bso.sortindex, c.bso.ttl) for c in written]
+        self._absorb(name, bsos)
+        for c in written:
+            self.store.unstage(name, c.id)
+        if modified is not None:
+            self.store.set_last_sync(name, modified)
+            self.info_collections[name] = modified
+        self._generation += 1
+        result.decisions.append(f"{name}: {len(written)} record(s) written at {modified}")
+
+    def _commit_meta_global(self, plan: UploadPlan) -> CommitResult:
+        started = self._enter_special(
+            {S.META_GLOBAL, S.READY, S.DOWNLOADED, S.MERGED, S.PLANNED, S.COMMITTED}, "fetch_meta_global"
+        )
+        assert self.storage is not None
+        storage = self.storage
+        result = CommitResult("commit", self.state.value)
+        meta: MetaGlobal = plan.special["meta_global"]
+        xius = plan.special["if_unmodified_since"]
+        try:
+            modified = self._call(
+                lambda: storage.put_record("meta", BSO("global", meta.to_json()), if_unmodified_since=xius)
+            )
+        except net.PreconditionFailed as exc:
+            result.status = "conflict"
+            result.warnings.append(
+                f"meta/global changed on the server ({exc.last_modified}): run sync.fetch_meta_global() again"
+            )
+            self.state = S.INFO
+            return self._finish("commit", result, started)  # type: ignore[return-value]
+        self.meta_global, self.meta_global_modified = meta, modified
+        result.decisions.append(f"meta/global written at {modified}")
+        return self._finish("commit", result, started)  # type: ignore[return-value]
+
+    def _commit_fresh_start(self, plan: UploadPlan) -> CommitResult:
+        started = self._enter_special(set(State) - {S.NEW, S.AUTHENTICATED}, "exchange_token")
+        assert self.storage is not None and self.keys is not None
+        storage = self.storage
+        result = CommitResult("commit", self.state.value)
+        meta: MetaGlobal = plan.special["meta_global"]
+        keys: CollectionKeys = plan.special["collection_keys"]
+        self._call(lambda: storage.delete_storage(if_unmodified_since=None))
+        result.decisions.append("all server storage deleted (X-Confirm-Delete)")
+        self._call(lambda: storage.put_record("meta", BSO("global", meta.to_json()), if_unmodified_since=0))
+        payload = json.dumps(self.keys.bundle.encrypt(keys.to_cleartext()))
+        self._call(lambda: storage.put_record("crypto", BSO("keys", payload), if_unmodified_since=0))
+        result.decisions.append("new meta/global and crypto/keys written (X-If-Unmodified-Since: 0)")
+        assert self.store is not None
+        self.store.reset_all()
+        self._records.clear()
+        self._errors.clear()
+        self._envelopes.clear()
+        self.state = S.TOKEN
+        result.decisions.append("local state reset: run sync.fetch_info() and the stages after it")
+        return self._finish("commit", result, started)  # type: ignore[return-value]
+
+    def _enter_special(self, allowed: set[State], first: str) -> float:
+        if self.state not in allowed:
+            raise StageOrderError(
+                f"this plan cannot be committed in state '{self.state.value}': run sync.{first}() first"
+            )
+        self._marks["commit"] = len(self.trace_log.exchanges)
+        return time.perf_counter()
+
+    def snapshots(self) -> pd.DataFrame:
+        assert self.store is not None
+        return pd.DataFrame([s.__dict__ for s in self.store.snapshots()],
+                            columns=["snapshot", "created_at", "label", "node", "records"])  # fmt: skip
+
+    def restore(self, snapshot: int) -> UploadPlan:
+        """Stage the server versions a commit replaced, and plan putting them back.
+
+        Records that did not exist before get a tombstone. Review, then commit the plan.
+        """
+        if self.store is None:
+            raise StageOrderError("restore() needs the local store: run sync.authenticate() first")
+        for coll, rid, bso in self.store.snapshot_records(int(snapshot)):
+            base = self._base(coll, rid)
+            if bso is None:
+                change = StagedChange(coll, rid, "delete", {"id": rid, "deleted": True}, base)
+            else:
+                change = StagedChange(
+                    coll, rid, "restore", None, base, bso.sortindex, bso.ttl, raw_payload=bso.payload
+                )
+            self.store.stage(change)
+        self._generation += 1
+        if self.state in (S.DOWNLOADED, S.MERGED, S.PLANNED, S.COMMITTED):
+            self.state = S.DOWNLOADED
+            self.merge()
+            return self.plan_upload()
+        raise StageOrderError(
+            "restore staged the records; run the stages up to download(), then merge() and plan_upload()"
+        )

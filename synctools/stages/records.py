@@ -1,0 +1,304 @@
+"""Stage 3 and what follows it: download, the decrypted records and their frames,
+staging edits, and the three-way merge."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from .. import net
+from ..plan import Conflict, mask
+from ..protocol.bso import BSO, ServerTime
+from ..protocol.crypto import CryptoError, decrypt_many
+from ..results import (
+    DownloadResult,
+    MergeResult,
+    StageResult,
+)
+from ..states import (
+    SETUP_COLLECTIONS,
+    S,
+    StageOrderError,
+    SyncError,
+)
+from ..store import StagedChange
+from .base import SyncBase
+
+
+class RecordStages(SyncBase):
+    def download(self, collections: Iterable[str] | None = None) -> DownloadResult:
+        """3: for each collection, read what is newer than the last sync (paged), decrypt
+        it into the local store, and keep every record's error."""
+        started = self._enter("download")
+        assert self.storage is not None and self.store is not None
+        result = DownloadResult("download", self.state.value)
+        names = list(collections) if collections is not None else [
+            c for c in sorted(self.info_collections) if c not in SETUP_COLLECTIONS
+        ]  # fmt: skip
+        for coll in names:
+            result.collections.append(self._download_one(coll, result))
+        result.warnings.extend(self._notes)
+        self._notes.clear()
+        self.state = S.DOWNLOADED
+        return self._finish("download", result, started)  # type: ignore[return-value]
+
+    def _download_one(self, coll: str, result: StageResult) -> dict[str, Any]:
+        assert self.storage is not None and self.store is not None
+        t0 = time.perf_counter()
+        if coll not in self._records:
+            self._load_from_store(coll)
+        newer = self.store.last_sync(coll)
+        server_ts = self.info_collections.get(coll)
+        row: dict[str, Any] = {
+            "collection": coll,
+            "downloaded": 0,
+            "failed": 0,
+            "pages": 0,
+            "errors": "",
+            "newer": str(newer),
+        }
+        if server_ts is not None and server_ts <= newer:
+            row.update(total=len(self._records.get(coll, {})) + len(self._errors.get(coll, {})), seconds=0.0)
+            return row
+        reader = self.storage.iter_collection(
+            coll, newer=newer if newer else None, full=True, sort="oldest", limit=self.page_size,
+            progress=self.progress, total=None,
+        )  # fmt: skip
+        reasons: dict[str, int] = {}
+        try:
+            pages = self._call(lambda: list(reader.pages()))
+        except net.CollectionChanged as exc:
+            result.warnings.append(f"{coll}: {exc}; run download() again to read a consistent view")
+            row["errors"] = "changed during read"
+            return row
+        for page in pages:
+            row["pages"] += 1
+            failed = self._absorb(coll, page.records)
+            for err in failed:
+                reasons[err.reason] = reasons.get(err.reason, 0) + 1
+            row["downloaded"] += len(page.records)
+            row["failed"] += len(failed)
+        if reader.last_modified is not None:
+            self.store.set_last_sync(coll, reader.last_modified)
+        row["errors"] = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
+        row["total"] = len(self._records.get(coll, {})) + len(self._errors.get(coll, {}))
+        row["seconds"] = round(time.perf_counter() - t0, 3)
+        return row
+
+    def _absorb(self, coll: str, bsos: list[BSO]) -> list[CryptoError]:
+        """Decrypt server records, keep them in memory, and write the mirror."""
+        assert self.store is not None
+        results = decrypt_many(self._bundle(coll), [b.payload for b in bsos], [b.id for b in bsos])
+        recs = self._records.setdefault(coll, {})
+        errs = self._errors.setdefault(coll, {})
+        failed = []
+        rows: list[tuple[BSO, CryptoError | None]] = []
+        for b, r in zip(bsos, results):
+            if isinstance(r, CryptoError):
+                errs[b.id] = r
+                recs.pop(b.id, None)
+                failed.append(r)
+                rows.append((b, r))
+            else:
+                recs[b.id] = r
+                errs.pop(b.id, None)
+                rows.append((b, None))
+        self._envelopes.setdefault(coll, {}).update({b.id: b for b in bsos})
+        self.store.upsert_mirror(coll, rows)
+        return failed
+
+    def _load_from_store(self, coll: str) -> None:
+        """After a kernel restart: decrypt the mirror again (nothing is fetched)."""
+        assert self.store is not None
+        mirror = self.store.mirror(coll)
+        if not mirror:
+            return
+        bsos = [m.bso for m in mirror]
+        results = decrypt_many(self._bundle(coll), [b.payload for b in bsos], [b.id for b in bsos])
+        recs = self._records.setdefault(coll, {})
+        errs = self._errors.setdefault(coll, {})
+        for b, r in zip(bsos, results):
+            if isinstance(r, CryptoError):
+                errs[b.id] = r
+            else:
+                recs[b.id] = r
+        self._envelopes.setdefault(coll, {}).update({b.id: b for b in bsos})
+
+    def records(self, collection: str) -> dict[str, dict[str, Any]]:
+        """The decrypted records of a downloaded collection, by id (read-only view)."""
+        if collection not in self._records and self.store is not None and self.collection_keys is not None:
+            self._load_from_store(collection)
+        return dict(self._records.get(collection, {}))
+
+    def envelope(self, collection: str, record_id: str) -> BSO | None:
+        """The record's server envelope as last seen (id, modified, sortindex, ttl, payload)."""
+        return self._envelopes.get(collection, {}).get(record_id)
+
+    def errors(self, collection: str | None = None) -> pd.DataFrame:
+        """Every record that failed to decrypt or validate, with why."""
+        rows = [
+            {"collection": c, "id": rid, "reason": e.reason, "error": str(e)}
+            for c, errs in sorted(self._errors.items())
+            if collection in (None, c)
+            for rid, e in sorted(errs.items())
+        ]
+        return pd.DataFrame(rows, columns=["collection", "id", "reason", "error"])
+
+    def record(self, collection: str, record_id: str) -> dict[str, Any]:
+        rec = self._records.get(collection, {}).get(record_id)
+        if rec is None:
+            err = self._errors.get(collection, {}).get(record_id)
+            if err is not None:
+                raise SyncError(f"{collection}/{record_id} did not decrypt: {err}")
+            raise KeyError(f"no record {collection}/{record_id} was downloaded")
+        return rec
+
+    def collection_frames(self, name: str, *, reveal: bool = False) -> Any:
+        """All frames of a downloaded collection (``.main`` plus companions such as
+        history's ``.visits``, and bookmarks' ``.tree``), failed records included."""
+        from .. import frames
+
+        recs = self.records(name)
+        errs = self._errors.get(name, {})
+        env = self._envelopes.get(name, {})
+        items: list[Any] = [*recs.values(), *errs.values()]
+        envelopes = [env.get(rid) for rid in [*recs, *errs]]
+        return frames.frames_from_records(name, items, envelopes=envelopes, reveal=reveal)
+
+    def frame(self, name: str, part: str = "main", *, reveal: bool = False) -> pd.DataFrame:
+        """The downloaded collection as a typed DataFrame; ``part="visits"`` for history's
+        visits. Records that failed to decrypt are rows with their ``error``. Passwords
+        and card numbers stay masked unless ``reveal=True``."""
+        return self.collection_frames(name, reveal=reveal)[part]
+
+    def frames(self, *, reveal: bool = False) -> dict[str, pd.DataFrame]:
+        """The main frame of every downloaded collection."""
+        names = sorted(set(self._envelopes) | set(self._records) | set(self._errors))
+        return {name: self.frame(name, reveal=reveal) for name in names}
+
+    def _stage(self, change: StagedChange) -> StagedChange:
+        if self.store is None:
+            raise StageOrderError("staging needs the local store: run sync.authenticate() first")
+        self.store.stage(change)
+        self._generation += 1
+        if self.state in (S.PLANNED, S.COMMITTED):
+            self.state = S.DOWNLOADED  # the plan no longer covers every staged change: merge again
+        return change
+
+    def edit(self, collection: str, record_id: str, changes: Mapping[str, Any]) -> StagedChange:
+        """Stage an edit: ``changes`` are merged into the record's fields."""
+        staged = {c.id: c for c in self.store.staged(collection)} if self.store else {}
+        prior = staged.get(record_id)
+        if prior is not None and prior.record is not None:
+            base_rec, base = prior.record, prior.base_modified
+        else:
+            base_rec, base = self.record(collection, record_id), self._base(collection, record_id)
+        new = {**base_rec, **dict(changes), "id": record_id}
+        env = self._envelopes.get(collection, {}).get(record_id)
+        return self._stage(StagedChange(collection, record_id, "edit", new, base,
+                                        env.sortindex if env else None, env.ttl if env else None))  # fmt: skip
+
+    def add(
+        self,
+        collection: str,
+        record: Mapping[str, Any],
+        *,
+        sortindex: int | None = None,
+        ttl: int | None = None,
+    ) -> StagedChange:
+        """Stage a new record (it needs an ``id``)."""
+        rec = dict(record)
+        rid = rec.get("id")
+        if not isinstance(rid, str) or not rid:
+            raise ValueError("a record to add needs a string 'id' (Firefox uses 12 base64url characters)")
+        return self._stage(
+            StagedChange(collection, rid, "add", rec, self._base(collection, rid), sortindex, ttl)
+        )
+
+    def delete(self, collection: str, record_id: str) -> StagedChange:
+        """Stage a tombstone (Sync deletes by uploading ``{"id", "deleted": true}``)."""
+        tomb = {"id": record_id, "deleted": True}
+        return self._stage(
+            StagedChange(collection, record_id, "delete", tomb, self._base(collection, record_id))
+        )
+
+    def discard(self, collection: str, record_id: str | None = None) -> int:
+        """Drop staged changes (one record or a whole collection)."""
+        assert self.store is not None
+        n = self.store.unstage(collection, record_id)
+        self._generation += 1
+        return n
+
+    def staged(self) -> pd.DataFrame:
+        """The staged changes awaiting review (secret fields masked)."""
+        assert self.store is not None
+        rows = [
+            {"collection": c.collection, "id": c.id, "kind": c.kind, "staged against": str(c.base_modified),
+             "record": json.dumps(mask(c.collection, c.record))[:200] if c.record else "(raw restore)"}
+            for c in self.store.staged()
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=["collection", "id", "kind", "staged against", "record"])
+
+    def merge(self) -> MergeResult:
+        """Three-way: server changes vs the mirror vs staged edits. Conflicts are listed
+        with both versions; nothing is chosen silently."""
+        started = self._enter("merge")
+        assert self.store is not None
+        result = MergeResult("merge", self.state.value)
+        seen = self.store.get_state("merged_at", {})
+        for coll, env in sorted(self._envelopes.items()):
+            since = ServerTime(seen.get(coll, 0))
+            changed = sum(1 for b in env.values() if b.modified is not None and b.modified > since)
+            result.incoming.append({"collection": coll, "changed": changed})
+            seen[coll] = int(max((b.modified or 0 for b in env.values()), default=0))
+        self.store.set_state("merged_at", seen)
+        self._conflicts = []
+        for change in self.store.staged():
+            server_env = self._envelopes.get(change.collection, {}).get(change.id)
+            server_mod = server_env.modified if server_env else None
+            server_rec = self._records.get(change.collection, {}).get(change.id)
+            if server_mod != change.base_modified and server_rec != change.record:
+                self._conflicts.append(
+                    Conflict(
+                        change.collection,
+                        change.id,
+                        change.base_modified,
+                        server_mod,
+                        server_rec,
+                        change.record,
+                    )
+                )
+            else:
+                result.outgoing.append(
+                    {"collection": change.collection, "id": change.id, "kind": change.kind}
+                )
+        result.conflicts = list(self._conflicts)
+        if self._conflicts:
+            result.warnings.append(
+                f"{len(self._conflicts)} staged change(s) meet newer server versions: choose with"
+                " sync.resolve(collection, id, 'local' | 'server' | record)"
+            )
+        self.state = S.MERGED
+        return self._finish("merge", result, started)  # type: ignore[return-value]
+
+    def resolve(self, collection: str, record_id: str, keep: str | Mapping[str, Any]) -> None:
+        """Settle a conflict: keep ``'local'`` (re-stage on top of the server version),
+        ``'server'`` (drop the staged change) or a merged record dict."""
+        conflict = next((c for c in self._conflicts if (c.collection, c.id) == (collection, record_id)), None)
+        if conflict is None:
+            raise KeyError(f"no conflict for {collection}/{record_id}: run sync.merge() to list them")
+        assert self.store is not None
+        if keep == "server":
+            self.store.unstage(collection, record_id)
+        else:
+            record = conflict.local if keep == "local" else dict(keep)  # type: ignore[arg-type]
+            kind = "delete" if record and record.get("deleted") else "edit"
+            self.store.stage(StagedChange(collection, record_id, kind, record, conflict.server_modified))
+        self._conflicts.remove(conflict)
+        self._generation += 1
+        if self.state in (S.PLANNED, S.COMMITTED):
+            self.state = S.MERGED
