@@ -112,6 +112,21 @@ class UploadPlan:
     generation: int = 0  # the sync's staging generation it was made from
 
     config: Any = field(default=None, repr=False, compare=False)  # the server's InfoConfiguration
+    result: Any = field(default=None, repr=False, compare=False)  # the CommitResult, once committed
+    _observers: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    def observe(self, callback: Any) -> None:
+        """Call ``callback(plan, event)`` on every decision (``"decision"``) and when the
+        plan is committed (``"committed"``): how a review widget stays in step with code."""
+        self._observers.append(callback)
+
+    def _notify(self, event: str) -> None:
+        for callback in list(self._observers):
+            callback(self, event)
+
+    def _committed(self, result: Any) -> None:
+        self.result = result
+        self._notify("committed")
 
     @property
     def sync(self) -> Any:
@@ -154,6 +169,7 @@ class UploadPlan:
                 record_id is None or c.id == record_id
             ):
                 c.accepted = value
+        self._notify("decision")
 
     @property
     def undecided(self) -> list[PlannedChange]:

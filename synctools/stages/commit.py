@@ -81,9 +81,15 @@ class CommitStages(RecordStages):
         per collection; on 412 it stops, downloads again, merges again and hands back a
         new plan (``result.new_plan``); nothing the server had is overwritten."""
         if plan.kind == "meta/global":
-            return self._commit_meta_global(plan)
-        if plan.kind == "fresh-start":
-            return self._commit_fresh_start(plan)
+            result = self._commit_meta_global(plan)
+        elif plan.kind == "fresh-start":
+            result = self._commit_fresh_start(plan)
+        else:
+            result = self._commit_records(plan)
+        plan._committed(result)  # a review widget showing this plan follows
+        return result
+
+    def _commit_records(self, plan: UploadPlan) -> CommitResult:
         started = self._enter("commit")
         assert self.storage is not None and self.store is not None
         if plan is not self._plan or plan.generation != self._generation:

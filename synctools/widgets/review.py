@@ -170,6 +170,22 @@ class UploadReview(View):
         super().__init__(body, **kwargs)
         self.add_class("synctools-view")
         self.add_class("synctools-review")
+        plan.observe(self._on_plan_event)  # decisions and commits made in code show here too
+        if plan.result is not None:
+            self._on_plan_event(plan, "committed")
+        self._refresh()
+
+    def _on_plan_event(self, plan: UploadPlan, event: str) -> None:
+        if event == "decision":
+            for d in self.diffs:
+                d._draw()
+        elif event == "committed" and self.result is None:
+            self.result = plan.result
+            self.commit_button.disabled = True
+            for d in self.diffs:
+                d.lock()
+            self.accept_all.disabled = self.reject_all.disabled = True
+            self._show_result(plan.result)
         self._refresh()
 
     # ------------------------------------------------------------------ decisions
@@ -214,12 +230,8 @@ class UploadReview(View):
             self.commit_button.description = "Commit"
             self._refresh()
             return None
-        self.result = result
-        for d in self.diffs:
-            d.lock()
-        self.accept_all.disabled = self.reject_all.disabled = True
-        self._show_result(result)
-        self._refresh()
+        if self.result is None:  # the plan's "committed" event has normally drawn it already
+            self._on_plan_event(self.plan, "committed")
         return result
 
     def _show_result(self, result: Any) -> None:

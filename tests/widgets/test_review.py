@@ -105,3 +105,18 @@ def test_a_fresh_start_plan_commits_only_after_it_is_accepted(stack, account):
     review.commit_button.click()
     assert review.result.status == "committed"
     assert server_bookmarks(stack, account) == {}
+
+
+def test_review_follows_decisions_and_commit_made_in_code(stack, account):
+    sync = downloaded(stack, account)
+    stage_three(sync)
+    sync.merge()
+    plan = sync.plan_upload()
+    review = UploadReview(sync, plan)
+    assert review.commit_button.disabled
+    plan.accept()
+    assert not review.commit_button.disabled  # decided in code, seen by the widget
+    result = sync.commit(plan)
+    assert review.result is result and review.commit_button.disabled
+    assert "Committed" in review.commit_button.description
+    assert server_bookmarks(stack, account)["bookmark0001"]["title"] == "Renamed one"
