@@ -28,6 +28,14 @@ from .hawk import HawkError, NonceCache, check_hawk, hawk_id
 from .http import HTTPError, Request, Response
 from .storage_db import BadOffset, Item, StorageDB, json_id, now, ts_text
 
+
+def bso_json(bso_id: str, modified: int, payload_json: str, sortindex: int | None) -> str:
+    """One BSO as the server sends it, built from stored text: ``payload_json`` is the
+    payload already encoded as a JSON string, so reads never re-encode it (speed)."""
+    tail = "}" if sortindex is None else ',"sortindex":' + str(sortindex) + "}"
+    return '{"id":' + json_id(bso_id) + ',"modified":' + ts_text(modified) + ',"payload":' + payload_json + tail
+
+
 DEFAULT_LIMITS: dict[str, int] = {
     "max_post_bytes": 2_621_440,
     "max_post_records": 100,
@@ -311,16 +319,7 @@ class StorageNode:
             except BadOffset:
                 raise error(400) from None
         if full:
-            items = [
-                '{"id":'
-                + json_id(i)
-                + ',"modified":'
-                + ts_text(m)
-                + ',"payload":'
-                + p
-                + ("}" if s is None else ',"sortindex":' + str(s) + "}")
-                for i, m, p, s, *_ in rows
-            ]
+            items = [bso_json(i, m, p, s) for i, m, p, s, *_ in rows]
         else:
             items = [json_id(r[0]) for r in rows]
         if newlines:
@@ -342,16 +341,7 @@ class StorageNode:
         if row is None:
             raise error(404)
         i, m, p, s = row
-        body = (
-            '{"id":'
-            + json_id(i)
-            + ',"modified":'
-            + ts_text(m)
-            + ',"payload":'
-            + p
-            + ("}" if s is None else ',"sortindex":' + str(s) + "}")
-        )
-        return Response(200, body, [("X-Last-Modified", ts_text(m))])
+        return Response(200, bso_json(i, m, p, s), [("X-Last-Modified", ts_text(m))])
 
     # -- writes -------------------------------------------------------------------
     def _written(self, ts: ServerTime, body: str, status: int = 200) -> Response:
