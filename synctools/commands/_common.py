@@ -169,7 +169,10 @@ def open_sync(args: argparse.Namespace, *, progress: bool = False) -> Iterator[A
     except (ValueError, PermissionError, FileNotFoundError) as exc:
         raise CommandError(_one_line(exc)) from None
     if sync.session is None or sync.session.sync_keys is None:
-        raise CommandError(f"{path} holds no sync keys (saved by another tool?): run `synctools login` again")
+        raise CommandError(
+            f"{path} holds no sync keys (saved with --no-keys, or by another tool): pass --email to"
+            " log in for this command, or run `synctools login` again without --no-keys"
+        )
     yield sync
 
 

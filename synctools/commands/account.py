@@ -27,8 +27,8 @@ def register(subparsers: Any) -> None:
             "Log in with email and password (asked at the prompt, never on the command line), "
             "answer the TOTP or emailed code if the account asks for one, fetch the sync keys, "
             "and save the session to a file only you can read (mode 0600). The file holds the "
-            "session token, an OAuth token and the sync keys (kSync: it decrypts your data) but "
-            "never the password or kB. `synctools logout` ends the session and deletes it."
+            "session token, an OAuth token and, unless --no-keys, the sync keys (kSync: it decrypts "
+            "your data) but never the password or kB. `synctools logout` ends the session and deletes it."
         ),
         epilog=(
             "examples:\n"
@@ -44,6 +44,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--oauth-url", metavar="URL", help="OAuth server (default: the accounts server)")
     p.add_argument("--token-url", metavar="URL", help="tokenserver (default: Mozilla's, https://token.services.mozilla.com)")
     add_session_option(p)
+    p.add_argument(
+        "--no-keys",
+        action="store_true",
+        help="save the session without the sync keys; the other commands then need --email "
+        "(and the password) each time, since keys can only be fetched at login",
+    )
     p.add_argument("--local", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=expected_errors(run_login))
 
@@ -91,10 +97,12 @@ def run_login(args: argparse.Namespace) -> int:
     auth = sync.authenticate()
     sync.exchange_token()  # proves the keys and the tokenserver work before anything is saved
     assert sync.session is not None
-    save_session(sync.session, path, include_keys=True, extra={"synctools_cli": {"token_url": sync.token_url}})
+    keep_keys = not args.no_keys
+    save_session(sync.session, path, include_keys=keep_keys, extra={"synctools_cli": {"token_url": sync.token_url}})
     how = f" (verified by {auth.verification})" if auth.verification else ""
     out(f"logged in as {sync.session.email}{how}; key {auth.key_fingerprint}, storage node {sync.token.api_endpoint if sync.token else '?'}")
-    out(f"session saved to {path} (mode 600: it holds the sync keys; `synctools logout` removes it)")
+    what = "it holds the sync keys" if keep_keys else "without the sync keys (--no-keys)"
+    out(f"session saved to {path} (mode 600, {what}; `synctools logout` removes it)")
     return 0
 
 

@@ -150,3 +150,13 @@ def test_help_says_what_each_command_does(command, capsys):
     assert len(text) > 300
     if command in ("status", "pull", "export", "doctor", "trace"):
         assert "--local" in text and "--session" in text
+
+
+def test_login_no_keys_saves_a_session_without_keys(stack, env):
+    acct = stack.demo_account
+    proc = run_cli(["login", "--no-keys", "--email", acct.email, *server_args(stack)], env, stdin=acct.password + "\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "without the sync keys" in proc.stdout
+    assert '"keys"' not in session_file(env).read_text()
+    line = _one_line_error(run_cli(["status"], env))
+    assert "holds no sync keys" in line and "--email" in line
