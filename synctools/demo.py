@@ -34,6 +34,7 @@ def _say(out: TextIO, text: str = "") -> None:
 
 def run_demo(out: TextIO = sys.stdout, quiet: bool = False) -> int:
     from synctools import LocalStack, Sync
+    from synctools.results import MetaGlobalResult
 
     t0 = time.perf_counter()
     with LocalStack(demo=True) as stack:
@@ -46,6 +47,7 @@ def run_demo(out: TextIO = sys.stdout, quiet: bool = False) -> int:
             for w in result.warnings:
                 _say(out, f"      ! {w}")
         mg = sync.results["fetch_meta_global"]
+        assert isinstance(mg, MetaGlobalResult)
         _say(out, f"  meta/global: storage version {mg.meta_global.storage_version}, declined: "
                   f"{', '.join(sorted(mg.meta_global.declined)) or 'none'}")  # fmt: skip
         download = sync.download()

@@ -52,6 +52,7 @@ def pool(workers: int) -> ProcessPoolExecutor:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
             methods = multiprocessing.get_all_start_methods()
+            ctx: multiprocessing.context.BaseContext
             if "forkserver" in methods:
                 ctx = multiprocessing.get_context("forkserver")
                 # Import the heavy modules once in the server; each worker forks from it.
