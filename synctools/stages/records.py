@@ -199,8 +199,11 @@ class RecordStages(SyncBase):
             base_rec, base = self.record(collection, record_id), self._base(collection, record_id)
         new = {**base_rec, **dict(changes), "id": record_id}
         env = self._envelopes.get(collection, {}).get(record_id)
-        return self._stage(StagedChange(collection, record_id, "edit", new, base,
-                                        env.sortindex if env else None, env.ttl if env else None))  # fmt: skip
+        if prior is not None:  # editing a staged change keeps what it is (an add stays an add)
+            kind, sortindex, ttl = ("add" if prior.kind == "add" else "edit"), prior.sortindex, prior.ttl
+        else:
+            kind, sortindex, ttl = "edit", env.sortindex if env else None, env.ttl if env else None
+        return self._stage(StagedChange(collection, record_id, kind, new, base, sortindex, ttl))
 
     def add(
         self,

@@ -199,3 +199,15 @@ def test_plan_rebatches_after_rejections_and_knows_its_sync(stack, seeder):
         assert env.id == "bookmark0003" and env.modified == s.store.mirror_record("bookmarks", "bookmark0003").bso.modified
     finally:
         stack.admin.reset_config()
+
+
+def test_editing_a_staged_addition_keeps_it_an_addition(stack, account):
+    s = Sync.local(stack, email=account.email, password=account.password)
+    s.run(until="download")
+    s.add("bookmarks", {"id": "addedthen001", "type": "bookmark", "title": "a"}, sortindex=7)
+    s.edit("bookmarks", "addedthen001", {"title": "b"})
+    [row] = s.staged().to_dict("records")
+    assert row["kind"] == "add" and '"title": "b"' in row["record"]
+    s.merge()
+    change = s.plan_upload().change("bookmarks", "addedthen001")
+    assert change.kind == "add" and change.bso.sortindex == 7
