@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,13 +105,22 @@ def test_real_firefox_first_sync(firefox: SignedIn) -> None:
     assert device["fxaDeviceId"] in {d["id"] for d in devices}
 
 
+QUIET_SECONDS = 5.0
+
+
 def bookmarks_applied(entries: Entries) -> bool:
-    """Firefox fetched bookmarks and went on to another request: the bookmarks engine
-    applies what it downloaded before it uploads or the next engine starts."""
+    """Firefox fetched bookmarks and then either went on to another storage request (the
+    bookmarks engine applies what it downloaded before it uploads or the next engine
+    starts) or fell quiet: on a later sync an engine whose collection did not change
+    (history, say) makes no request at all, so silence is the other sign it is done."""
     got = [
         i for i, e in enumerate(entries) if e["method"] == "GET" and e["path"].endswith("/storage/bookmarks")
     ]
-    return bool(got) and any(e["path"].startswith("/storage/") for e in entries[got[0] + 1 :])
+    if not got:
+        return False
+    if any(e["path"].startswith("/storage/") for e in entries[got[0] + 1 :]):
+        return True
+    return time.time() - float(entries[-1]["time"]) >= QUIET_SECONDS
 
 
 def test_firefox_applies_a_bookmark_synctools_wrote(firefox: SignedIn) -> None:
