@@ -292,7 +292,7 @@ class UploadReview(View):
                     "rejected": decided.count(False),
                     "undecided": decided.count(None),
                     "X-If-Unmodified-Since": str(cp.if_unmodified_since),
-                    "batches (planned for every change)": batches or "—",
+                    "batches (for the changes not rejected)": batches or "—",
                 }
             )
         if not rows:
@@ -300,6 +300,8 @@ class UploadReview(View):
         return h.heading("Batches", "one atomic batch per collection when the server's limits allow") + h.table(rows, width=120)
 
     def _refresh(self) -> None:
+        if self.plan.kind == "records" and self.result is None:
+            self.plan.rebatch()  # the batches shown are those the commit will make
         self.batches.value = self._batches_html() if self.plan.kind == "records" else ""
         if self.result is None:
             self.commit_button.disabled = not self.can_commit

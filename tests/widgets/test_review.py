@@ -120,3 +120,14 @@ def test_review_follows_decisions_and_commit_made_in_code(stack, account):
     assert review.result is result and review.commit_button.disabled
     assert "Committed" in review.commit_button.description
     assert server_bookmarks(stack, account)["bookmark0001"]["title"] == "Renamed one"
+
+
+def test_batches_shown_follow_the_rejections(stack, account):
+    sync = downloaded(stack, account)
+    stage_three(sync)
+    sync.merge()
+    plan = sync.plan_upload()
+    review = UploadReview(sync, plan)
+    assert "3 record(s) in 1 POST(s)" in review.batches.value
+    review.diffs[0].reject_button.click()
+    assert "2 record(s) in 1 POST(s)" in review.batches.value
