@@ -266,3 +266,15 @@ def test_collection_keys_roundtrip_through_ksync_encryption():
 def test_collection_keys_malformed(clear, match):
     with pytest.raises(CleartextShapeError, match=match):
         CollectionKeys.from_cleartext(clear)
+
+
+def test_bulk_never_parses_across_record_boundaries():
+    # two broken records that would cancel out in one concatenated parse (one holds two
+    # objects, the next is split across two records) must each fail on their own
+    clear = [b'{"id":"r1"},{"id":"r2"}', b'{"id":"r3","x":1', b'"y":2}']
+    payloads = [json.dumps(BUNDLE.encrypt_bytes(c, bytes(range(16)))) for c in clear]
+    results = decrypt_many(BUNDLE, payloads, ["r1", "r2", "r3"])
+    assert all(isinstance(r, CleartextJSONError) for r in results)
+    for p, rid in zip(payloads, ["r1", "r2", "r3"]):
+        with pytest.raises(CleartextJSONError):
+            BUNDLE.decrypt(p, rid)
