@@ -130,16 +130,23 @@ def signals_from(response: requests.Response, service: str) -> list[ServerSignal
 def _seconds(value: str) -> int | None:
     """Seconds from a header; HTTP-date Retry-After is turned into seconds from now."""
     try:
-        return max(0, int(float(value.strip())))
-    except ValueError:
+        return min(MAX_SIGNAL_SECONDS, max(0, int(float(value.strip()))))
+    except (ValueError, OverflowError):  # not a number, or inf/nan
         pass
     from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0, int((when - datetime.now(UTC)).total_seconds()))
+    if when.tzinfo is None:  # "-0000" means UTC without saying so
+        when = when.replace(tzinfo=UTC)
+    return min(MAX_SIGNAL_SECONDS, max(0, int((when - datetime.now(UTC)).total_seconds())))
+
+
+# A server asking for more than this (~4 months) is treated as asking for this much: a
+# larger value is a broken header, and would overflow datetime arithmetic downstream.
+MAX_SIGNAL_SECONDS = 10**7
 
 
 @dataclass(frozen=True)

@@ -158,11 +158,16 @@ class TokenServerClient:
         raise self._error(resp, signals)
 
     def _token(self, resp: requests.Response) -> Token:
+        data: Any = None
         try:
             data = resp.json()
+            if isinstance(data, dict):  # before anything can fail: the error body is scrubbed with these
+                for field in ("id", "key"):
+                    if data.get(field):
+                        self.trace.add_secret(str(data[field]))
             ts = resp.headers.get("X-Timestamp")
             token = Token.from_json(data, float(ts) if ts else None)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             info = ResponseInfo.from_response(resp, self.service, self.trace)
             raise TokenServerError(f"tokenserver sent a malformed token: {exc}", info) from None
         self.trace.add_secret(token.id)

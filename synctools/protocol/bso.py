@@ -55,6 +55,8 @@ class ServerTime(int):
                 raise ValueError(f"not a timestamp: {text[:40]!r}") from None
             if not dec.is_finite():
                 raise ValueError(f"not a finite timestamp: {text[:40]!r}")
+            if dec.adjusted() > 12:  # past the year 5000, and big enough to overflow Decimal
+                raise ValueError("a timestamp past the year 5000 is not a server timestamp")
             centis = int((dec * 100).to_integral_value(rounding="ROUND_HALF_EVEN"))
         if centis < 0:
             raise ValueError("a timestamp cannot be negative")

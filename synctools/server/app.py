@@ -88,6 +88,8 @@ class Application:
                     }
                 ),
             )
+            if req.route == "storage":  # the contract: X-Weave-Timestamp on every response
+                resp.headers.append(("X-Weave-Timestamp", str(ServerTime.from_millis(int(time.time() * 1000)))))
         if resp is None:  # dropped connection
             start_response("500 Internal Server Error", [("Content-Length", "0")])
             return []

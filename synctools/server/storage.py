@@ -29,6 +29,11 @@ from .http import HTTPError, Request, Response
 from .storage_db import BadOffset, Item, StorageDB, json_id, now, ts_text
 
 
+def _decimal_digits(text: str, max_len: int) -> bool:
+    """ASCII digits only ("²".isdigit() is True, and int() then fails), of sane length."""
+    return 0 < len(text) <= max_len and text.isascii() and text.isdigit()
+
+
 def bso_json(bso_id: str, modified: int, payload_json: str, sortindex: int | None) -> str:
     """One BSO as the server sends it, built from stored text: ``payload_json`` is the
     payload already encoded as a JSON string, so reads never re-encode it (speed)."""
@@ -235,10 +240,13 @@ class StorageNode:
         return check
 
     # -- info ---------------------------------------------------------------------
-    def _info(self, req: Request, uid: int, body: str, records: int) -> Response:
+    def _info(self, req: Request, uid: int, build: Callable[[], tuple[str, int]]) -> Response:
+        """An info/* answer. ``build`` runs inside the same read transaction as the
+        timestamp, so the body is never older or newer than its X-Last-Modified."""
         with self.store.db.read() as conn:
             ts = self.store.storage_ts(conn, uid)
             self._precondition(req, lambda c: ts)(conn)
+            body, records = build()
         return Response(
             200,
             body,
@@ -246,24 +254,31 @@ class StorageNode:
         )
 
     def info_collections(self, req: Request, uid: int) -> Response:
-        rows = self.store.info_collections(uid)
-        body = "{" + ",".join(f"{json.dumps(c)}:{ts_text(m)}" for c, m in rows) + "}"
-        return self._info(req, uid, body, len(rows))
+        def build() -> tuple[str, int]:
+            rows = self.store.info_collections(uid)
+            return "{" + ",".join(f"{json.dumps(c)}:{ts_text(m)}" for c, m in rows) + "}", len(rows)
+
+        return self._info(req, uid, build)
 
     def info_counts(self, req: Request, uid: int) -> Response:
-        rows = self.store.collection_counts(uid)
-        return self._info(req, uid, json.dumps(dict(rows)), len(rows))
+        def build() -> tuple[str, int]:
+            rows = self.store.collection_counts(uid)
+            return json.dumps(dict(rows)), len(rows)
+
+        return self._info(req, uid, build)
 
     def info_usage(self, req: Request, uid: int) -> Response:
-        rows = self.store.collection_usage(uid)
-        return self._info(req, uid, json.dumps({c: b / 1024 for c, b in rows}), len(rows))
+        def build() -> tuple[str, int]:
+            rows = self.store.collection_usage(uid)
+            return json.dumps({c: b / 1024 for c, b in rows}), len(rows)
+
+        return self._info(req, uid, build)
 
     def info_quota(self, req: Request, uid: int) -> Response:
-        used = self.store.usage_bytes(uid) / 1024
-        return self._info(req, uid, json.dumps([used, None]), 2)
+        return self._info(req, uid, lambda: (json.dumps([self.store.usage_bytes(uid) / 1024, None]), 2))
 
     def info_configuration(self, req: Request, uid: int) -> Response:
-        return self._info(req, uid, json.dumps(self.limits), len(self.limits))
+        return self._info(req, uid, lambda: (json.dumps(self.limits), len(self.limits)))
 
     # -- collection GET -----------------------------------------------------------
     def _query(self, req: Request) -> dict[str, Any]:
@@ -283,7 +298,7 @@ class StorageNode:
                     raise error(400) from None
         limit = req.arg("limit")
         if limit is not None:
-            if not limit.isdigit():
+            if not _decimal_digits(limit, 10):
                 raise error(400)
             # limit=0 reads as "no limit": a page of nothing with a next offset would
             # only make a paging client spin.
@@ -416,7 +431,7 @@ class StorageNode:
             value = req.header(header)
             if value is None:
                 continue
-            if not value.isdigit():
+            if not _decimal_digits(value, 18):
                 raise error(400)
             if int(value) > self.limits[limit]:
                 raise error(400, ERR_SIZE_LIMIT)

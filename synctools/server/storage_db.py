@@ -62,10 +62,11 @@ UPSERT = """
 INSERT INTO bso (user, collection, id, sortindex, payload, size, modified, expiry)
 VALUES (:user, :collection, :id, :sortindex, :payload, :size, :modified, :expiry)
 ON CONFLICT (user, collection, id) DO UPDATE SET
-    sortindex = CASE WHEN :has_sortindex THEN excluded.sortindex ELSE bso.sortindex END,
-    payload = CASE WHEN :has_payload THEN excluded.payload ELSE bso.payload END,
-    size = CASE WHEN :has_payload THEN excluded.size ELSE bso.size END,
-    modified = CASE WHEN :has_payload OR :has_sortindex THEN excluded.modified
+    -- an expired item is invisible: writing it again starts a new item, nothing of the old survives
+    sortindex = CASE WHEN :has_sortindex OR bso.expiry <= :now THEN excluded.sortindex ELSE bso.sortindex END,
+    payload = CASE WHEN :has_payload OR bso.expiry <= :now THEN excluded.payload ELSE bso.payload END,
+    size = CASE WHEN :has_payload OR bso.expiry <= :now THEN excluded.size ELSE bso.size END,
+    modified = CASE WHEN :has_payload OR :has_sortindex OR bso.expiry <= :now THEN excluded.modified
                     ELSE bso.modified END,
     expiry = CASE WHEN :has_ttl THEN excluded.expiry
                   WHEN bso.expiry <= :now THEN :forever  -- an expired item written anew
@@ -110,6 +111,8 @@ def decode_offset(token: str) -> tuple[int, str]:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         key, bso_id = json.loads(raw)
         if isinstance(key, bool) or not isinstance(key, int) or not isinstance(bso_id, str):
+            raise ValueError
+        if not -(2**63) <= key < 2**63:  # SQLite INTEGER range
             raise ValueError
         return key, bso_id
     except (ValueError, TypeError) as exc:
@@ -181,7 +184,14 @@ class StorageDB:
 
     @staticmethod
     def storage_ts(conn: sqlite3.Connection, user: int) -> ServerTime:
-        row = conn.execute("SELECT MAX(modified) FROM collections WHERE user=?", (user,)).fetchone()
+        # users.modified moves on every write, deletes included, so the user's timestamp
+        # never goes back when the newest collection is deleted (syncstorage-rs keeps a
+        # tombstone for the same reason).
+        row = conn.execute(
+            "SELECT MAX(IFNULL((SELECT MAX(modified) FROM collections WHERE user=?), 0),"
+            " IFNULL((SELECT modified FROM users WHERE user=?), 0))",
+            (user, user),
+        ).fetchone()
         return ServerTime(row[0] or 0)
 
     @staticmethod
@@ -426,7 +436,7 @@ class StorageDB:
         return str(cur.lastrowid)
 
     def batch_valid(self, conn: sqlite3.Connection, user: int, coll: str, batch: str) -> bool:
-        if not batch.isdigit():
+        if not (0 < len(batch) <= 18 and batch.isascii() and batch.isdigit()):  # fits SQLite INTEGER
             return False
         row = conn.execute(
             "SELECT 1 FROM batches WHERE id=? AND user=? AND collection=? AND expiry>?",
