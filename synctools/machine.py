@@ -121,6 +121,8 @@ class Sync(SetupStages, CommitStages):
         self._plan: UploadPlan | None = None
         self._upgrade: str | None = None
         self._static_token: net.Token | None = None
+        # the collection timestamps this object's view reflects: what its writes are guarded by
+        self._seen: dict[str, ServerTime] = {}
         self._envelopes: dict[str, dict[str, BSO]] = {}  # server envelopes by collection, id
         self._notes: list[str] = []  # warnings raised between stages, shown by the next one
         self._ignore_backoff = False

@@ -70,6 +70,7 @@ class PlannedChange:
     bso: BSO  # the encrypted record that will be uploaded
     base_modified: ServerTime | None
     accepted: bool | None = None  # None: undecided; the review widget sets it
+    staged_at: float = 0.0  # which staged version this is (a newer edit is not unstaged by commit)
 
     @property
     def changes(self) -> list[FieldChange]:

@@ -183,7 +183,13 @@ class Store:
         return ServerTime(self.get_state(f"last_sync/{collection}", 0))
 
     def set_last_sync(self, collection: str, when: ServerTime) -> None:
-        self.set_state(f"last_sync/{collection}", int(when))
+        """Only ever forward: another Sync on this store may already have read further."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                (f"last_sync/{collection}", int(when)),
+            )
 
     def reset_collection(self, collection: str) -> None:
         """Forget what we knew of a collection (node moved, syncID changed)."""
@@ -213,9 +219,15 @@ class Store:
             for b, err in records
         ]
         with self.transaction() as db:
+            # A row never goes back to an older server version: two Syncs sharing this
+            # store may write what they read in any order.
             db.executemany(
-                "INSERT OR REPLACE INTO mirror (collection, id, modified, sortindex, ttl, payload, error, reason)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO mirror (collection, id, modified, sortindex, ttl, payload, error, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (collection, id) DO UPDATE SET modified = excluded.modified,"
+                " sortindex = excluded.sortindex, ttl = excluded.ttl, payload = excluded.payload,"
+                " error = excluded.error, reason = excluded.reason"
+                " WHERE excluded.modified >= mirror.modified",
                 rows,
             )
         return len(rows)
@@ -324,13 +336,19 @@ class Store:
             )
         return out
 
-    def unstage(self, collection: str, record_id: str | None = None) -> int:
+    def unstage(self, collection: str, record_id: str | None = None, *, staged_at: float | None = None) -> int:
+        """Drop staged changes; with ``staged_at``, only that version of the record."""
         with self._lock:
             if record_id is None:
                 cur = self._db.execute("DELETE FROM staged WHERE collection = ?", (collection,))
-            else:
+            elif staged_at is None:
                 cur = self._db.execute(
                     "DELETE FROM staged WHERE collection = ? AND id = ?", (collection, record_id)
+                )
+            else:
+                cur = self._db.execute(
+                    "DELETE FROM staged WHERE collection = ? AND id = ? AND staged_at = ?",
+                    (collection, record_id, staged_at),
                 )
             return cur.rowcount
 

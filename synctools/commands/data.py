@@ -223,8 +223,11 @@ def run_trace(args: argparse.Namespace) -> int:
         finally:
             frame = sync.trace
             if args.csv:
-                frame.to_csv(args.csv, index=False)
-                say(f"trace written to {args.csv}")
+                try:
+                    frame.to_csv(args.csv, index=False)
+                    say(f"trace written to {args.csv}")
+                except OSError as exc:  # reported, without hiding an error of the sync itself
+                    say(f"synctools: error: cannot write the trace to {args.csv}: {exc.strerror or exc}")
             cols = [c for c in ("service", "method", "url", "status", "elapsed_ms", "signals") if c in frame.columns]
             with pd.option_context("display.max_colwidth", 90, "display.width", 200):
                 out(frame[cols].to_string(index=False) if not frame.empty else "no requests were made")

@@ -340,6 +340,8 @@ class Engine:
     columns: ClassVar[tuple[Column, ...]] = ()
     fields: ClassVar[frozenset[str]] = frozenset()
     secrets: ClassVar[tuple[str, ...]] = ()
+    #: raw field names (also under "entry.") whose values are masked in ``extra`` unless revealed
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
     masks: ClassVar[dict[str, Callable[[str], str]]] = {}
     explode: ClassVar[bool] = False
     companion_names: ClassVar[tuple[str, ...]] = ()
@@ -464,6 +466,21 @@ class Engine:
             if col.name in self.secrets and not reveal:
                 values = [None if v is None else self.mask(col.name, v) for v in values]
             data[col.name] = to_array(col, values)
+        if self.secret_fields and not reveal:  # a secret in an unexpected place is still a secret
+            extras = [self._mask_extra(e) for e in extras]
         data["extra"] = to_array(Column("extra", "object"), extras)
         df = pd.DataFrame(data, copy=False)
         return stamp(df, self.collection, "main", self.secrets, reveal)
+
+    def _mask_extra(self, extra: Any) -> Any:
+        """Mask secret fields at any depth of an unknown value (dicts inside dicts too)."""
+        if isinstance(extra, dict):
+            return {
+                k: "********"
+                if v is not None and str(k).removeprefix("entry.") in self.secret_fields
+                else self._mask_extra(v)
+                for k, v in extra.items()
+            }
+        if isinstance(extra, list):
+            return [self._mask_extra(v) for v in extra]
+        return extra

@@ -26,6 +26,7 @@ class CreditCardsEngine(AutofillEngine):
         *META,
     )
     secrets = ("cc_number",)
+    secret_fields = frozenset({"cc-number", "cc-number-enc", "number"})
     masks = {"cc_number": mask_card}
 
     def unknown_fields(self, rec: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:

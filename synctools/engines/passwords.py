@@ -42,6 +42,7 @@ class PasswordsEngine(Engine):
         }
     )
     secrets = ("password",)
+    secret_fields = frozenset({"password"})
 
     def parse(self, rec: dict[str, Any]) -> Row:
         return (

@@ -10,6 +10,7 @@ Request and response bodies are never stored: they carry passwords, tokens and k
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -391,6 +392,21 @@ class TracedSession(requests.Session):
             for sig in signals:
                 self.on_signal(sig)
         return response
+
+
+# ------------------------------------------------------------------- third-party logs
+
+
+class _NoHawkSecrets(logging.Filter):
+    """mohawk logs, at DEBUG, the full Hawk header (the token id) and the MACs it
+    computed. A root logger at DEBUG would print them: drop those records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+for _name in ("mohawk", "mohawk.base", "mohawk.sender", "mohawk.receiver", "mohawk.util"):
+    logging.getLogger(_name).addFilter(_NoHawkSecrets())
 
 
 # --------------------------------------------------------------------- retry policies

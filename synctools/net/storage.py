@@ -165,6 +165,7 @@ class StorageClient:
         self.max_retries = max_retries
         self.signals: list[ServerSignal] = []
         self.server_time: ServerTime | None = None  # last X-Weave-Timestamp
+        self.info_last_modified: ServerTime | None = None  # the last info/collections' X-Last-Modified
         self.session = TracedSession(self.service, self.trace, on_signal=on_signal, timeout=timeout)
         self._config: InfoConfiguration | None = None
         self._set_token(token)
@@ -303,8 +304,11 @@ class StorageClient:
         return self._config if self._config is not None else self.info_configuration()
 
     def info_collections(self) -> dict[str, ServerTime]:
-        """``{collection: last modified}``."""
-        data = _json(self._request("GET", "/info/collections"), self, dict)
+        """``{collection: last modified}``; the answer's X-Last-Modified (the account's
+        storage timestamp) is kept as ``info_last_modified``."""
+        resp = self._request("GET", "/info/collections")
+        data = _json(resp, self, dict)
+        self.info_last_modified = _header_time(resp, "X-Last-Modified")
         return {k: ServerTime.parse(v) for k, v in data.items()}
 
     def info_collection_counts(self) -> dict[str, int]:
@@ -469,6 +473,10 @@ class StorageClient:
             for record in records:
                 queue.enqueue(*serialize(record))
             return queue.finish()
+        except PreconditionFailed as exc:
+            # Batches committed before the 412 are on the server: say which.
+            exc.partial = result  # type: ignore[attr-defined]
+            raise
         finally:
             if bar is not None:
                 bar.close()

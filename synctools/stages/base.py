@@ -81,6 +81,7 @@ class SyncBase:
     _upgrade: str | None
     _static_token: net.Token | None
     _envelopes: dict[str, dict[str, BSO]]
+    _seen: dict[str, ServerTime]
     _notes: list[str]
     _ignore_backoff: bool
     _marks: dict[str, int]
@@ -185,11 +186,21 @@ class SyncBase:
                 " Run sync.fetch_info() and the stages after it again"
             ) from None
 
+    def _forget(self, collection: str | None = None) -> None:
+        """Drop what this object holds of one collection (or all) and its pending plan:
+        after a reset, nothing of the old view may guard, snapshot or plan a write."""
+        for held in (self._records, self._errors, self._envelopes, self._seen):
+            if collection is None:
+                held.clear()
+            else:
+                held.pop(collection, None)
+        self._conflicts = [c for c in self._conflicts if collection not in (None, c.collection)]
+        self._plan = None
+
     def _node_moved(self, old: str, new: str, result: StageResult | None) -> None:
         assert self.store is not None
         self.store.reset_all()
-        self._records.clear()
-        self._errors.clear()
+        self._forget()
         msg = (
             f"node reassigned: {old} → {new}. The new node's data is not the data we knew, so every"
             " last-sync time was reset; the next download reads everything again"
@@ -197,6 +208,10 @@ class SyncBase:
         if result is not None:
             result.warnings.append(msg)
         self._notes.append(msg)
+
+    def _need_store(self, what: str) -> None:
+        if self.store is None:
+            raise StageOrderError(f"{what}() needs the local store, opened by authenticate(): run sync.authenticate() first")
 
     def _bundle(self, coll: str) -> KeyBundle:
         if self.collection_keys is None:

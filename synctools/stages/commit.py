@@ -25,6 +25,7 @@ from ..states import (
     StageOrderError,
     StalePlanError,
     State,
+    SyncError,
 )
 from ..store import StagedChange
 from .records import RecordStages
@@ -45,10 +46,9 @@ class CommitStages(RecordStages):
                 continue
             cp = plan.collections.get(change.collection)
             if cp is None:
-                xius = self.store.last_sync(change.collection)
-                if not xius:  # never downloaded: guard with what info/collections said
-                    xius = self.info_collections.get(change.collection, ServerTime(0))
-                cp = plan.collections[change.collection] = CollectionPlan(change.collection, xius)
+                cp = plan.collections[change.collection] = CollectionPlan(
+                    change.collection, self._guard(change.collection)
+                )
             cp.changes.append(self._planned(change))
         plan.config = self.config
         plan._sync_ref = weakref.ref(self)  # type: ignore[attr-defined]
@@ -59,6 +59,20 @@ class CommitStages(RecordStages):
         stage_result.decisions.append(f"plan #{plan.id}: {len(plan.changes())} change(s)")
         self._finish("plan_upload", stage_result, started)
         return plan
+
+    def _guard(self, collection: str) -> ServerTime:
+        """X-If-Unmodified-Since for a collection: the timestamp THIS object's view of it
+        reflects. A collection the server has but we never read cannot be written: a
+        record there could be replaced unseen (and a snapshot would miss it)."""
+        seen = self._seen.get(collection)
+        if seen is not None:
+            return seen
+        if collection in self.info_collections:
+            raise StageOrderError(
+                f"{collection} has records on the server that were not downloaded: run"
+                f" sync.download([{collection!r}]) first, so no record there is replaced unseen"
+            )
+        return ServerTime(0)  # a new collection: it must still not exist when we write
 
     def _planned(self, change: StagedChange) -> PlannedChange:
         before = self._records.get(change.collection, {}).get(change.id)
@@ -73,8 +87,9 @@ class CommitStages(RecordStages):
             payload = json.dumps(self._bundle(change.collection).encrypt(after or {}), separators=(",", ":"))
         bso = BSO(change.id, payload, None, change.sortindex, change.ttl)
         return PlannedChange(
-            change.collection, change.id, change.kind, before, after, bso, change.base_modified
-        )
+            change.collection, change.id, change.kind, before, after, bso, change.base_modified,
+            staged_at=change.staged_at,
+        )  # fmt: skip
 
     def commit(self, plan: UploadPlan) -> CommitResult:
         """The only method that writes. Batched POSTs with X-If-Unmodified-Since, atomic
@@ -116,30 +131,34 @@ class CommitStages(RecordStages):
                     partial(self.storage.upload, name, records, if_unmodified_since=cp.if_unmodified_since)
                 )
             except net.PreconditionFailed as exc:
+                # batches committed before the 412 (an upload larger than one batch) are written
+                done = getattr(exc, "partial", None)
+                if done is not None and done.success:
+                    result.uploads.append(done)
+                    self._after_upload(name, cp, done, result)
+                    what = f"{len(done.success)} record(s) of {name} were written by earlier batches; the rest was not"
+                else:
+                    what = f"nothing of {name} was written"
                 if not result.uploads:  # nothing was written: the snapshot holds nothing replaced
                     self.store.drop_snapshot(result.snapshot)
                     result.snapshot = None
                 result.status = "conflict"
                 result.warnings.append(
                     f"{name}: someone else wrote to the collection (server now {exc.last_modified}, plan made"
-                    f" against {cp.if_unmodified_since}); nothing of {name} was written. Downloaded again and"
+                    f" against {cp.if_unmodified_since}); {what}. Downloaded again and"
                     " merged again: review result.new_plan"
                 )
                 self.state = S.READY
-                try:  # what the server has now; the download reads everything newer than our view
-                    self.info_collections = self._call(self.storage.info_collections)
-                except net.NotFound:
-                    pass
-                if exc.last_modified is not None:
-                    self.info_collections[name] = max(
-                        self.info_collections.get(name, exc.last_modified), exc.last_modified
-                    )
                 self.download([name])
                 merge = self.merge()
                 result.decisions.append(f"re-merged: {len(merge.conflicts)} conflict(s)")
                 result.new_plan = self.plan_upload()
                 self.results["commit"] = result
                 return self._finish("commit", result, started)  # type: ignore[return-value]
+            except SyncError:  # the node moved mid-commit: nothing more is written
+                if not result.uploads:
+                    self.store.drop_snapshot(result.snapshot)
+                raise
             result.uploads.append(upload)
             self._after_upload(name, cp, upload, result)
         if result.failed:
@@ -164,10 +183,11 @@ class CommitStages(RecordStages):
         modified = upload.modified
         bsos = [BSO(c.id, c.bso.payload, modified, c.bso.sortindex, c.bso.ttl) for c in written]
         self._absorb(name, bsos)
-        for c in written:
-            self.store.unstage(name, c.id)
+        for c in written:  # only the version planned: a newer edit staged meanwhile stays
+            self.store.unstage(name, c.id, staged_at=c.staged_at)
         if modified is not None:
             self.store.set_last_sync(name, modified)
+            self._seen[name] = modified
             self.info_collections[name] = modified
         self._generation += 1
         result.decisions.append(f"{name}: {len(written)} record(s) written at {modified}")
@@ -203,7 +223,16 @@ class CommitStages(RecordStages):
         result = CommitResult("commit", self.state.value)
         meta: MetaGlobal = plan.special["meta_global"]
         keys: CollectionKeys = plan.special["collection_keys"]
-        self._call(lambda: storage.delete_storage(if_unmodified_since=None))
+        try:  # guarded: a write by anyone since the plan was made stops the wipe
+            self._call(lambda: storage.delete_storage(if_unmodified_since=plan.special["if_unmodified_since"]))
+        except net.PreconditionFailed as exc:
+            result.status = "conflict"
+            result.warnings.append(
+                f"someone wrote to the server after this fresh-start plan was made (now {exc.last_modified}):"
+                " nothing was deleted. Run sync.fetch_info() and review a new plan"
+            )
+            self.state = S.TOKEN
+            return self._finish("commit", result, started)  # type: ignore[return-value]
         result.decisions.append("all server storage deleted (X-Confirm-Delete)")
         self._call(lambda: storage.put_record("meta", BSO("global", meta.to_json()), if_unmodified_since=0))
         payload = json.dumps(self.keys.bundle.encrypt(keys.to_cleartext()))
@@ -211,9 +240,7 @@ class CommitStages(RecordStages):
         result.decisions.append("new meta/global and crypto/keys written (X-If-Unmodified-Since: 0)")
         assert self.store is not None
         self.store.reset_all()
-        self._records.clear()
-        self._errors.clear()
-        self._envelopes.clear()
+        self._forget()
         self.state = S.TOKEN
         result.decisions.append("local state reset: run sync.fetch_info() and the stages after it")
         return self._finish("commit", result, started)  # type: ignore[return-value]
@@ -227,6 +254,7 @@ class CommitStages(RecordStages):
         return time.perf_counter()
 
     def snapshots(self) -> pd.DataFrame:
+        self._need_store("snapshots")
         assert self.store is not None
         return pd.DataFrame([s.__dict__ for s in self.store.snapshots()],
                             columns=["snapshot", "created_at", "label", "node", "records"])  # fmt: skip

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
 from .. import net
 from ..plan import Conflict, mask
-from ..protocol.bso import BSO, ServerTime
+from ..protocol.bso import BSO, ServerTime, valid_collection_name
 from ..protocol.crypto import CryptoError, decrypt_many
 from ..results import (
     DownloadResult,
@@ -36,6 +37,12 @@ class RecordStages(SyncBase):
         started = self._enter("download")
         assert self.storage is not None and self.store is not None
         result = DownloadResult("download", self.state.value)
+        try:  # one cheap request, so "nothing new" is never read off a stale info/collections
+            self.info_collections = self._call(self.storage.info_collections)
+        except net.NotFound:
+            self.info_collections = {}
+        if isinstance(collections, str):
+            collections = [collections]
         names = list(collections) if collections is not None else [
             c for c in sorted(self.info_collections) if c not in SETUP_COLLECTIONS
         ]  # fmt: skip
@@ -49,9 +56,11 @@ class RecordStages(SyncBase):
     def _download_one(self, coll: str, result: StageResult) -> dict[str, Any]:
         assert self.storage is not None and self.store is not None
         t0 = time.perf_counter()
-        if coll not in self._records:
+        if coll not in self._seen:
             self._load_from_store(coll)
-        newer = self.store.last_sync(coll)
+        # newer than what THIS object has seen: another Sync on the same store may have
+        # moved the store on, but our records (and the guard of our writes) are ours
+        newer = self._seen.get(coll, ServerTime(0))
         server_ts = self.info_collections.get(coll)
         row: dict[str, Any] = {
             "collection": coll,
@@ -84,6 +93,7 @@ class RecordStages(SyncBase):
             row["failed"] += len(failed)
         if reader.last_modified is not None:
             self.store.set_last_sync(coll, reader.last_modified)
+            self._seen[coll] = reader.last_modified
         row["errors"] = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
         row["total"] = len(self._records.get(coll, {})) + len(self._errors.get(coll, {}))
         row["seconds"] = round(time.perf_counter() - t0, 3)
@@ -114,6 +124,9 @@ class RecordStages(SyncBase):
     def _load_from_store(self, coll: str) -> None:
         """After a kernel restart: decrypt the mirror again (nothing is fetched)."""
         assert self.store is not None
+        # the guard first, then the rows: if another Sync moves the store on in between,
+        # our guard is older than our rows (a needless 412), never newer (an overwrite)
+        self._seen[coll] = self.store.last_sync(coll)
         mirror = self.store.mirror(coll)
         if not mirror:
             return
@@ -138,14 +151,23 @@ class RecordStages(SyncBase):
         """The record's server envelope as last seen (id, modified, sortindex, ttl, payload)."""
         return self._envelopes.get(collection, {}).get(record_id)
 
-    def errors(self, collection: str | None = None) -> pd.DataFrame:
-        """Every record that failed to decrypt or validate, with why."""
+    def errors(self, collection: str | None = None, *, validate: bool = False) -> pd.DataFrame:
+        """Every record that failed to decrypt, with why. ``validate=True`` also builds
+        each collection's frame and adds the records whose cleartext breaks the
+        collection's record shape (reason ``bad-record``), as the frames show them."""
         rows = [
             {"collection": c, "id": rid, "reason": e.reason, "error": str(e)}
             for c, errs in sorted(self._errors.items())
             if collection in (None, c)
             for rid, e in sorted(errs.items())
         ]
+        if validate:
+            for c in sorted(self._records):
+                if collection not in (None, c):
+                    continue
+                df = self.frame(c)
+                bad = df[df["error"].notna() & ~df["id"].isin(list(self._errors.get(c, {})))]
+                rows += [{"collection": c, "id": r.id, "reason": "bad-record", "error": r.error} for r in bad.itertuples()]
         return pd.DataFrame(rows, columns=["collection", "id", "reason", "error"])
 
     def record(self, collection: str, record_id: str) -> dict[str, Any]:
@@ -162,6 +184,9 @@ class RecordStages(SyncBase):
         history's ``.visits``, and bookmarks' ``.tree``), failed records included."""
         from .. import frames
 
+        if name not in self._envelopes and name not in self._records and name not in self._errors:
+            known = sorted(set(self._envelopes) | set(self._records)) or ["none yet"]
+            raise KeyError(f"{name!r} was not downloaded (downloaded: {', '.join(known)}): run sync.download([{name!r}])")
         recs = self.records(name)
         errs = self._errors.get(name, {})
         env = self._envelopes.get(name, {})
@@ -183,6 +208,11 @@ class RecordStages(SyncBase):
     def _stage(self, change: StagedChange) -> StagedChange:
         if self.store is None:
             raise StageOrderError("staging needs the local store: run sync.authenticate() first")
+        if not valid_collection_name(change.collection) or change.collection in SETUP_COLLECTIONS:
+            raise ValueError(
+                f"cannot stage into {change.collection!r}: a collection name is 1-32 of [a-zA-Z0-9._-],"
+                " and meta/crypto change only through their own plans"
+            )
         self.store.stage(change)
         self._generation += 1
         if self.state in (S.PLANNED, S.COMMITTED):
@@ -193,8 +223,12 @@ class RecordStages(SyncBase):
         """Stage an edit: ``changes`` are merged into the record's fields."""
         staged = {c.id: c for c in self.store.staged(collection)} if self.store else {}
         prior = staged.get(record_id)
-        if prior is not None and prior.record is not None:
+        if prior is not None and prior.record is not None and prior.kind != "delete":
             base_rec, base = prior.record, prior.base_modified
+        elif prior is not None and prior.kind == "delete":  # editing after a staged delete: undelete
+            server = self._records.get(collection, {}).get(record_id, {"id": record_id})
+            base_rec = {k: v for k, v in server.items() if k != "deleted"}
+            base = prior.base_modified
         else:
             base_rec, base = self.record(collection, record_id), self._base(collection, record_id)
         new = {**base_rec, **dict(changes), "id": record_id}
@@ -231,6 +265,7 @@ class RecordStages(SyncBase):
 
     def discard(self, collection: str, record_id: str | None = None) -> int:
         """Drop staged changes (one record or a whole collection)."""
+        self._need_store("discard")
         assert self.store is not None
         n = self.store.unstage(collection, record_id)
         self._generation += 1
@@ -238,6 +273,7 @@ class RecordStages(SyncBase):
 
     def staged(self) -> pd.DataFrame:
         """The staged changes awaiting review (secret fields masked)."""
+        self._need_store("staged")
         assert self.store is not None
         rows = [
             {"collection": c.collection, "id": c.id, "kind": c.kind, "staged against": str(c.base_modified),
@@ -295,12 +331,18 @@ class RecordStages(SyncBase):
         if conflict is None:
             raise KeyError(f"no conflict for {collection}/{record_id}: run sync.merge() to list them")
         assert self.store is not None
-        if keep == "server":
+        staged = next((c for c in self.store.staged(collection) if c.id == record_id), None)
+        if keep == "server" or staged is None:
             self.store.unstage(collection, record_id)
+        elif keep == "local":  # the same change, now on top of the server's version
+            self.store.stage(replace(staged, base_modified=conflict.server_modified, staged_at=0.0))
+        elif isinstance(keep, Mapping):  # fields merged by hand onto the server's version
+            record = {**(conflict.server or {}), **dict(keep), "id": record_id}
+            kind = "delete" if record.get("deleted") else "edit"
+            self.store.stage(StagedChange(collection, record_id, kind, record, conflict.server_modified,
+                                          staged.sortindex, staged.ttl))  # fmt: skip
         else:
-            record = conflict.local if keep == "local" else dict(keep)  # type: ignore[arg-type]
-            kind = "delete" if record and record.get("deleted") else "edit"
-            self.store.stage(StagedChange(collection, record_id, kind, record, conflict.server_modified))
+            raise ValueError("keep must be 'local', 'server' or a dict of fields to merge onto the server's version")
         self._conflicts.remove(conflict)
         self._generation += 1
         if self.state in (S.PLANNED, S.COMMITTED):

@@ -237,11 +237,10 @@ class SetupStages(SyncBase):
                 continue
             if change.engine == "*":
                 self.store.reset_all()
-                self._records.clear()
-                self._errors.clear()
+                self._forget()
             else:
                 self.store.reset_collection(change.engine)
-                self._records.pop(change.engine, None)
+                self._forget(change.engine)
             result.decisions.append(f"local state of {change.engine} reset ({change.reason})")
         ids = {"global": meta.sync_id, **{n: e.sync_id for n, e in meta.engines.items()}}
         self.store.set_state("sync_ids", ids)
@@ -329,6 +328,9 @@ class SetupStages(SyncBase):
                 special={
                     "meta_global": meta,
                     "collection_keys": keys,
+                    # the wipe is guarded by the account's storage timestamp as last read
+                    "if_unmodified_since": self.storage.info_last_modified
+                    or max(self.info_collections.values(), default=ServerTime(0)),
                     "show_deletes": lost,
                     "show_meta_global": meta.to_payload(),
                     "show_keys": keys.fingerprints(),

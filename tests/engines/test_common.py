@@ -199,3 +199,16 @@ def test_keys_never_appear_in_frames_or_errors():
     text = df.to_csv()
     for secret in keys.default.to_b64():
         assert secret not in text
+
+
+def test_secrets_in_unknown_fields_are_masked_too():
+    from synctools.frames import frame_from_records, to_csv
+
+    cards = [{"id": "cc2", "cc-number": "4222222222222222", "entry": {"cc-number-enc": "ENCRYPTED"}}]
+    df = frame_from_records("creditcards", cards)
+    text = to_csv(df, None)
+    assert "4222222222222222" not in text and "ENCRYPTED" not in text
+    assert frame_from_records("creditcards", cards, reveal=True)["extra"][0]["cc-number"] == "4222222222222222"
+    logins = [{"id": "p1", "hostname": "https://a.example", "password": "pw1", "entry": {"password": "pw2"}}]
+    text = to_csv(frame_from_records("passwords", logins), None)
+    assert "pw1" not in text and "pw2" not in text

@@ -149,8 +149,11 @@ def test_processes_are_automatic_only_where_no_script_would_run_again(monkeypatc
 
     from synctools.engines import _workers
 
+    script = types.ModuleType("__main__")
+    script.__file__ = "/some/script.py"  # a script's __main__ (IPython, if loaded, replaces pytest's)
+    monkeypatch.setitem(sys.modules, "__main__", script)
     assert _workers.default_workers(10) == 1  # small: never worth a process
-    assert _workers.default_workers(1_000_000) == 1  # pytest's __main__ is a script file
+    assert _workers.default_workers(1_000_000) == 1  # a script would be run again by each worker
     monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))  # like a notebook
     monkeypatch.setattr(_workers.os, "cpu_count", lambda: 2)
     assert _workers.default_workers(1_000_000) == 2
