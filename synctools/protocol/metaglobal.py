@@ -59,9 +59,17 @@ def valid_sync_id(value: Any) -> bool:
 class EngineInfo:
     version: int
     sync_id: str
+    # what another client wrote that we do not model: a non-integer version exactly as
+    # written, unknown keys. Written back untouched, so rewriting meta/global never
+    # changes another device's entry.
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "syncID": self.sync_id}
+        out = dict(self.raw)
+        out["syncID"] = self.sync_id
+        if "version" not in self.raw or type(self.raw["version"]) is int:
+            out["version"] = self.version  # else: a version we cannot read, kept as it was
+        return out
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,9 @@ class MetaGlobal:
                 raise MetaGlobalError(f"meta/global engine {name!r} must be an object")
             version = info.get("version", 0)
             engines[name] = EngineInfo(
-                int(version) if isinstance(version, int | float) else 0, str(info.get("syncID", ""))
+                version if type(version) is int else 0,
+                str(info.get("syncID", "")),
+                {k: v for k, v in info.items() if k != "syncID"},
             )
         declined = payload.get("declined")
         declined = [] if declined is None else declined
@@ -152,6 +162,9 @@ class MetaGlobal:
         if not valid_sync_id(self.sync_id):
             out.append(f"global syncID {self.sync_id!r} is not 12 base64url characters")
         for name, info in sorted(self.engines.items()):
+            raw_version = info.raw.get("version", info.version)
+            if type(raw_version) is not int:
+                out.append(f"engine {name}: version {raw_version!r} is not an integer (kept as written)")
             if not valid_sync_id(info.sync_id):
                 out.append(f"engine {name}: syncID {info.sync_id!r} is not 12 base64url characters")
             expected = DEFAULT_ENGINES.get(name)

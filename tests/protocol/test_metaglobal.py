@@ -147,3 +147,17 @@ def test_problems_and_engine_table():
     assert rows["tabs"]["state"] == "declined"
     assert rows["weird"]["state"] == "missing" and rows["weird"]["on_server"]
     assert rows["history"]["state"] == "enabled" and "meta" not in rows
+
+
+def test_rewriting_keeps_what_another_client_wrote_in_an_engine_entry():
+    payload = sound().to_payload()
+    payload["engines"]["bookmarks"] = {"version": "2", "syncID": "abcdefghijk1", "futureKey": [1]}
+    payload["engines"]["history"] = {"version": 1.9, "syncID": "abcdefghijk2"}
+    del payload["engines"]["tabs"]  # so a client would upload
+    mg = MetaGlobal.from_payload(json.dumps(payload))
+    assert any("'2' is not an integer" in p for p in mg.problems())
+    plan = plan_changes(mg)
+    assert plan.status == "upload"
+    engines = plan.proposed.to_payload()["engines"]
+    assert engines["bookmarks"] == {"version": "2", "syncID": "abcdefghijk1", "futureKey": [1]}
+    assert engines["history"] == {"version": 1.9, "syncID": "abcdefghijk2"}
