@@ -114,8 +114,10 @@ class CollectionReader:
                     ) from None
                 if self.last_modified is None:
                     self.last_modified = _header_time(resp, "X-Last-Modified")
-                data = _json(resp, self.client, list)
-                records = [BSO.from_json(o) for o in data] if self.full else [str(i) for i in data]
+                records = _json(
+                    resp, self.client, list,
+                    (lambda d: [BSO.from_json(o) for o in d]) if self.full else (lambda d: [str(i) for i in d]),
+                )  # fmt: skip
                 self.pages_read += 1
                 self.records_read += len(records)
                 if bar is not None:
@@ -296,7 +298,7 @@ class StorageClient:
         except NotFound:
             self._config = InfoConfiguration()
         else:
-            self._config = InfoConfiguration.from_json(_json(resp, self, dict))
+            self._config = _json(resp, self, dict, InfoConfiguration.from_json)
         return self._config
 
     @property
@@ -307,9 +309,9 @@ class StorageClient:
         """``{collection: last modified}``; the answer's X-Last-Modified (the account's
         storage timestamp) is kept as ``info_last_modified``."""
         resp = self._request("GET", "/info/collections")
-        data = _json(resp, self, dict)
+        parsed = _json(resp, self, dict, lambda d: {str(k): ServerTime.parse(v) for k, v in d.items()})
         self.info_last_modified = _header_time(resp, "X-Last-Modified")
-        return {k: ServerTime.parse(v) for k, v in data.items()}
+        return parsed
 
     def info_collection_counts(self) -> dict[str, int]:
         return dict(_json(self._request("GET", "/info/collection_counts"), self, dict))
@@ -320,15 +322,16 @@ class StorageClient:
 
     def info_quota(self) -> tuple[float, float | None]:
         """``(KB used, quota KB or None)``."""
-        data = _json(self._request("GET", "/info/quota"), self, list)
-        return (data[0], data[1] if len(data) > 1 else None)
+        return _json(  # type: ignore[no-any-return]
+            self._request("GET", "/info/quota"), self, list, lambda d: (float(d[0]), d[1] if len(d) > 1 else None)
+        )
 
     # -------------------------------------------------------------------- reads
     def get_record(self, collection: str, record_id: str) -> BSO:
         """One BSO; :class:`NotFound` if it does not exist."""
         _check_collection(collection)
         resp = self._request("GET", f"/storage/{collection}/{_quote_id(record_id)}")
-        return BSO.from_json(_json(resp, self, dict))
+        return _json(resp, self, dict, BSO.from_json)  # type: ignore[no-any-return]
 
     def iter_collection(
         self,
@@ -423,18 +426,20 @@ class StorageClient:
             "POST", f"/storage/{collection}", params=params, headers=headers, body=body,
             ok=(200, 202),
         )
-        data = _json(resp, self, dict)
-        modified = data.get("modified")
-        lm = _header_time(resp, "X-Last-Modified") or (
-            ServerTime.parse(modified) if modified is not None else None
-        )
-        return PostResponse(
-            status=resp.status_code,
-            last_modified=lm,
-            batch=str(data["batch"]) if data.get("batch") is not None else None,
-            success=[str(i) for i in data.get("success", [])],
-            failed={str(k): str(v) for k, v in (data.get("failed") or {}).items()},
-        )
+        def parse(data: dict[str, Any]) -> PostResponse:
+            modified = data.get("modified")
+            lm = _header_time(resp, "X-Last-Modified") or (
+                ServerTime.parse(modified) if modified is not None else None
+            )
+            return PostResponse(
+                status=resp.status_code,
+                last_modified=lm,
+                batch=str(data["batch"]) if data.get("batch") is not None else None,
+                success=[str(i) for i in data.get("success") or []],
+                failed={str(k): str(v) for k, v in (data.get("failed") or {}).items()},
+            )
+
+        return _json(resp, self, dict, parse)  # type: ignore[no-any-return]
 
     def upload(
         self,
@@ -570,7 +575,7 @@ def _header_time(resp: requests.Response, name: str) -> ServerTime | None:
         return None
     try:
         return ServerTime.parse(value)
-    except ValueError:
+    except (ValueError, ArithmeticError):
         return None
 
 
@@ -590,7 +595,14 @@ def _modified(resp: requests.Response) -> ServerTime:
     raise StorageError("the server did not say when the write happened (no X-Last-Modified)")
 
 
-def _json(resp: requests.Response, client: StorageClient, kind: type) -> Any:
+_MALFORMED = (ValueError, TypeError, IndexError, KeyError, AttributeError, ArithmeticError)
+
+
+def _json(
+    resp: requests.Response, client: StorageClient, kind: type, parse: Callable[[Any], Any] | None = None
+) -> Any:
+    """The body as ``kind``, then through ``parse``; anything malformed is a StorageError
+    carrying the (scrubbed) response, never a bare traceback from deep inside parsing."""
     try:
         data = json.loads(resp.content)
     except ValueError:
@@ -599,7 +611,13 @@ def _json(resp: requests.Response, client: StorageClient, kind: type) -> Any:
     if not isinstance(data, kind):
         info = ResponseInfo.from_response(resp, client.service, client.trace)
         raise StorageError(f"expected a JSON {kind.__name__} from the storage node", info)
-    return data
+    if parse is None:
+        return data
+    try:
+        return parse(data)
+    except _MALFORMED as exc:
+        info = ResponseInfo.from_response(resp, client.service, client.trace)
+        raise StorageError(f"the storage node sent a malformed answer ({type(exc).__name__}: {exc})", info) from None
 
 
 def _path_of(url: str, endpoint: str) -> str:
