@@ -34,6 +34,7 @@ __all__ = ["CHECKS", "SEVERITIES", "CheckInfo", "Finding", "Fix", "Op", "Report"
 _SETUP: list[Callable[[Context], Iterator[Finding]]] = [setup.check_setup]
 _DATA: list[Callable[[Context], Iterator[Finding]]] = [
     records.check_crypto,
+    records.check_invalid,
     records.check_sizes,
     records.check_ttl,
     bookmarks.check_bookmarks,

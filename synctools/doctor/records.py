@@ -21,6 +21,7 @@ WRONG_KEY = register("records.wrong-key", "error", "a record is encrypted with a
 BAD_HMAC = register("records.bad-hmac", "error", "a record's HMAC does not match with any known key: it was altered, or encrypted with a key nobody holds")
 UNDECRYPTABLE = register("records.undecryptable", "error", "a record's payload is corrupt (bad base64, padding, JSON or id)")
 NEAR_LIMIT = register("records.near-size-limit", "warning", "a record's payload is close to (or over) the server's size limit for one record")
+INVALID = register("records.invalid", "warning", "a record decrypts but is not shaped like its collection's records (a field of the wrong type, say)")
 EXPIRING = register("records.expiring", "info", "a record's ttl runs out soon: the server will stop returning it")
 
 SIZE_MARGIN = 0.9  # warn from 90 % of the limit
@@ -157,3 +158,21 @@ def check_ttl(ctx: Context) -> Iterator[Finding]:
                               f"{coll}/{rid} was written with a {env.ttl:,}-second ttl and {state}: the server "
                               "stops returning it unless a device writes it again.",
                               facts={"ttl": env.ttl, "days_left": round(left, 1)})  # fmt: skip
+
+
+def check_invalid(ctx: Context) -> Iterator[Finding]:
+    """Records that decrypt but break their collection's record shape, as the frames mark them."""
+    for coll in ctx.downloaded:
+        failed = set(ctx.sync._errors.get(coll, {}))
+        df = ctx.sync.frame(coll)
+        bad = df[df["error"].notna() & ~df["id"].isin(list(failed))]
+        if bad.empty:
+            continue
+        ids = [str(i) for i in bad["id"]]
+        why = "; ".join(f"{rid}: {err}" for rid, err in zip(ids[:3], bad["error"][:3]))
+        yield Finding(INVALID, "warning", coll, ids,
+                      f"{coll}: {len(ids)} record(s) decrypt but are not shaped like {coll} records ({why}"
+                      f"{'; …' if len(ids) > 3 else ''}). Firefox skips or rejects such records; the client that"
+                      " wrote them is at fault. `sync.frame(...)` shows them with their error; fix or delete them"
+                      " by hand (sync.edit / sync.delete) after checking what they hold.",
+                      facts={"records": len(ids)})  # fmt: skip

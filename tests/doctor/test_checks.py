@@ -332,3 +332,13 @@ def test_a_whole_collection_under_the_wrong_key_is_one_finding(stack):
     assert len(f.record_ids) == 3 and len(f.fix.ops) == 3 and "all 3 records" in f.explanation
     after = commit_fixes(acct, "records.wrong-key")
     assert len(after) == 0, str(after)
+
+
+def test_records_that_decrypt_but_break_their_shape_are_found(stack):
+    records = healthy_records()
+    records["forms"] = [*records.get("forms", []), {"id": gid("formbad"), "name": ["not", "a", "string"], "value": "v"}]
+    acct = make_account(stack, records=records)
+    report = doctor.check(acct.sync())
+    [finding] = report.of("records.invalid")
+    assert finding.collection == "forms" and finding.record_ids == [gid("formbad")]
+    assert "not shaped like forms records" in finding.explanation
