@@ -65,10 +65,13 @@ class EngineInfo:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def to_json(self) -> dict[str, Any]:
-        out = dict(self.raw)
-        out["syncID"] = self.sync_id
-        if "version" not in self.raw or type(self.raw["version"]) is int:
-            out["version"] = self.version  # else: a version we cannot read, kept as it was
+        out: dict[str, Any] = {"version": self.version, "syncID": self.sync_id}
+        for key, value in self.raw.items():
+            if key == "version":
+                if type(value) is not int:  # a version we cannot read, kept as it was written
+                    out["version"] = value
+            elif key != "syncID":
+                out[key] = value
         return out
 
 
