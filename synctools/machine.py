@@ -36,7 +36,6 @@ from .protocol.metaglobal import MetaGlobal
 from .results import (
     StageResult,
 )
-from .stages.base import _exchange_row  # noqa: F401 - re-exported for tools
 from .stages.commit import CommitStages
 from .stages.setup import SetupStages, data_dir, default_store_path  # noqa: F401 - public
 from .states import (  # noqa: F401 - the public names of the state machine

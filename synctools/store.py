@@ -175,10 +175,6 @@ class Store:
                 (key, json.dumps(value)),
             )
 
-    def delete_state(self, prefix: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM state WHERE key LIKE ? ESCAPE '\\'", (_like_prefix(prefix),))
-
     def last_sync(self, collection: str) -> ServerTime:
         return ServerTime(self.get_state(f"last_sync/{collection}", 0))
 
@@ -258,15 +254,6 @@ class Store:
         with self._lock:
             rows = self._db.execute("SELECT collection, COUNT(*) FROM mirror GROUP BY collection").fetchall()
         return dict(rows)
-
-    def mirror_errors(self, collection: str | None = None) -> list[tuple[str, str, str, str]]:
-        sql = "SELECT collection, id, reason, error FROM mirror WHERE error IS NOT NULL"
-        args: tuple[Any, ...] = ()
-        if collection is not None:
-            sql += " AND collection = ?"
-            args = (collection,)
-        with self._lock:
-            return [tuple(r) for r in self._db.execute(sql + " ORDER BY collection, id", args)]
 
     # ------------------------------------------------------------------ staged
     def _seal(self, record: Mapping[str, Any]) -> str:
@@ -406,7 +393,3 @@ class Store:
             (c, rid, BSO(rid, p, None if m is None else ServerTime(m), si, ttl) if existed else None)
             for c, rid, existed, m, si, ttl, p in rows
         ]
-
-
-def _like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._util import b64url_decode, b64url_nopad, fingerprint, hkdf_sha256
+from ._util import b64url_decode, b64url_nopad, hkdf_sha256
 from .crypto import KeyBundle
 
 OLDSYNC_SCOPE = "https://identity.mozilla.com/apps/oldsync"
@@ -109,7 +109,3 @@ def make_kid(key_rotation_timestamp: int, kxcs: bytes) -> str:
 def derive_sync_keys(kB: bytes, key_rotation_timestamp: int) -> SyncKeys:  # noqa: N803
     """From kB and the scope's ``keyRotationTimestamp`` (ms): kSync bundle, kid, client state."""
     return SyncKeys(KeyBundle.from_ksync(derive_ksync(kB)), make_kid(key_rotation_timestamp, derive_kxcs(kB)))
-
-
-def kb_fingerprint(kb: bytes) -> str:
-    return fingerprint(kb)

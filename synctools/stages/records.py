@@ -99,27 +99,31 @@ class RecordStages(SyncBase):
         row["seconds"] = round(time.perf_counter() - t0, 3)
         return row
 
-    def _absorb(self, coll: str, bsos: list[BSO]) -> list[CryptoError]:
-        """Decrypt server records, keep them in memory, and write the mirror."""
-        assert self.store is not None
+    def _keep(self, coll: str, bsos: list[BSO]) -> list[CryptoError | None]:
+        """Decrypt server records and hold them in memory: each record's cleartext or
+        its error (a newer version replaces the other), and its envelope."""
         results = decrypt_many(self._bundle(coll), [b.payload for b in bsos], [b.id for b in bsos])
         recs = self._records.setdefault(coll, {})
         errs = self._errors.setdefault(coll, {})
-        failed = []
-        rows: list[tuple[BSO, CryptoError | None]] = []
+        errors: list[CryptoError | None] = []
         for b, r in zip(bsos, results):
             if isinstance(r, CryptoError):
                 errs[b.id] = r
                 recs.pop(b.id, None)
-                failed.append(r)
-                rows.append((b, r))
+                errors.append(r)
             else:
                 recs[b.id] = r
                 errs.pop(b.id, None)
-                rows.append((b, None))
+                errors.append(None)
         self._envelopes.setdefault(coll, {}).update({b.id: b for b in bsos})
-        self.store.upsert_mirror(coll, rows)
-        return failed
+        return errors
+
+    def _absorb(self, coll: str, bsos: list[BSO]) -> list[CryptoError]:
+        """Keep records just read from the server, and write them to the mirror."""
+        assert self.store is not None
+        errors = self._keep(coll, bsos)
+        self.store.upsert_mirror(coll, list(zip(bsos, errors)))
+        return [e for e in errors if e is not None]
 
     def _load_from_store(self, coll: str) -> None:
         """After a kernel restart: decrypt the mirror again (nothing is fetched)."""
@@ -128,18 +132,8 @@ class RecordStages(SyncBase):
         # our guard is older than our rows (a needless 412), never newer (an overwrite)
         self._seen[coll] = self.store.last_sync(coll)
         mirror = self.store.mirror(coll)
-        if not mirror:
-            return
-        bsos = [m.bso for m in mirror]
-        results = decrypt_many(self._bundle(coll), [b.payload for b in bsos], [b.id for b in bsos])
-        recs = self._records.setdefault(coll, {})
-        errs = self._errors.setdefault(coll, {})
-        for b, r in zip(bsos, results):
-            if isinstance(r, CryptoError):
-                errs[b.id] = r
-            else:
-                recs[b.id] = r
-        self._envelopes.setdefault(coll, {}).update({b.id: b for b in bsos})
+        if mirror:
+            self._keep(coll, [m.bso for m in mirror])
 
     def records(self, collection: str) -> dict[str, dict[str, Any]]:
         """The decrypted records of a downloaded collection, by id (read-only view)."""
