@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .errors import SynctoolsError
 
 # module that provides register(subparsers) -> None; each sets args.func
 COMMAND_MODULES = [
@@ -23,7 +24,7 @@ COMMAND_MODULES = [
 ]
 
 
-class CommandError(Exception):
+class CommandError(SynctoolsError):
     """An expected failure: printed as one line, exit status 1, no traceback."""
 
 

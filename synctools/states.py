@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 
 from . import net
+from .errors import SynctoolsError
 
 SETUP_COLLECTIONS = ("meta", "crypto")
 
@@ -91,7 +92,7 @@ _NETWORK_STAGES = {
 }
 
 
-class SyncError(Exception):
+class SyncError(SynctoolsError):
     """An expected failure of a stage, with what to do about it."""
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import SynctoolsError
 from .protocol._util import hkdf_sha256
 from .protocol.bso import BSO, ServerTime
 from .protocol.crypto import CryptoError, KeyBundle
@@ -77,7 +78,7 @@ CREATE TABLE IF NOT EXISTS snapshot_info (
 """
 
 
-class StoreError(RuntimeError):
+class StoreError(SynctoolsError):
     """The local store cannot do what was asked (say, a staged record needs keys)."""
 
 

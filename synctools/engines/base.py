@@ -22,6 +22,8 @@ import pandas as pd
 
 from synctools.protocol.crypto import CryptoError, KeyBundle, decrypt_many
 
+from ..errors import SynctoolsError
+
 COMMON = ("id", "modified", "sortindex", "ttl", "deleted", "error")
 CHUNK = 16384  # records per decrypt_many call: bounds the memory of one step
 MASK = "********"
@@ -59,7 +61,7 @@ class Column:
 # --------------------------------------------------------------------------- field readers
 
 
-class RecordShapeError(ValueError):
+class RecordShapeError(SynctoolsError, ValueError):
     """A decrypted record does not have the shape its collection requires."""
 
     reason = "bad-record"

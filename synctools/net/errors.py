@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from synctools.protocol.bso import ServerTime
 
+from ..errors import SynctoolsError
+
 if TYPE_CHECKING:
     import requests
 
@@ -64,7 +66,7 @@ class ResponseInfo:
             return None
 
 
-class NetError(Exception):
+class NetError(SynctoolsError):
     """Base of every error raised by :mod:`synctools.net`."""
 
 

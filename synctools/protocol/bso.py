@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..errors import ProtocolError
+
 # Limits and patterns from the SyncStorage 1.5 contract (syncstorage-rs).
 BSO_ID_RE = re.compile(r"^[ -~]{1,64}$")
 COLLECTION_RE = re.compile(r"^[a-zA-Z0-9._-]{1,32}$")
@@ -92,7 +94,7 @@ class ServerTime(int):
         return NotImplemented
 
 
-class BSOValidationError(ValueError):
+class BSOValidationError(ProtocolError):
     """A BSO breaks one of the server's rules. ``field`` names the offending field."""
 
     def __init__(self, message: str, field: str | None = None, bso_id: str | None = None):

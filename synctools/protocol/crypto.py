@@ -20,6 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from ..errors import ProtocolError
 from ._util import fingerprint
 
 BLOCK = 16
@@ -28,7 +29,7 @@ BLOCK = 16
 # --------------------------------------------------------------------------- errors
 
 
-class CryptoError(ValueError):
+class CryptoError(ProtocolError):
     """A payload could not be decrypted. ``reason`` is a short stable code."""
 
     reason = "crypto"

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ProtocolError
 from ._util import b64url_decode, b64url_nopad, hkdf_sha256
 from .crypto import KeyBundle
 
@@ -18,7 +19,7 @@ OLDSYNC_SCOPE = "https://identity.mozilla.com/apps/oldsync"
 OLDSYNC_INFO = b"identity.mozilla.com/picl/v1/oldsync"
 
 
-class KeyIdError(ValueError):
+class KeyIdError(ProtocolError):
     """A kid / X-KeyID is not ``<timestamp>-<base64url kXCS>``."""
 
 

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..errors import ProtocolError
+
 STORAGE_VERSION = 5
 
 #: Engines Firefox knows and the versions it writes (application-services DEFAULT_ENGINES).
@@ -42,7 +44,7 @@ DEFAULT_ENGINES: dict[str, int] = {
 SYNC_ID_RE = re.compile(r"^[A-Za-z0-9_-]{12}$")
 
 
-class MetaGlobalError(ValueError):
+class MetaGlobalError(ProtocolError):
     """The meta/global payload is not the shape the protocol defines."""
 
 

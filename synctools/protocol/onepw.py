@@ -10,6 +10,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from ..errors import ProtocolError
 from ._util import hkdf_sha256
 
 NAMESPACE = b"identity.mozilla.com/picl/v1/"
@@ -17,7 +18,7 @@ V1_ITERATIONS = 1000
 V2_ITERATIONS = 650_000
 
 
-class KeyBundleError(ValueError):
+class KeyBundleError(ProtocolError):
     """The ``/account/keys`` bundle failed its HMAC check or has the wrong length."""
 
 

@@ -18,6 +18,7 @@ import os
 import time
 from typing import Any
 
+from ..errors import ProtocolError
 from ._util import hkdf_sha256
 
 INFO_SIGNING = b"services.mozilla.com/tokenlib/v1/signing"
@@ -25,7 +26,7 @@ INFO_DERIVE = b"services.mozilla.com/tokenlib/v1/derive/"
 _SIG_LEN = 32
 
 
-class TokenError(ValueError):
+class TokenError(ProtocolError):
     """Base class: the token could not be accepted."""
 
 
