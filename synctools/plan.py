@@ -16,25 +16,21 @@ from typing import Any
 
 import pandas as pd
 
+from . import engines
 from .diff import FieldChange, diff_records, summarize
 from .protocol.bso import BSO, ServerTime
 
 _plan_ids = itertools.count(1)
 
-#: Fields shown masked in diffs and tables unless a person asks to reveal them.
-SECRET_FIELDS = {
-    "passwords": {"password"},
-    "creditcards": {"cc-number", "cc-number-enc", "number"},
-}
+#: Fields shown masked in diffs and tables unless a person asks to reveal them, by
+#: collection: each engine's ``secret_fields`` (the engines own the policy).
+SECRET_FIELDS = {name: set(cls.secret_fields) for name, cls in engines.ENGINES.items() if cls.secret_fields}
 
 
 def mask(collection: str, record: dict[str, Any] | None, reveal: bool = False) -> dict[str, Any] | None:
-    if record is None or reveal:
-        return record
-    secret = SECRET_FIELDS.get(collection)
-    if not secret:
-        return record
-    return {k: ("••••••" if k in secret and v else v) for k, v in record.items()}
+    """``record`` with its secret fields masked at any depth (see :func:`synctools.engines.mask`)."""
+    masked: dict[str, Any] | None = engines.mask(collection, record, reveal)
+    return masked
 
 
 @dataclass(frozen=True)

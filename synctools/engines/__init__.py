@@ -8,6 +8,8 @@ declares its columns (``engine.columns``, ``engine.dtypes()``) and builds
 
 from __future__ import annotations
 
+from typing import Any
+
 from .addons import AddonsEngine
 from .addresses import AddressesEngine
 from .base import COMMON, Batch, Column, Engine, Frames, RecordShapeError
@@ -44,6 +46,14 @@ def get(name: str) -> Engine:
     return cls() if cls is not None else GenericEngine(name)
 
 
+def mask(collection: str, record: Any, reveal: bool = False) -> Any:
+    """``record`` of ``collection`` with its engine's secret fields masked at any depth.
+
+    The one masking policy: every place that shows a record to a person calls this.
+    """
+    return get(collection).mask_record(record, reveal=reveal)
+
+
 def names() -> list[str]:
     """Collections with a dedicated engine."""
     return list(ENGINES)
@@ -72,5 +82,6 @@ __all__ = [
     "RecordShapeError",
     "TabsEngine",
     "get",
+    "mask",
     "names",
 ]

@@ -342,9 +342,11 @@ class Engine:
     columns: ClassVar[tuple[Column, ...]] = ()
     fields: ClassVar[frozenset[str]] = frozenset()
     secrets: ClassVar[tuple[str, ...]] = ()
-    #: raw field names (also under "entry.") whose values are masked in ``extra`` unless revealed
+    #: raw field names whose values are secret, at any depth of a record (``entry.cc-number``
+    #: as much as a top-level ``password``): the one masking policy, see :meth:`mask_record`
     secret_fields: ClassVar[frozenset[str]] = frozenset()
-    masks: ClassVar[dict[str, Callable[[str], str]]] = {}
+    masks: ClassVar[dict[str, Callable[[str], str]]] = {}  # column -> how a frame shows it masked
+    field_masks: ClassVar[dict[str, Callable[[str], str]]] = {}  # raw field -> the same, in records
     explode: ClassVar[bool] = False
     companion_names: ClassVar[tuple[str, ...]] = ()
 
@@ -474,15 +476,26 @@ class Engine:
         df = pd.DataFrame(data, copy=False)
         return stamp(df, self.collection, "main", self.secrets, reveal)
 
+    def mask_record(self, record: Any, *, reveal: bool = False) -> Any:
+        """``record`` with every secret field masked at any depth (dicts in lists in dicts):
+        the masking every display path uses (plans, diffs, conflicts, staged changes,
+        widgets, frames' ``extra``). A copy; the record itself is never changed."""
+        if reveal or record is None or not self.secret_fields:
+            return record
+        return self._mask_extra(record)
+
+    def _mask_field(self, key: str, value: Any) -> Any:
+        fn = self.field_masks.get(key)
+        return fn(value) if fn is not None and isinstance(value, str) else MASK
+
     def _mask_extra(self, extra: Any) -> Any:
-        """Mask secret fields at any depth of an unknown value (dicts inside dicts too)."""
         if isinstance(extra, dict):
-            return {
-                k: "********"
-                if v is not None and str(k).removeprefix("entry.") in self.secret_fields
-                else self._mask_extra(v)
-                for k, v in extra.items()
-            }
+            out = {}
+            for k, v in extra.items():
+                field = str(k).rsplit(".", 1)[-1]  # frames flatten "entry.cc-number"
+                secret = field in self.secret_fields and v is not None and v != ""
+                out[k] = self._mask_field(field, v) if secret else self._mask_extra(v)
+            return out
         if isinstance(extra, list):
             return [self._mask_extra(v) for v in extra]
         return extra

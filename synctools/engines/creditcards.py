@@ -28,6 +28,7 @@ class CreditCardsEngine(AutofillEngine):
     secrets = ("cc_number",)
     secret_fields = frozenset({"cc-number", "cc-number-enc", "number"})
     masks = {"cc_number": mask_card}
+    field_masks = {"cc-number": mask_card, "number": mask_card}
 
     def unknown_fields(self, rec: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
         out = super().unknown_fields(rec, known) or {}
