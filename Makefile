@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench fuzz clean
 
 $(BIN)/synctools: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: install  ## every benchmark; each prints its ratios against a baseline me
 	$(BIN)/python benchmarks/frames.py --n 100000
 	$(BIN)/python benchmarks/server.py
 	$(BIN)/python benchmarks/storage.py
+
+fuzz: install  ## the fuzz suites at length (CI runs them briefly, inside `make test`)
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q -m fuzz tests/fuzz $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
