@@ -29,6 +29,28 @@ _LAZY = {"Sync": ("synctools.machine", "Sync"), "LocalStack": ("synctools.server
 __all__ = ["LocalStack", "Sync", "__version__"]
 
 
+def _widget_display(obj: Any) -> dict[str, Any] | None:
+    """Results and plans display as synctools widgets in a Jupyter kernel. The package (the
+    top of the house) registers this with :mod:`synctools.display`, so the core objects
+    never import the widgets; ipywidgets is imported only when a kernel displays one."""
+    import sys
+
+    if "ipykernel" not in sys.modules:
+        return None
+    from .widgets.display import mimebundle
+
+    return mimebundle(obj)
+
+
+def _register_displays() -> None:
+    from . import display
+
+    display.register(_widget_display)
+
+
+_register_displays()
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib

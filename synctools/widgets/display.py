@@ -43,7 +43,7 @@ def find_sync(obj: Any) -> Any:
     for value in list(shell.user_ns.values()):
         if not isinstance(value, Sync):
             continue
-        if any(r is obj for r in value.results.values()) or getattr(value, "_plan", None) is obj:
+        if any(r is obj for r in value.results.values()) or value.plan is obj:
             return value
     return None
 
