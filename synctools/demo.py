@@ -47,7 +47,7 @@ def run_demo(out: TextIO = sys.stdout, quiet: bool = False) -> int:
             for w in result.warnings:
                 _say(out, f"      ! {w}")
         mg = sync.results["fetch_meta_global"]
-        assert isinstance(mg, MetaGlobalResult)
+        assert isinstance(mg, MetaGlobalResult) and mg.meta_global is not None
         _say(out, f"  meta/global: storage version {mg.meta_global.storage_version}, declined: "
                   f"{', '.join(sorted(mg.meta_global.declined)) or 'none'}")  # fmt: skip
         download = sync.download()

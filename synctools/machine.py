@@ -1,75 +1,98 @@
 """The stepwise sync: each stage of one Firefox Sync is a method a notebook cell calls.
 
-The states and the stages that move between them are one table, :data:`TRANSITIONS`
-(read it like application-services' ``SetupState`` and h11's ``_state.py``)::
+:class:`Sync` is a thin façade over parts with one job each, sharing one
+:class:`~synctools.stages.core.Core` (the state machine, the server setup, the storage
+client, the local store, the trace):
 
-    stage               may run from                                 leads to
-    authenticate        NEW                                          AUTHENTICATED
-    exchange_token      AUTHENTICATED and later                      TOKEN
-    fetch_info          TOKEN and later                              INFO
-    fetch_meta_global   INFO and later                               META_GLOBAL | FRESH_START_REQUIRED | UPGRADE_REQUIRED
-    fetch_crypto_keys   META_GLOBAL and later                        READY | FRESH_START_REQUIRED
-    download            READY and later                              DOWNLOADED
-    merge               DOWNLOADED and later                         MERGED
-    plan_upload         MERGED, PLANNED, COMMITTED                   PLANNED
-    commit(plan)        PLANNED (records); META_GLOBAL+ (meta/global); FRESH_START_REQUIRED (fresh start)
+- :class:`~synctools.stages.setup.SetupPart`: authenticate … fetch_crypto_keys, and the
+  meta/global, fresh-start and engine-reset plans;
+- :class:`~synctools.stages.view.LocalView`: download, and each collection's records,
+  errors and frames;
+- :class:`~synctools.stages.staging.Staging`: edit, add, delete, discard, merge, resolve;
+- :class:`~synctools.stages.commit.Committer`: plans, commits, snapshots, restore.
 
-Running an earlier stage again rewinds to its state. A stage called too early raises
-:class:`StageOrderError` naming the stage to run first. Only :meth:`Sync.commit` writes
-to the server, always with ``X-If-Unmodified-Since``.
+The states and what moves between them are one table, :data:`synctools.states.TRANSITIONS`
+(docs/stepwise-sync.md shows it, generated from the table). A stage called too early
+raises :class:`StageOrderError` naming the stage to run first. Only :meth:`Sync.commit`
+writes to the server, always with ``X-If-Unmodified-Since``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 from . import net
-from .plan import Conflict, UploadPlan
+from .engines import Frames
+from .plan import Conflict, EngineResetPlan, FreshStartPlan, MetaGlobalPlan, Plan, UploadPlan
 from .protocol.bso import BSO, ServerTime
-from .protocol.crypto import CollectionKeys, CryptoError
+from .protocol.crypto import CollectionKeys
 from .protocol.keys import SyncKeys
 from .protocol.metaglobal import MetaGlobal
 from .results import (
+    AuthResult,
+    CommitResult,
+    CryptoKeysResult,
+    DownloadResult,
+    InfoResult,
+    MergeResult,
+    MetaGlobalResult,
     StageResult,
+    TokenResult,
 )
-from .stages.commit import CommitStages
-from .stages.setup import SetupStages, data_dir, default_store_path  # noqa: F401 - public
-from .states import (  # noqa: F401 - the public names of the state machine
-    _NETWORK_STAGES,
+from .stages.commit import Committer
+from .stages.core import Core, Options, ServerSetup, StorageFactory
+from .stages.setup import Credentials, Endpoints, SetupPart, data_dir, default_store_path
+from .stages.staging import Keep, Staging
+from .stages.view import LocalView
+from .states import (
     NEXT_STAGE,
     SETUP_COLLECTIONS,
     STAGES,
     TRANSITIONS,
     BackoffActive,
-    S,
+    NodeReassigned,
     StageOrderError,
     StalePlanError,
     State,
     SyncError,
+    UnreadableWrite,
     UpgradeRequired,
 )
-from .store import Store
+from .store import StagedChange, Store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import LocalStack
+
+S = State
+
+__all__ = [
+    "NEXT_STAGE",
+    "SETUP_COLLECTIONS",
+    "STAGES",
+    "TRANSITIONS",
+    "BackoffActive",
+    "Credentials",
+    "NodeReassigned",
+    "S",
+    "StageOrderError",
+    "StalePlanError",
+    "State",
+    "Sync",
+    "SyncError",
+    "UnreadableWrite",
+    "UpgradeRequired",
+    "data_dir",
+    "default_store_path",
+]
 
 
-@dataclass
-class Credentials:
-    """How a Sync authenticates. Secrets never appear in repr."""
-
-    email: str | None = None
-    password: str | None = None
-    totp: str | Callable[[], str] | None = None
-    code: str | Callable[[], str] | None = None
-    session: net.FxaSession | None = None
-
-    def __repr__(self) -> str:
-        return f"Credentials(email={self.email!r})"
-
-
-class Sync(SetupStages, CommitStages):
+class Sync:
     """One sync of one account, run stage by stage. See the module docstring."""
 
     def __init__(
@@ -84,49 +107,24 @@ class Sync(SetupStages, CommitStages):
         interactive: bool = False,
         page_size: int = 1000,
         progress: bool = True,
+        storage_factory: StorageFactory | None = None,
     ) -> None:
-        self.trace_log = net.Trace()
-        self.auth_url = auth_url or net.fxa.PRODUCTION_AUTH_URL
-        self.oauth_url = oauth_url or self.auth_url
-        self.token_url = token_url or net.tokenserver.PRODUCTION_TOKEN_URL
-        self._credentials = credentials or Credentials()
-        self._store_arg = store
-        self.store: Store | None = store if isinstance(store, Store) else None
         if on_backoff not in ("stop", "wait"):
-            raise ValueError(
-                "on_backoff must be 'stop' (raise and show the wait) or 'wait' (wait, then retry)"
-            )
-        self.on_backoff = on_backoff
-        self.interactive = interactive
-        self.page_size = page_size
-        self.progress = progress
-        self.state = State.NEW
-        self.results: dict[str, StageResult] = {}
-        self.session: net.FxaSession | None = self._credentials.session
-        self.keys: SyncKeys | None = None
-        self.token: net.Token | None = None
-        self.storage: net.StorageClient | None = None
-        self.tokenserver: net.TokenServerClient | None = None
-        self.config: net.InfoConfiguration | None = None
-        self.info_collections: dict[str, ServerTime] = {}
-        self.meta_global: MetaGlobal | None = None
-        self.meta_global_modified: ServerTime | None = None
-        self.collection_keys: CollectionKeys | None = None
-        self.crypto_keys_modified: ServerTime | None = None
-        self._records: dict[str, dict[str, dict[str, Any]]] = {}
-        self._errors: dict[str, dict[str, CryptoError]] = {}
-        self._conflicts: list[Conflict] = []
-        self._generation = 0  # bumped whenever staged changes change
-        self._plan: UploadPlan | None = None
-        self._upgrade: str | None = None
-        self._static_token: net.Token | None = None
-        # the collection timestamps this object's view reflects: what its writes are guarded by
-        self._seen: dict[str, ServerTime] = {}
-        self._envelopes: dict[str, dict[str, BSO]] = {}  # server envelopes by collection, id
-        self._notes: list[str] = []  # warnings raised between stages, shown by the next one
-        self._ignore_backoff = False
-        self._marks: dict[str, int] = {}  # stage -> trace length when it started
+            raise ValueError("on_backoff must be 'stop' (raise and show the wait) or 'wait' (wait, then retry)")
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise ValueError(f"page_size must be a positive number of records, not {page_size!r}")
+        auth = auth_url or net.fxa.PRODUCTION_AUTH_URL
+        endpoints = Endpoints(auth, oauth_url or auth, token_url or net.tokenserver.PRODUCTION_TOKEN_URL)
+        options = Options(on_backoff=on_backoff, interactive=interactive, page_size=page_size, progress=progress)
+        self._core = core = Core(options, store if isinstance(store, Store) else None, storage_factory)
+        ref = weakref.ref(self)
+        core.owner = ref
+        self._setup = SetupPart(core, endpoints, credentials or Credentials(), store)
+        self._view = LocalView(core)
+        self._staging = Staging(core, self._view)
+        self._committer = Committer(core, self._setup, self._view, self._staging)
 
+    # ------------------------------------------------------------------ constructors
     @classmethod
     def login(
         cls,
@@ -153,16 +151,15 @@ class Sync(SetupStages, CommitStages):
                    store=store, interactive=interactive, **kwargs)  # fmt: skip
 
     @classmethod
-    def from_session(
-        cls, path: str | os.PathLike[str], *, token_url: str | None = None, **kwargs: Any
-    ) -> Sync:
+    def from_session(cls, path: str | os.PathLike[str], *, token_url: str | None = None, **kwargs: Any) -> Sync:
         """Resume a session saved with ``save_session`` (``synctools login``)."""
         kwargs.setdefault("store", "auto")
         sync = cls(token_url=token_url, **kwargs)
-        sync.session = net.load_session(path, trace=sync.trace_log)
-        sync.auth_url = sync.session.client.auth_url
-        sync.oauth_url = sync.session.client.oauth_url
-        sync._credentials = Credentials(email=sync.session.email, session=sync.session)
+        session = net.load_session(path, trace=sync.trace_log)
+        sync._setup.session = session
+        sync._setup.endpoints.auth_url = session.client.auth_url
+        sync._setup.endpoints.oauth_url = session.client.oauth_url
+        sync._setup.credentials = Credentials(email=session.email, session=session)
         return sync
 
     @classmethod
@@ -188,51 +185,156 @@ class Sync(SetupStages, CommitStages):
             sync_keys = SyncKeys.from_ksync(ksync, kid)
         elif isinstance(sync_keys, Mapping):
             sync_keys = SyncKeys.from_jwk(sync_keys)
-        sync = cls(token_url=token_url, **kwargs)
-        if storage_token is not None:
-            sync._static_token = (
-                storage_token
-                if isinstance(storage_token, net.Token)
-                else net.Token.from_json(dict(storage_token))
-            )
         if access_token is None and storage_token is None:
             raise ValueError("from_keys needs an OAuth access_token or a storage_token")
-        sync.session = net.FxaSession.from_oauth(access_token or "", sync_keys, trace=sync.trace_log)
-        sync._credentials = Credentials(session=sync.session)
+        sync = cls(token_url=token_url, **kwargs)
+        if storage_token is not None:
+            sync._setup.static_token = (
+                storage_token if isinstance(storage_token, net.Token) else net.Token.from_json(dict(storage_token))
+            )
+        session = net.FxaSession.from_oauth(access_token or "", sync_keys, trace=sync.trace_log)
+        sync._setup.session = session
+        sync._setup.credentials = Credentials(session=session)
         return sync
 
     @classmethod
-    def local(
-        cls, stack: Any, *, email: str | None = None, password: str | None = None, **kwargs: Any
-    ) -> Sync:
+    def local(cls, stack: LocalStack, *, email: str | None = None, password: str | None = None,
+              **kwargs: Any) -> Sync:  # fmt: skip
         """A sync against an embedded :class:`~synctools.server.LocalStack` (its demo account by default)."""
         if email is None:
             demo = getattr(stack, "demo_account", None)
             if demo is None:
-                raise ValueError(
-                    "this stack has no demo account: start it with demo=True or pass email/password"
-                )
+                raise ValueError("this stack has no demo account: start it with demo=True or pass email/password")
             email, password = demo.email, demo.password
         kwargs.setdefault("interactive", False)
         kwargs.setdefault("progress", False)
         kwargs.setdefault("store", None)  # the stack is ephemeral: so is its local state
+        account = email
         return cls.login(
             email,
             password or "",
             auth_url=stack.auth_url,
             oauth_url=stack.oauth_url,
             token_url=stack.token_url,
-            code=lambda: stack.admin.verification_code(email),
-            totp=lambda: stack.admin.totp_code(email),
+            code=lambda: str(stack.admin.verification_code(account) or ""),
+            totp=lambda: str(stack.admin.totp_code(account) or ""),
             **kwargs,
         )
 
     def __repr__(self) -> str:
-        who = self._credentials.email or (self.session.email if self.session else None) or "?"
+        creds = self._setup.credentials
+        session = self._setup.session
+        who = creds.email or (session.email if session else None) or "?"
         nxt = NEXT_STAGE.get(self.state)
         hint = f", next: {nxt}()" if nxt else ""
         return f"<Sync {who} state={self.state.value}{hint}>"
 
+    # ------------------------------------------------------------------ what it knows
+    @property
+    def state(self) -> State:
+        """Where the sync stands (moved only by the table, :data:`TRANSITIONS`)."""
+        return self._core.state
+
+    @property
+    def setup(self) -> ServerSetup:
+        """What setup learnt of the server, as one immutable value."""
+        return self._core.setup
+
+    @property
+    def results(self) -> dict[str, StageResult]:
+        return self._core.results
+
+    @property
+    def trace_log(self) -> net.Trace:
+        return self._core.trace_log
+
+    @property
+    def trace(self) -> pd.DataFrame:
+        """Every HTTP exchange so far, secrets replaced by fingerprints."""
+        return self._core.trace
+
+    @property
+    def store(self) -> Store | None:
+        return self._core.store
+
+    @property
+    def session(self) -> net.FxaSession | None:
+        return self._setup.session
+
+    @property
+    def keys(self) -> SyncKeys | None:
+        return self._setup.keys
+
+    @property
+    def token(self) -> net.Token | None:
+        return self._core.token
+
+    @property
+    def storage(self) -> net.StorageClient | None:
+        return self._core.storage
+
+    @property
+    def tokenserver(self) -> net.TokenServerClient | None:
+        return self._setup.tokenserver
+
+    @property
+    def config(self) -> net.InfoConfiguration | None:
+        return self._core.setup.config
+
+    @property
+    def info_collections(self) -> dict[str, ServerTime]:
+        return self._core.setup.info_collections
+
+    @property
+    def meta_global(self) -> MetaGlobal | None:
+        return self._core.setup.meta_global
+
+    @property
+    def meta_global_modified(self) -> ServerTime | None:
+        return self._core.setup.meta_global_modified
+
+    @property
+    def collection_keys(self) -> CollectionKeys | None:
+        return self._core.setup.collection_keys
+
+    @property
+    def crypto_keys_modified(self) -> ServerTime | None:
+        return self._core.setup.crypto_keys_modified
+
+    @property
+    def conflicts(self) -> list[Conflict]:
+        """Staged changes that met newer server versions at the last merge."""
+        return list(self._staging.conflicts)
+
+    @property
+    def auth_url(self) -> str:
+        return self._setup.endpoints.auth_url
+
+    @property
+    def oauth_url(self) -> str:
+        return self._setup.endpoints.oauth_url
+
+    @property
+    def token_url(self) -> str:
+        return self._setup.endpoints.token_url
+
+    @property
+    def page_size(self) -> int:
+        return self._core.options.page_size
+
+    @property
+    def progress(self) -> bool:
+        return self._core.options.progress
+
+    @property
+    def interactive(self) -> bool:
+        return self._core.options.interactive
+
+    @property
+    def on_backoff(self) -> str:
+        return self._core.options.on_backoff
+
+    # ------------------------------------------------------------------ walking the stages
     def next(self) -> StageResult:
         """Run the next stage from where the sync stands."""
         stage = NEXT_STAGE.get(self.state)
@@ -244,7 +346,8 @@ class Sync(SetupStages, CommitStages):
                 S.UPGRADE_REQUIRED: "the server needs a newer client; nothing can be done safely",
             }[self.state]
             raise StageOrderError(f"no automatic next stage in state '{self.state.value}': {what}")
-        return getattr(self, stage)()
+        result: StageResult = getattr(self, stage)()
+        return result
 
     def run(self, until: str = "plan_upload") -> list[StageResult]:
         """Run stages in order up to and including ``until`` (never ``commit``)."""
@@ -256,6 +359,187 @@ class Sync(SetupStages, CommitStages):
             if stage is None:
                 break
             results.append(self.next())
-            if stage == until or STAGES.index(stage) >= STAGES.index(until):
+            if STAGES.index(stage) >= STAGES.index(until):
                 break
         return results
+
+    # ------------------------------------------------------------------ setup (1.1 - 2.3)
+    def authenticate(self) -> AuthResult:
+        """1.1: log in (if needed), verify the session, fetch the sync keys and OAuth token."""
+        return self._setup.authenticate()
+
+    def exchange_token(self) -> TokenResult:
+        """1.2: trade the OAuth token (and X-KeyID) for storage node credentials."""
+        return self._setup.exchange_token()
+
+    def fetch_info(self) -> InfoResult:
+        """2.1: ``info/configuration`` (404 = defaults) and ``info/collections``."""
+        return self._setup.fetch_info()
+
+    def fetch_meta_global(
+        self, *, declined: Iterable[str] | None = None, enable: Mapping[str, bool] | None = None
+    ) -> MetaGlobalResult:
+        """2.2: fetch and validate ``meta/global``; compute engine states and, if it must
+        change, a planned upload (never written here). ``enable`` maps engine → on/off
+        to plan declining or accepting an engine."""
+        return self._setup.fetch_meta_global(declined=declined, enable=enable)
+
+    def fetch_crypto_keys(self) -> CryptoKeysResult:
+        """2.3: fetch ``crypto/keys`` and decrypt it with kSync (or report why not)."""
+        return self._setup.fetch_crypto_keys()
+
+    def plan_fresh_start(self, *, declined: Iterable[str] | None = None) -> FreshStartPlan:
+        """A plan to wipe the server and write new meta/global and crypto/keys.
+
+        Nothing happens until ``sync.commit(plan)``; the warning says what is lost.
+        """
+        return self._setup.plan_fresh_start(declined=declined)
+
+    def plan_engine_reset(self, engine: str, *, wipe: bool = False) -> EngineResetPlan:
+        """A plan to start one engine over: a new syncID in meta/global (every device then
+        resets it) and, with ``wipe=True``, its collection deleted first. Review, then commit."""
+        return self._setup.plan_engine_reset(engine, wipe=wipe)
+
+    # ------------------------------------------------------------------ records (3)
+    def download(self, collections: Iterable[str] | str | None = None) -> DownloadResult:
+        """3: for each collection, read what is newer than the last sync (paged), decrypt
+        it into the local store, and keep every record's error."""
+        return self._view.download(collections)
+
+    def records(self, collection: str) -> dict[str, dict[str, Any]]:
+        """The decrypted records of a downloaded collection, by id (a copy)."""
+        return self._view.records(collection)
+
+    def record(self, collection: str, record_id: str) -> dict[str, Any]:
+        return self._view.record(collection, record_id)
+
+    def envelope(self, collection: str, record_id: str) -> BSO | None:
+        """The record's server envelope as last seen (id, modified, sortindex, ttl, payload)."""
+        return self._view.envelope(collection, record_id)
+
+    def errors(self, collection: str | None = None, *, validate: bool = False) -> pd.DataFrame:
+        """Every record that failed to decrypt, with why. ``validate=True`` also builds
+        each collection's frame and adds the records whose cleartext breaks the
+        collection's record shape (reason ``bad-record``), as the frames show them."""
+        return self._view.errors(collection, validate=validate)
+
+    def collection_frames(self, name: str, *, reveal: bool = False) -> Frames:
+        """All frames of a downloaded collection (``.main`` plus companions such as
+        history's ``.visits``, and bookmarks' ``.tree``), failed records included. Built
+        once per state of the collection and reused until it changes."""
+        return self._view.collection_frames(name, reveal=reveal)
+
+    def frame(self, name: str, part: str = "main", *, reveal: bool = False) -> pd.DataFrame:
+        """The downloaded collection as a typed DataFrame; ``part="visits"`` for history's
+        visits. Records that failed to decrypt are rows with their ``error``. Passwords
+        and card numbers stay masked unless ``reveal=True``."""
+        frame: pd.DataFrame = self.collection_frames(name, reveal=reveal)[part]
+        return frame
+
+    def frames(self, *, reveal: bool = False) -> dict[str, pd.DataFrame]:
+        """The main frame of every downloaded collection."""
+        return {name: self.frame(name, reveal=reveal) for name in self._view.downloaded()}
+
+    # ------------------------------------------------------------------ staging and merge
+    def edit(self, collection: str, record_id: str, changes: Mapping[str, Any]) -> StagedChange:
+        """Stage an edit: ``changes`` are merged into the record's fields."""
+        return self._staging.edit(collection, record_id, changes)
+
+    def add(self, collection: str, record: Mapping[str, Any], *, sortindex: int | None = None,
+            ttl: int | None = None) -> StagedChange:  # fmt: skip
+        """Stage a new record (it needs an ``id``)."""
+        return self._staging.add(collection, record, sortindex=sortindex, ttl=ttl)
+
+    def delete(self, collection: str, record_id: str) -> StagedChange:
+        """Stage a tombstone (Sync deletes by uploading ``{"id", "deleted": true}``)."""
+        return self._staging.delete(collection, record_id)
+
+    def discard(self, collection: str, record_id: str | None = None) -> int:
+        """Drop staged changes (one record or a whole collection)."""
+        return self._staging.discard(collection, record_id)
+
+    def staged(self) -> pd.DataFrame:
+        """The staged changes awaiting review (secret fields masked)."""
+        return self._staging.staged()
+
+    def merge(self) -> MergeResult:
+        """Three-way: server changes vs the mirror vs staged edits. Conflicts are listed
+        with both versions; nothing is chosen silently."""
+        return self._staging.merge()
+
+    def resolve(self, collection: str, record_id: str, keep: Keep) -> None:
+        """Settle a conflict: keep ``'local'`` (re-stage on top of the server version),
+        ``'server'`` (drop the staged change) or a merged record dict."""
+        self._staging.resolve(collection, record_id, keep)
+
+    # ------------------------------------------------------------------ plans and commits
+    def plan_upload(self) -> UploadPlan:
+        """An :class:`UploadPlan`: per collection the records, their diffs against the
+        server's version and the batches the server's limits imply."""
+        return self._committer.plan_upload()
+
+    @property
+    def plan(self) -> UploadPlan | None:
+        """The current records plan (None once committed or when staging moved on)."""
+        return self._committer.plan
+
+    def commit(self, plan: Plan) -> CommitResult:
+        """The only method that writes: the plan's writes, each with X-If-Unmodified-Since.
+
+        A records plan is uploaded in batched POSTs, atomic per collection; on 412 it
+        stops, downloads again, merges again and hands back a new plan
+        (``result.new_plan``): nothing the server had is overwritten."""
+        committer = self._committer
+        if isinstance(plan, UploadPlan):
+            result = committer.commit_records(plan)
+            if result.status == "conflict" and result.conflict_collection is not None:
+                self.download([result.conflict_collection])
+                merge = self.merge()
+                result.decisions.append(f"re-merged: {len(merge.conflicts)} conflict(s)")
+                result.new_plan = self.plan_upload()
+        elif isinstance(plan, MetaGlobalPlan):
+            result = committer.commit_meta_global(plan)
+        elif isinstance(plan, FreshStartPlan):
+            result = committer.commit_fresh_start(plan)
+        elif isinstance(plan, EngineResetPlan):
+            result = committer.commit_engine_reset(plan)
+        else:
+            raise TypeError(f"not a plan: {type(plan).__name__} (make one with sync.plan_upload() and friends)")
+        plan._committed(result)  # a review widget showing this plan follows
+        return result
+
+    def snapshots(self) -> pd.DataFrame:
+        """Every snapshot of what a commit replaced (for :meth:`restore`)."""
+        return self._committer.snapshots()
+
+    def restore(self, snapshot: int) -> UploadPlan:
+        """Stage the server versions a commit replaced, and plan putting them back.
+
+        Records that did not exist before get a tombstone; records whose keys changed
+        since are re-encrypted under the current keys from the cleartext the snapshot
+        kept, or refused with why (the plan's warning). Review, then commit the plan."""
+        refused = self._committer.stage_restore(snapshot)
+        if self.state not in (S.DOWNLOADED, S.MERGED, S.PLANNED, S.COMMITTED):
+            raise StageOrderError(
+                "restore staged the records; run the stages up to download(), then merge() and plan_upload()"
+                + (f". Not restorable: {'; '.join(refused)}" if refused else "")
+            )
+        self.merge()
+        plan = self.plan_upload()
+        if refused:
+            plan.warning = "not restored: " + "; ".join(refused)
+        return plan
+
+    # ------------------------------------------------------------------ backoff
+    @property
+    def backoff(self) -> net.ServerSignal | None:
+        """The server's latest X-Weave-Backoff / Retry-After still in force, if any."""
+        return self._core.backoff
+
+    def wait_backoff(self) -> float:
+        """Wait (with a countdown) until the server's backoff ends; returns seconds waited."""
+        return self._core.wait_backoff()
+
+    def ignore_backoff(self, ignore: bool = True) -> None:
+        """Go on despite the server's backoff request (a debugging tool's prerogative)."""
+        self._core.ignore_backoff = ignore

@@ -1,24 +1,46 @@
 """Plans: what a commit would write, shown before anything is written.
 
-An :class:`UploadPlan` is plain data. It lists, per collection, every record that
-would be uploaded with its diff against the server's version, the batches the
-server's limits imply, and the ``X-If-Unmodified-Since`` guard. A person may
-``reject()`` single changes; ``Sync.commit(plan)`` uploads only what is accepted.
-Special plans (``kind="meta/global"`` or ``"fresh-start"``) carry their warning.
+Every plan is plain data of one of four kinds, each its own type:
+
+- :class:`UploadPlan` (``kind="records"``): per collection, every record that would be
+  uploaded with its diff against the server's version, the batches the server's limits
+  imply, and the ``X-If-Unmodified-Since`` guard. A person may ``reject()`` single
+  changes; ``Sync.commit(plan)`` uploads only what is accepted.
+- :class:`MetaGlobalPlan` (``"meta/global"``): a new meta/global, with before and after.
+- :class:`FreshStartPlan` (``"fresh-start"``): wipe the server, then new meta/global and
+  crypto/keys; its warning says what is lost.
+- :class:`EngineResetPlan` (``"engine-reset"``): a new syncID for one engine in
+  meta/global (other devices then start that engine over), and for a wipe, its
+  collection deleted.
+
+Each says what it will do in :meth:`Plan.effects` (counted: N records deleted,
+meta/global written...), which every view shows.
 """
 
 from __future__ import annotations
 
 import html
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pandas as pd
 
 from . import engines
 from .diff import FieldChange, diff_records, summarize
+from .display import mimebundle
 from .protocol.bso import BSO, ServerTime
+from .protocol.crypto import CollectionKeys
+from .protocol.metaglobal import MetaGlobal
+from .store import ChangeKind
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .net import InfoConfiguration
+    from .results import CommitResult
+
+PlanKind = Literal["records", "meta/global", "fresh-start", "engine-reset"]
+PlanEvent = Literal["decision", "committed"]
 
 _plan_ids = itertools.count(1)
 
@@ -60,9 +82,9 @@ class Conflict:
 class PlannedChange:
     collection: str
     id: str
-    kind: str  # add | edit | delete | restore
+    kind: ChangeKind
     before: dict[str, Any] | None  # server cleartext now (None: record absent)
-    after: dict[str, Any] | None  # what will be uploaded (cleartext; None for a raw restore)
+    after: dict[str, Any] | None  # what will be uploaded (cleartext)
     bso: BSO  # the encrypted record that will be uploaded
     base_modified: ServerTime | None
     accepted: bool | None = None  # None: undecided; the review widget sets it
@@ -90,46 +112,95 @@ class CollectionPlan:
     changes: list[PlannedChange] = field(default_factory=list)
     batches: list[dict[str, int]] = field(default_factory=list)  # [{"posts": n, "records": n}]
     too_large: dict[str, str] = field(default_factory=dict)  # ids the server's limits can never admit
+    unreadable: dict[str, str] = field(default_factory=dict)  # ids left out: nobody could read them
 
     @property
     def accepted(self) -> list[PlannedChange]:
         return [c for c in self.changes if c.accepted is not False]
 
 
-@dataclass
-class UploadPlan:
-    """Everything a commit would write. Nothing is written until ``sync.commit(plan)``."""
+@dataclass(eq=False, repr=False)
+class Plan:
+    """What every plan has. Nothing is written until ``sync.commit(plan)``."""
 
-    kind: str = "records"  # records | meta/global | fresh-start
-    collections: dict[str, CollectionPlan] = field(default_factory=dict)
-    blocked: list[Conflict] = field(default_factory=list)
+    kind: ClassVar[PlanKind]
+
     warning: str | None = None
-    special: dict[str, Any] = field(default_factory=dict)  # meta/global / fresh-start payloads
     id: int = field(default_factory=lambda: next(_plan_ids))
     generation: int = 0  # the sync's staging generation it was made from
+    config: InfoConfiguration | None = field(default=None, repr=False)  # the server's limits
+    result: CommitResult | None = field(default=None, repr=False)  # once committed
+    _observers: list[Callable[[Plan, PlanEvent], None]] = field(default_factory=list, repr=False)
+    _sync_ref: Callable[[], Any] | None = field(default=None, repr=False)
 
-    config: Any = field(default=None, repr=False, compare=False)  # the server's InfoConfiguration
-    result: Any = field(default=None, repr=False, compare=False)  # the CommitResult, once committed
-    _observers: list[Any] = field(default_factory=list, repr=False, compare=False)
-
-    def observe(self, callback: Any) -> None:
+    def observe(self, callback: Callable[[Plan, PlanEvent], None]) -> None:
         """Call ``callback(plan, event)`` on every decision (``"decision"``) and when the
         plan is committed (``"committed"``): how a review widget stays in step with code."""
         self._observers.append(callback)
 
-    def _notify(self, event: str) -> None:
+    def _notify(self, event: PlanEvent) -> None:
         for callback in list(self._observers):
             callback(self, event)
 
-    def _committed(self, result: Any) -> None:
+    def _committed(self, result: CommitResult) -> None:
         self.result = result
         self._notify("committed")
 
     @property
     def sync(self) -> Any:
         """The :class:`~synctools.Sync` that made this plan (a weak reference)."""
-        ref = getattr(self, "_sync_ref", None)
-        return ref() if ref is not None else None
+        return self._sync_ref() if self._sync_ref is not None else None
+
+    @property
+    def empty(self) -> bool:
+        """True when committing would write nothing."""
+        return False
+
+    def effects(self) -> list[tuple[str, str]]:
+        """What committing will do, as (what, detail) lines, counted."""
+        return []
+
+    # ------------------------------------------------------------- display
+    def _title(self) -> str:
+        return f"<{type(self).__name__} #{self.id} {self.kind}>"
+
+    def __repr__(self) -> str:
+        lines = [self._title()]
+        lines += [f"  {what}: {detail}" for what, detail in self.effects()]
+        if self.warning:
+            lines.append(f"  WARNING: {self.warning}")
+        return "\n".join(lines)
+
+    __str__ = __repr__
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any] | None:
+        """In a Jupyter kernel, its registered widget (``_repr_html_`` stays the fallback)."""
+        return mimebundle(self)
+
+    def _html_body(self) -> list[str]:
+        esc = html.escape
+        return [f"<p><b>{esc(what)}</b>: {esc(detail)}</p>" for what, detail in self.effects()]
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        parts = [f"<div><h4>{esc(type(self).__name__)} #{self.id} <small>({esc(self.kind)})</small></h4>"]
+        if self.warning:
+            parts.append(f"<p style='color:var(--jp-error-color1, #b00)'><b>⚠ {esc(self.warning)}</b></p>")
+        parts += self._html_body()
+        parts.append(
+            "<p><i>Nothing has been written. Review, then <code>sync.commit(plan)</code>.</i></p></div>"
+        )
+        return "".join(parts)
+
+
+@dataclass(eq=False, repr=False)
+class UploadPlan(Plan):
+    """Records to upload, per collection (``kind="records"``)."""
+
+    kind: ClassVar[PlanKind] = "records"
+
+    collections: dict[str, CollectionPlan] = field(default_factory=dict)
+    blocked: list[Conflict] = field(default_factory=list)
 
     def rebatch(self) -> UploadPlan:
         """Recompute each collection's batches for the changes still accepted."""
@@ -147,7 +218,8 @@ class UploadPlan:
         return [c for cp in self.collections.values() for c in cp.changes]
 
     def change(self, collection: str, record_id: str) -> PlannedChange:
-        for c in self.collections.get(collection, CollectionPlan(collection, ServerTime(0))).changes:
+        cp = self.collections.get(collection)
+        for c in cp.changes if cp is not None else []:
             if c.id == record_id:
                 return c
         raise KeyError(f"no planned change for {collection}/{record_id}")
@@ -162,9 +234,7 @@ class UploadPlan:
 
     def _decide(self, value: bool, collection: str | None, record_id: str | None) -> None:
         for c in self.changes():
-            if (collection is None or c.collection == collection) and (
-                record_id is None or c.id == record_id
-            ):
+            if (collection is None or c.collection == collection) and (record_id is None or c.id == record_id):
                 c.accepted = value
         self._notify("decision")
 
@@ -174,7 +244,7 @@ class UploadPlan:
 
     @property
     def empty(self) -> bool:
-        return self.kind == "records" and not any(cp.accepted for cp in self.collections.values())
+        return not any(cp.accepted for cp in self.collections.values())
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -184,15 +254,23 @@ class UploadPlan:
         change = self.change(collection, record_id)
         return pd.DataFrame([c.__dict__ for c in change.changes])
 
+    def effects(self) -> list[tuple[str, str]]:
+        out = []
+        for name, cp in self.collections.items():
+            kinds: dict[str, int] = {}
+            for c in cp.accepted:
+                kinds[c.kind] = kinds.get(c.kind, 0) + 1
+            what = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "nothing accepted"
+            posts = sum(b["posts"] for b in cp.batches)
+            out.append((name, f"{what}; {len(cp.batches)} batch(es), {posts} POST(s)"))
+        if self.blocked:
+            out.append(("conflicts", f"{len(self.blocked)} left out until resolved"))
+        return out
+
     # ------------------------------------------------------------- display
     def __repr__(self) -> str:
-        if self.kind != "records":
-            return f"<UploadPlan #{self.id} {self.kind}: {self.warning or ''}>\n" + "\n".join(
-                f"  {k}: {v}" for k, v in self.special.items() if k.startswith("show")
-            )
-        lines = [
-            f"<UploadPlan #{self.id}: {len(self.changes())} change(s) in {len(self.collections)} collection(s)>"
-        ]
+        n = len(self.changes())
+        lines = [f"<UploadPlan #{self.id}: {n} change(s) in {len(self.collections)} collection(s)>"]
         for name, cp in self.collections.items():
             posts = sum(b["posts"] for b in cp.batches)
             lines.append(
@@ -203,45 +281,104 @@ class UploadPlan:
                 lines.append(f"    {c.kind:7s} {c.id}  {summarize(c.changes)}")
             for rid, why in cp.too_large.items():
                 lines.append(f"    TOO LARGE {rid}: {why} (it will not be sent)")
+            for rid, why in cp.unreadable.items():
+                lines.append(f"    LEFT OUT {rid}: {why}")
         for b in self.blocked:
-            lines.append(
-                f"  CONFLICT {b.collection}/{b.id}: resolve with sync.resolve() before it can upload"
-            )
+            lines.append(f"  CONFLICT {b.collection}/{b.id}: resolve with sync.resolve() before it can upload")
         if self.warning:
             lines.append(f"  WARNING: {self.warning}")
         return "\n".join(lines)
 
     __str__ = __repr__
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any] | None:
-        """In a Jupyter kernel, its synctools widget (``_repr_html_`` stays the fallback)."""
-        from .widgets.display import mimebundle
-
-        return mimebundle(self)
-
-    def _repr_html_(self) -> str:
+    def _html_body(self) -> list[str]:
         esc = html.escape
-        parts = [f"<div><h4>UploadPlan #{self.id} <small>({esc(self.kind)})</small></h4>"]
-        if self.warning:
-            parts.append(f"<p style='color:#b00'><b>⚠ {esc(self.warning)}</b></p>")
-        if self.kind == "records":
-            if self.changes():
-                parts.append(self.frame.to_html(index=False, border=0))
-            for name, cp in self.collections.items():
-                parts.append(
-                    f"<p>{esc(name)}: X-If-Unmodified-Since <code>{cp.if_unmodified_since}</code>,"
-                    f" batches {esc(str(cp.batches))}</p>"
-                )
-            if self.blocked:
-                parts.append("<p><b>Conflicts</b> (not in this plan)</p>")
-                parts.append(pd.DataFrame([b.row() for b in self.blocked]).to_html(index=False, border=0))
+        parts = []
+        if self.changes():
+            parts.append(self.frame.to_html(index=False, border=0))
         else:
-            parts += [
-                f"<p><b>{esc(k[5:])}</b>: {esc(str(v))}</p>"
-                for k, v in self.special.items()
-                if k.startswith("show")
-            ]
-        parts.append(
-            "<p><i>Nothing has been written. Review, then <code>sync.commit(plan)</code>.</i></p></div>"
-        )
-        return "".join(parts)
+            parts.append("<p>No change to upload.</p>")
+        for name, cp in self.collections.items():
+            parts.append(
+                f"<p>{esc(name)}: X-If-Unmodified-Since <code>{cp.if_unmodified_since}</code>,"
+                f" batches {esc(str(cp.batches))}</p>"
+            )
+            for rid, why in {**cp.too_large, **cp.unreadable}.items():
+                parts.append(f"<p>left out <code>{esc(rid)}</code>: {esc(why)}</p>")
+        if self.blocked:
+            parts.append("<p><b>Conflicts</b> (not in this plan)</p>")
+            parts.append(pd.DataFrame([b.row() for b in self.blocked]).to_html(index=False, border=0))
+        return parts
+
+
+@dataclass(eq=False, repr=False)
+class MetaGlobalPlan(Plan):
+    """Replace meta/global (``kind="meta/global"``), guarded by the version read."""
+
+    kind: ClassVar[PlanKind] = "meta/global"
+
+    meta_global: MetaGlobal | None = None
+    if_unmodified_since: ServerTime = field(default_factory=lambda: ServerTime(0))
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+    def effects(self) -> list[tuple[str, str]]:
+        changes = diff_records(self.before, self.after)
+        return [
+            ("writes", f"meta/global (X-If-Unmodified-Since {self.if_unmodified_since})"),
+            ("changes", summarize(changes, limit=12) or "none"),
+        ]
+
+
+@dataclass(eq=False, repr=False)
+class FreshStartPlan(Plan):
+    """Wipe the server, then write a new meta/global and crypto/keys (``kind="fresh-start"``)."""
+
+    kind: ClassVar[PlanKind] = "fresh-start"
+
+    meta_global: MetaGlobal | None = None
+    collection_keys: CollectionKeys | None = None
+    if_unmodified_since: ServerTime = field(default_factory=lambda: ServerTime(0))
+    deletes: dict[str, int | None] = field(default_factory=dict)  # collection -> records (None: unknown)
+
+    @property
+    def records_deleted(self) -> int | None:
+        counts = list(self.deletes.values())
+        return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
+
+    def effects(self) -> list[tuple[str, str]]:
+        n = self.records_deleted
+        what = ", ".join(f"{c} ({k if k is not None else '?'})" for c, k in sorted(self.deletes.items()))
+        keys = self.collection_keys.fingerprints() if self.collection_keys else {}
+        return [
+            ("deletes", f"{n if n is not None else 'every'} record(s) on the server: {what or 'none (server is empty)'}"),
+            ("writes", "a new meta/global and new crypto/keys (X-If-Unmodified-Since: 0)"),
+            ("new default key", f"fingerprint {keys.get('default', '?')}"),
+            ("guard", f"the wipe is refused if the server changed after {self.if_unmodified_since}"),
+        ]
+
+
+@dataclass(eq=False, repr=False)
+class EngineResetPlan(Plan):
+    """Start one engine over (``kind="engine-reset"``): a new syncID for it in
+    meta/global, so every device resets that engine; with ``wipe``, its collection is
+    deleted first (devices then upload their copy again)."""
+
+    kind: ClassVar[PlanKind] = "engine-reset"
+
+    engine: str = ""
+    wipe: bool = False
+    meta_global: MetaGlobal | None = None
+    if_unmodified_since: ServerTime = field(default_factory=lambda: ServerTime(0))  # meta/global's
+    collection_if_unmodified_since: ServerTime | None = None  # the wiped collection's
+    records: int | None = None  # how many records a wipe deletes
+    old_sync_id: str | None = None
+
+    def effects(self) -> list[tuple[str, str]]:
+        new = self.meta_global.engines[self.engine].sync_id if self.meta_global else "?"
+        out = []
+        if self.wipe:
+            n = "?" if self.records is None else str(self.records)
+            out.append(("deletes", f"the {self.engine} collection: {n} record(s)"))
+        out.append(("writes", f"meta/global: {self.engine} syncID {self.old_sync_id} → {new}"))
+        return out

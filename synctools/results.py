@@ -8,10 +8,24 @@ as text (``repr``) and HTML (``_repr_html_``) for notebooks. The rich widgets of
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
+
+from .display import mimebundle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .net import UploadResult
+    from .plan import Conflict, MetaGlobalPlan, UploadPlan
+    from .protocol.metaglobal import MetaGlobal, MetaGlobalChanges
+
+#: what fetch_crypto_keys found
+KeysStatus = Literal["ok", "missing", "undecryptable"]
+#: how a commit ended: all written, a 412 stopped it, the server refused some records,
+#: nothing was accepted, or (for a fresh start or meta/global) the plan's writes done
+CommitStatus = Literal["committed", "conflict", "partial", "nothing"]
 
 
 def _table(rows: list[dict[str, Any]] | pd.DataFrame, max_rows: int = 30) -> str:
@@ -31,12 +45,12 @@ class StageResult:
     requests: list[dict[str, Any]] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    _sync_ref: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def sync(self) -> Any:
         """The :class:`~synctools.Sync` that produced this result (a weak reference)."""
-        ref = getattr(self, "_sync_ref", None)
-        return ref() if ref is not None else None
+        return self._sync_ref() if self._sync_ref is not None else None
 
     # subclasses fill these two
     def summary(self) -> list[tuple[str, Any]]:
@@ -60,9 +74,7 @@ class StageResult:
     __str__ = __repr__
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any] | None:
-        """In a Jupyter kernel, its synctools widget (``_repr_html_`` stays the fallback)."""
-        from .widgets.display import mimebundle
-
+        """In a Jupyter kernel, its registered widget (``_repr_html_`` stays the fallback)."""
         return mimebundle(self)
 
     def _repr_html_(self) -> str:
@@ -100,7 +112,6 @@ class AuthResult(StageResult):
     kid: str | None = None
     key_fingerprint: str | None = None
     verification: str | None = None
-    skipped: bool = False
 
     def summary(self) -> list[tuple[str, Any]]:
         return [
@@ -115,9 +126,8 @@ class AuthResult(StageResult):
 @dataclass(repr=False)
 class TokenResult(StageResult):
     api_endpoint: str = ""
-    uid: Any = None
+    uid: int | None = None
     duration: int | None = None
-    node_changed: bool = False
     token_fingerprint: str = ""
 
     def summary(self) -> list[tuple[str, Any]]:
@@ -156,12 +166,12 @@ class InfoResult(StageResult):
 
 @dataclass(repr=False)
 class MetaGlobalResult(StageResult):
-    meta_global: Any = None  # MetaGlobal | None
+    meta_global: MetaGlobal | None = None
     engines: pd.DataFrame = field(default_factory=pd.DataFrame)
-    plan: Any = None  # MetaGlobalPlan
-    upload: Any = None  # UploadPlan when meta/global must change
+    plan: MetaGlobalChanges | None = None  # what a client would change, as rules say
+    upload: MetaGlobalPlan | None = None  # when meta/global must change: review, then commit
     problems: list[str] = field(default_factory=list)
-    modified: Any = None
+    modified: str | None = None
 
     def summary(self) -> list[tuple[str, Any]]:
         mg = self.meta_global
@@ -184,8 +194,8 @@ class MetaGlobalResult(StageResult):
 class CryptoKeysResult(StageResult):
     fingerprints: dict[str, str] = field(default_factory=dict)
     usage: list[dict[str, Any]] = field(default_factory=list)
-    status: str = "ok"  # ok | missing | undecryptable
-    modified: Any = None
+    status: KeysStatus = "ok"
+    modified: str | None = None
 
     def summary(self) -> list[tuple[str, Any]]:
         return [
@@ -219,7 +229,7 @@ class DownloadResult(StageResult):
 class MergeResult(StageResult):
     incoming: list[dict[str, Any]] = field(default_factory=list)
     outgoing: list[dict[str, Any]] = field(default_factory=list)
-    conflicts: list[Any] = field(default_factory=list)  # Conflict
+    conflicts: list[Conflict] = field(default_factory=list)
 
     def summary(self) -> list[tuple[str, Any]]:
         return [
@@ -237,19 +247,32 @@ class MergeResult(StageResult):
 
 @dataclass(repr=False)
 class CommitResult(StageResult):
-    status: str = "committed"  # committed | conflict | partial | nothing
-    uploads: list[Any] = field(default_factory=list)  # net UploadResult
+    status: CommitStatus = "committed"
+    uploads: list[UploadResult] = field(default_factory=list)
     snapshot: int | None = None
-    new_plan: Any = None  # UploadPlan after a 412
+    new_plan: UploadPlan | None = None  # after a 412: the plan made against the server's new state
     failed: dict[str, dict[str, str]] = field(default_factory=dict)
+    conflict_collection: str | None = None  # the collection whose write met a 412
+    plan_kind: str = "records"  # the kind of plan committed (records, meta/global, fresh-start, engine-reset)
+    done: list[tuple[str, str]] = field(default_factory=list)  # what it did, counted: (what, detail)
 
     def summary(self) -> list[tuple[str, Any]]:
-        return [
-            ("status", self.status),
-            ("snapshot (for sync.restore)", self.snapshot),
-            ("records written", sum(len(u.success) for u in self.uploads)),
-            ("records refused", sum(len(f) for f in self.failed.values())),
-        ]
+        status = {
+            "conflict": "conflict: someone else wrote first (412); nothing of theirs was overwritten",
+            "nothing": "nothing accepted: nothing written",
+        }.get(self.status, self.status)
+        rows: list[tuple[str, Any]] = [("status", status), ("plan", self.plan_kind)]
+        if self.plan_kind == "records":
+            rows.append(("records written", sum(len(u.success) for u in self.uploads)))
+            if self.failed:
+                rows.append(("records refused", sum(len(f) for f in self.failed.values())))
+            if self.snapshot is not None:
+                rows.append(("snapshot (for sync.restore)", self.snapshot))
+        rows += self.done
+        if self.new_plan is not None:
+            n = len(self.new_plan.changes())
+            rows.append(("new plan to review", f"result.new_plan (#{self.new_plan.id}, {n} change(s))"))
+        return rows
 
     def tables(self) -> list[tuple[str, Any]]:
         return [

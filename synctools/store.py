@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import SynctoolsError
 from .protocol._util import hkdf_sha256
@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     sortindex INTEGER,
     ttl INTEGER,
     payload TEXT,
+    sealed TEXT,                        -- its cleartext, encrypted with the store key (NULL: never decrypted)
     PRIMARY KEY (snapshot, collection, id)
 );
 CREATE TABLE IF NOT EXISTS snapshot_info (
@@ -90,17 +91,34 @@ class MirrorRecord:
     reason: str | None = None
 
 
+#: what a staged change does: a new record, an edit, a tombstone, or putting back a
+#: version a commit replaced (byte for byte, or re-encrypted when the keys changed)
+ChangeKind = Literal["add", "edit", "delete", "restore"]
+
+
 @dataclass(frozen=True)
 class StagedChange:
     collection: str
     id: str
-    kind: str  # add | edit | delete | restore
+    kind: ChangeKind
     record: dict[str, Any] | None  # cleartext (None for a raw restore)
     base_modified: ServerTime | None
     sortindex: int | None = None
     ttl: int | None = None
     raw_payload: str | None = None  # restore: the exact server payload to put back
     staged_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """One server record a commit replaced: its envelope as it was (``bso`` is None when
+    the record did not exist) and, when it decrypted then, its cleartext — so a restore
+    can re-encrypt it under keys that changed since (a fresh start, a new node)."""
+
+    collection: str
+    id: str
+    bso: BSO | None
+    cleartext: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +152,9 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(snapshots)")}
+        if "sealed" not in columns:  # a store from before snapshots kept cleartexts
+            self._db.execute("ALTER TABLE snapshots ADD COLUMN sealed TEXT")
         found = self.get_state("schema_version")
         if found is None:
             self.set_state("schema_version", SCHEMA_VERSION)
@@ -341,8 +362,19 @@ class Store:
             return cur.rowcount
 
     # ------------------------------------------------------------------ snapshots
-    def snapshot(self, label: str, node: str | None, records: Iterable[tuple[str, str, BSO | None]]) -> int:
-        """Save the server versions a commit is about to replace; returns the snapshot id."""
+    def snapshot(self, label: str, node: str | None, records: Iterable[SnapshotRecord]) -> int:
+        """Save the server versions a commit is about to replace; returns the snapshot id.
+        Cleartexts are sealed with the store key, like staged records."""
+        rows = []
+        for r in records:
+            b = r.bso
+            rows.append((
+                r.collection, r.id, 0 if b is None else 1,
+                None if b is None or b.modified is None else int(b.modified),
+                None if b is None else b.sortindex, None if b is None else b.ttl,
+                None if b is None else b.payload,
+                None if r.cleartext is None or self._key is None else self._seal(r.cleartext),
+            ))  # fmt: skip
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO snapshot_info (created_at, label, node) VALUES (?, ?, ?)", (time.time(), label, node)
@@ -350,21 +382,9 @@ class Store:
             sid = int(cur.lastrowid or 0)
             db.executemany(
                 "INSERT OR REPLACE INTO snapshots"
-                " (snapshot, collection, id, existed, modified, sortindex, ttl, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        sid,
-                        coll,
-                        rid,
-                        0 if b is None else 1,
-                        None if b is None or b.modified is None else int(b.modified),
-                        None if b is None else b.sortindex,
-                        None if b is None else b.ttl,
-                        None if b is None else b.payload,
-                    )
-                    for coll, rid, b in records
-                ],
+                " (snapshot, collection, id, existed, modified, sortindex, ttl, payload, sealed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(sid, *row) for row in rows],
             )
         return sid
 
@@ -381,16 +401,23 @@ class Store:
             ).fetchall()
         return [SnapshotInfo(*r) for r in rows]
 
-    def snapshot_records(self, snapshot: int) -> list[tuple[str, str, BSO | None]]:
+    def snapshot_records(self, snapshot: int) -> list[SnapshotRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT collection, id, existed, modified, sortindex, ttl, payload FROM snapshots"
+                "SELECT collection, id, existed, modified, sortindex, ttl, payload, sealed FROM snapshots"
                 " WHERE snapshot = ? ORDER BY collection, id",
                 (int(snapshot),),
             ).fetchall()
         if not rows and not any(s.snapshot == snapshot for s in self.snapshots()):
             raise StoreError(f"no snapshot {snapshot}: see sync.snapshots()")
-        return [
-            (c, rid, BSO(rid, p, None if m is None else ServerTime(m), si, ttl) if existed else None)
-            for c, rid, existed, m, si, ttl, p in rows
-        ]
+        out = []
+        for c, rid, existed, m, si, ttl, p, sealed in rows:
+            bso = BSO(rid, p, None if m is None else ServerTime(m), si, ttl) if existed else None
+            cleartext = None
+            if sealed is not None and self._key is not None:
+                try:
+                    cleartext = self._key.decrypt(sealed)
+                except CryptoError:  # sealed under other keys: the server payload is all we have
+                    cleartext = None
+            out.append(SnapshotRecord(c, rid, bso, cleartext))
+        return out

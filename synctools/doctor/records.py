@@ -163,7 +163,7 @@ def check_ttl(ctx: Context) -> Iterator[Finding]:
 def check_invalid(ctx: Context) -> Iterator[Finding]:
     """Records that decrypt but break their collection's record shape, as the frames mark them."""
     for coll in ctx.downloaded:
-        failed = set(ctx.sync._errors.get(coll, {}))
+        failed = set(ctx.sync.errors(coll)["id"])
         df = ctx.sync.frame(coll)
         bad = df[df["error"].notna() & ~df["id"].isin(list(failed))]
         if bad.empty:

@@ -17,6 +17,7 @@ from ..errors import SynctoolsError
 if TYPE_CHECKING:
     import requests
 
+    from .batching import UploadResult
     from .http import ServerSignal, Trace
 
 MAX_BODY = 2000
@@ -292,8 +293,11 @@ class PreconditionFailed(StorageError):
         message: str,
         response: ResponseInfo | None = None,
         last_modified: ServerTime | None = None,
+        partial: UploadResult | None = None,
     ):
         self.last_modified = last_modified
+        #: for an upload larger than one batch: what the batches committed before the 412 wrote
+        self.partial = partial
         super().__init__(message, response)
 
 

@@ -480,7 +480,7 @@ class StorageClient:
             return queue.finish()
         except PreconditionFailed as exc:
             # Batches committed before the 412 are on the server: say which.
-            exc.partial = result  # type: ignore[attr-defined]
+            exc.partial = result
             raise
         finally:
             if bar is not None:

@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ProtocolError
 
@@ -231,18 +231,25 @@ def compute_engine_states(
     )
 
 
+#: what a client does to one engine: add it to meta/global, remove it, (un)decline it,
+#: forget its local state, or delete its data on the server
+EngineAction = Literal["add", "remove", "decline", "undecline", "reset-local", "wipe-remote"]
+#: whether meta/global is fine, must be uploaded, needs a fresh start, or is too new for us
+MetaGlobalStatus = Literal["ok", "upload", "fresh-start", "upgrade-required"]
+
+
 @dataclass(frozen=True)
 class EngineChange:
     engine: str
-    action: str  # "add" | "remove" | "decline" | "undecline" | "reset-local" | "wipe-remote"
+    action: EngineAction
     reason: str
 
 
 @dataclass(frozen=True)
-class MetaGlobalPlan:
+class MetaGlobalChanges:
     """What a client would do with a fetched meta/global, without doing it."""
 
-    status: str  # "ok" | "upload" | "fresh-start" | "upgrade-required"
+    status: MetaGlobalStatus
     reason: str
     current: MetaGlobal | None
     proposed: MetaGlobal | None
@@ -260,7 +267,7 @@ def plan_changes(
     local_declined: Iterable[str] | None = None,
     user_changes: Mapping[str, bool] | None = None,
     local_sync_ids: Mapping[str, str] | None = None,
-) -> MetaGlobalPlan:
+) -> MetaGlobalChanges:
     """Compute (never apply) what a client does with ``meta`` (``None`` = 404).
 
     ``local_sync_ids`` maps ``"global"`` and engine names to the syncIDs this client
@@ -268,16 +275,16 @@ def plan_changes(
     """
     if meta is None:
         fresh = MetaGlobal.fresh(local_declined or ())
-        return MetaGlobalPlan("fresh-start", "meta/global is missing on the server", None, fresh)
+        return MetaGlobalChanges("fresh-start", "meta/global is missing on the server", None, fresh)
     if meta.storage_version > STORAGE_VERSION:
-        return MetaGlobalPlan(
+        return MetaGlobalChanges(
             "upgrade-required",
             f"storageVersion {meta.storage_version} > 5: this client must not touch the data",
             meta,
             None,
         )
     if meta.storage_version < STORAGE_VERSION:
-        return MetaGlobalPlan(
+        return MetaGlobalChanges(
             "fresh-start",
             f"storageVersion {meta.storage_version} < 5: old format, server must be wiped",
             meta,
@@ -312,7 +319,7 @@ def plan_changes(
             if local_sync_ids.get(n) not in (None, info.sync_id):
                 changes.append(EngineChange(n, "reset-local", "engine syncID changed on the server"))
     upload = proposed != meta
-    return MetaGlobalPlan(
+    return MetaGlobalChanges(
         "upload" if upload else "ok",
         "meta/global must change" if upload else "meta/global is consistent",
         meta,

@@ -14,7 +14,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..plan import PlannedChange, UploadPlan, mask
+from ..plan import Plan, PlannedChange, UploadPlan, mask
 from . import _html as h
 from ._source import View, html
 
@@ -133,14 +133,14 @@ class UploadReview(View):
     decisions still apply to the plan, and ``sync.commit(plan)`` commits it.
     """
 
-    def __init__(self, sync: Any, plan: UploadPlan, *, max_changes: int = 200, **kwargs: Any) -> None:
+    def __init__(self, sync: Any, plan: Plan, *, max_changes: int = 200, **kwargs: Any) -> None:
         self.sync = sync
         self.plan = plan
         self.result: Any = None
         self.new_review: UploadReview | None = None
         self.error: str | None = None
         self._special: bool | None = None  # the decision on a meta/global or fresh-start plan
-        changes = plan.changes()
+        changes = plan.changes() if isinstance(plan, UploadPlan) else []
         self.diffs = [DiffView(c, on_decide=lambda _: self._refresh()) for c in changes[:max_changes]]
         self.hidden = len(changes) - len(self.diffs)
         self.header = html(self._header(), "synctools-review-header")
@@ -156,7 +156,7 @@ class UploadReview(View):
         self.result_box = w.VBox([])
         self.result_box.add_class("synctools-commit-result")
         body: list[w.Widget] = [self.header]
-        if plan.kind == "records":
+        if isinstance(plan, UploadPlan):
             body += [w.HBox([self.accept_all, self.reject_all]), *self.diffs]
         else:
             self.special_accept = w.Button(description="Accept", icon="check")
@@ -175,7 +175,7 @@ class UploadReview(View):
             self._on_plan_event(plan, "committed")
         self._refresh()
 
-    def _on_plan_event(self, plan: UploadPlan, event: str) -> None:
+    def _on_plan_event(self, plan: Plan, event: str) -> None:
         if event == "decision":
             for d in self.diffs:
                 d._draw()
@@ -191,7 +191,7 @@ class UploadReview(View):
     # ------------------------------------------------------------------ decisions
     @property
     def undecided(self) -> int:
-        if self.plan.kind != "records":
+        if not isinstance(self.plan, UploadPlan):
             return 0 if self._special is not None else 1
         return len(self.plan.undecided)
 
@@ -199,12 +199,13 @@ class UploadReview(View):
     def can_commit(self) -> bool:
         if self.sync is None or self.result is not None or self.undecided:
             return False
-        if self.plan.kind == "records":
+        if isinstance(self.plan, UploadPlan):
             return bool(self.plan.changes())
         return self._special is True
 
     def _decide_all(self, value: bool) -> None:
-        self.plan.accept() if value else self.plan.reject()
+        if isinstance(self.plan, UploadPlan):
+            self.plan.accept() if value else self.plan.reject()
         for d in self.diffs:
             d._draw()
         self._refresh()
@@ -261,14 +262,16 @@ class UploadReview(View):
     # ------------------------------------------------------------------ drawing
     def _header(self) -> str:
         plan = self.plan
+        if not isinstance(plan, UploadPlan):
+            parts = [h.heading(f"Plan #{plan.id}", plan.kind)]
+            if plan.warning:
+                parts.append(h.banner(plan.warning, "bad"))
+            parts.append(h.table([{"what": what, "detail": detail} for what, detail in plan.effects()], width=120))
+            return "".join(parts)
         changes = plan.changes()
         parts = [h.heading(f"Upload plan #{plan.id}", f"{plan.kind}, {len(changes)} change(s) in {len(plan.collections)} collection(s)")]
         if plan.warning:
             parts.append(h.banner(plan.warning, "bad"))
-        if plan.kind != "records":
-            for key, value in plan.special.items():
-                if key.startswith("show"):
-                    parts.append(h.heading(key[5:].replace("_", " ")) + h.pretty_json(value))
         if plan.blocked:
             parts.append(h.heading("Conflicts (not in this plan)", "settle with sync.resolve(collection, id, ...)"))
             parts.append(h.table([b.row() for b in plan.blocked], tones=["bad"] * len(plan.blocked), width=100))
@@ -278,6 +281,8 @@ class UploadReview(View):
 
     def _batches_html(self) -> str:
         rows = []
+        if not isinstance(self.plan, UploadPlan):
+            return ""
         for name, cp in self.plan.collections.items():
             decided = [c.accepted for c in cp.changes]
             batches = "; ".join(_batch_words(b) for b in cp.batches)
@@ -300,13 +305,14 @@ class UploadReview(View):
         return h.heading("Batches", "one atomic batch per collection when the server's limits allow") + h.table(rows, width=120)
 
     def _refresh(self) -> None:
-        if self.plan.kind == "records" and self.result is None:
+        records = isinstance(self.plan, UploadPlan)
+        if isinstance(self.plan, UploadPlan) and self.result is None:
             self.plan.rebatch()  # the batches shown are those the commit will make
-        self.batches.value = self._batches_html() if self.plan.kind == "records" else ""
+        self.batches.value = self._batches_html()
         if self.result is None:
             self.commit_button.disabled = not self.can_commit
-            n = sum(1 for c in self.plan.changes() if c.accepted)
-            if self.plan.kind == "records" and self.can_commit:
+            n = sum(1 for c in self.plan.changes() if c.accepted) if isinstance(self.plan, UploadPlan) else 0
+            if records and self.can_commit:
                 self.commit_button.description = f"Commit {n} change(s)"
         else:
             self.commit_button.description = {"committed": "Committed", "conflict": "Conflict"}.get(

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from synctools.machine import StageOrderError, Sync, SyncError
+from synctools.machine import NodeReassigned, StageOrderError, State, Sync, SyncError
 from synctools.protocol.crypto import KeyBundle
 
 
@@ -108,7 +108,7 @@ def test_resolve_local_on_a_conflicting_restore_restores(stack, account):
     s.resolve("bookmarks", "bookmark0007", "local")
     s.merge()
     assert s.plan_upload().change("bookmarks", "bookmark0007").kind == "restore"
-    s.commit(s._plan)
+    s.commit(s.plan)
     assert server_view(stack, account)["bookmark0007"]["title"] == "Site 7"
 
 
@@ -152,11 +152,17 @@ def test_412_after_earlier_batches_keeps_their_snapshot(stack, seeder, monkeypat
 def test_node_move_forgets_the_old_view(stack, account):
     s = ready(stack, account)
     assert s.envelope("bookmarks", "bookmark0001") is not None
+    old = s.token.api_endpoint
     stack.admin.reassign(account.email)
     stack.admin.expire_tokens(account.email)
-    with pytest.raises(SyncError, match="node moved"):
+    with pytest.raises(NodeReassigned, match="node moved") as moved:
         s.fetch_info()
-    assert s.envelope("bookmarks", "bookmark0001") is None and s._seen == {}
+    assert isinstance(moved.value, SyncError) and moved.value.old_endpoint == old
+    assert s.envelope("bookmarks", "bookmark0001") is None and s.frames() == {} and s.plan is None
+    # every place that names the node names the new one (issue 11)
+    new = moved.value.new_endpoint
+    assert new != old and s.token.api_endpoint == new and s.results["exchange_token"].api_endpoint == new
+    assert s.store.get_state("node") == new and s.state is State.TOKEN
 
 
 def test_download_reads_changes_made_since_fetch_info(stack, account):
