@@ -179,6 +179,17 @@ class LocalStack:
             self._install_demo()
         return self
 
+    def in_process(self, url: str = "http://synctools.invalid") -> Application:
+        """The stack's WSGI application, built without a socket or a thread: the real
+        server code for tests that drive it in-process (mount it on a requests session
+        with a WSGI adapter). ``stop()`` removes its data as usual."""
+        if self._server is not None or self.url:
+            raise RuntimeError("the stack is already running")
+        self._tmp = tempfile.mkdtemp(prefix="synctools-stack-")
+        self.url = url.rstrip("/")
+        self._build(Path(self._tmp))
+        return Application(self)
+
     def _build(self, data: Path) -> None:
         if self.storage_only:
             db = str(data / "storage.db")
