@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 _MISSING: Any = object()
+
+#: a field that is new, gone, or holds another value
+DiffKind = Literal["added", "removed", "changed"]
 
 
 @dataclass(frozen=True)
@@ -13,7 +16,7 @@ class FieldChange:
     path: str  # "title", "visits[3].date", "tags"
     old: Any  # MISSING (shown as None with kind "added") when the field was absent
     new: Any
-    kind: str  # "added" | "removed" | "changed"
+    kind: DiffKind
 
 
 def diff_records(old: dict[str, Any] | None, new: dict[str, Any] | None, *, max_depth: int = 4) -> list[FieldChange]:
