@@ -41,9 +41,8 @@ def run_demo(out: TextIO = sys.stdout, quiet: bool = False) -> int:
         acct = stack.demo_account
         _say(out, f"embedded stack at {stack.url} — demo account {acct.email}")
         sync = Sync.local(stack)
-        for stage in ("authenticate", "exchange_token", "fetch_info", "fetch_meta_global", "fetch_crypto_keys"):
-            result = getattr(sync, stage)()
-            _say(out, f"  {stage:18s} → {sync.state.value:12s} ({len(result.requests)} request(s))")
+        for result in sync.run(until="fetch_crypto_keys"):  # setup: the stages the table walks to READY
+            _say(out, f"  {result.stage:18s} → {result.state:12s} ({len(result.requests)} request(s))")
             for w in result.warnings:
                 _say(out, f"      ! {w}")
         mg = sync.results["fetch_meta_global"]
