@@ -42,13 +42,21 @@ def _widget_display(obj: Any) -> dict[str, Any] | None:
     return mimebundle(obj)
 
 
-def _register_displays() -> None:
-    from . import display
+def _install_demo(admin: Any) -> Any:
+    from .demodata import install_demo
+
+    return install_demo(admin)
+
+
+def _register() -> None:
+    """The seams a face fills: how core objects display, how the stack gets its demo."""
+    from . import display, seams
 
     display.register(_widget_display)
+    seams.set_demo_installer(_install_demo)
 
 
-_register_displays()
+_register()
 
 
 def __getattr__(name: str) -> Any:

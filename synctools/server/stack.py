@@ -17,6 +17,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import WSGITask
 
+from .. import seams
 from ..protocol._util import fingerprint
 from .accounts import AccountsService
 from .accounts_api import AccountsAPI, ProfileAPI
@@ -220,15 +221,8 @@ class LocalStack:
         self.tokenserver.allocate(fxa_uid, state, key_rotation_timestamp if kb else None)
 
     def _install_demo(self) -> None:
-        try:
-            from synctools.demodata import install_demo  # written by the demo-data engineer
-        except ModuleNotFoundError as exc:
-            if exc.name != "synctools.demodata":
-                raise
-            raise RuntimeError(
-                "demo=True needs synctools.demodata (install_demo), which is not available"
-            ) from None
-        self.demo_account = install_demo(self.admin)
+        # the demo data sits above the server (it encrypts records): reached through a seam
+        self.demo_account = seams.demo_installer()(self.admin)
 
     def concurrent_write(self, path: str) -> None:
         """Fault "412": another client writes to the collection named in ``path``."""
