@@ -59,7 +59,6 @@ EVENTS: list[tuple[str, re.Pattern[str]]] = [(name, re.compile(rx)) for name, rx
     ("record_error", r"^Failed to (?:apply|reconcile) incoming record (?P<id>\S+)"),
     ("record_error", r"^Record (?P<id>\S+) has invalid URL"),
     ("record_error", r"^Encountered record with invalid GUID: (?P<id>\S+)"),
-    ("record_error", r"^Creating record for item (?P<id>\S+) with unknown type"),
     ("record_error", r"is not a valid URL"),
     ("record_error", r"^Failed to (?:insert history records|create a place info|import record)"),
     ("record_error", r"^(?P<engine>\S+) failed to apply some records"),
