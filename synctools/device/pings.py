@@ -101,7 +101,7 @@ def _rows(ping: str, source: str, file: str, body: Any, main: list[Any], engines
     for n, s in enumerate(syncs):
         sid = f"{ping}/{n}"
         if not isinstance(s, dict):
-            main.append((sid, ping, source, reason, *([None] * 10), file, f"sync #{n} is not a JSON object"))
+            main.append((sid, ping, source, reason, *([None] * 9), file, f"sync #{n} is not a JSON object"))
             continue
         status: dict[str, Any] = s["status"] if isinstance(s.get("status"), dict) else {}
         engs: list[Any] = s["engines"] if isinstance(s.get("engines"), list) else []
@@ -143,7 +143,7 @@ def read_pings(profile: Path) -> Frames:
                 raise PingFileError(f"the body (line 2) is not JSON: {exc}") from None
             _rows(path.name, "glean-pending", str(path), body, main, engines)
         except (PingFileError, OSError) as exc:
-            main.append((path.name, path.name, "glean-pending", *([None] * 11), str(path), str(exc)))
+            main.append((path.name, path.name, "glean-pending", *([None] * 10), str(path), str(exc)))
     archived = profile / "datareporting" / "archived"
     for path in sorted(archived.glob("*/*.sync.jsonlz4")) if archived.is_dir() else []:
         ping = path.name.split(".")[1] if path.name.count(".") >= 3 else path.name
@@ -156,10 +156,7 @@ def read_pings(profile: Path) -> Frames:
                 raise PingFileError(f"the decompressed ping is not JSON: {exc}") from None
             _rows(ping, "archived", str(path), body, main, engines)
         except (PingFileError, OSError) as exc:
-            main.append((ping, ping, "archived", *([None] * 11), str(path), str(exc)))
-    frames = Frames("pings", _frame.frame(main, PING_SPEC, source=str(profile), kind="pings"),
-                    {"engines": _frame.frame(engines, ENGINE_SPEC, source=str(profile), kind="pings")})  # fmt: skip
-    if len(frames.main):
-        frames.main.sort_values("when", inplace=True, kind="stable")
-        frames.main.reset_index(drop=True, inplace=True)
-    return frames
+            main.append((ping, ping, "archived", *([None] * 10), str(path), str(exc)))
+    frame = _frame.frame(main, PING_SPEC, source=str(profile), kind="pings")
+    frame = frame.sort_values("when", kind="stable", na_position="first").reset_index(drop=True)
+    return Frames("pings", frame, {"engines": _frame.frame(engines, ENGINE_SPEC, source=str(profile), kind="pings")})

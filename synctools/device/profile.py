@@ -25,7 +25,7 @@ import pandas as pd
 from synctools.engines.base import Frames
 
 from . import files, logs, pings, places
-from ._sqlite import Snapshot
+from ._sqlite import Snapshot, reading
 from .errors import NotAProfileError, ProfileFileError
 
 #: files that make a folder a Firefox profile (any one of them)
@@ -124,9 +124,11 @@ class Profile:
 
             return _frame.frame([], empty, source=str(path), kind=kind)
         try:
-            if con is not None and places.schema_version(con) and places.schema_version(con) < places.MIN_SCHEMA:
-                raise ProfileFileError(path, f"has Places schema {places.schema_version(con)}, from before Firefox 53 "
-                                       "kept sync fields", "open the profile once with a current Firefox")  # fmt: skip
+            with reading(path):
+                version = places.schema_version(con)
+            if version and version < places.MIN_SCHEMA:
+                raise ProfileFileError(path, f"has Places schema {version}, from before Firefox 53 kept sync fields",
+                                       "open the profile once with a current Firefox")  # fmt: skip
             return reader(con, path, **kwargs)
         finally:
             con.close()
