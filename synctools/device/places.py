@@ -184,9 +184,9 @@ def read_history(con: sqlite3.Connection, path: Path, *, limit: int | None, sinc
         SELECT h.guid, h.url, h.title, h.visit_count, h.last_visit_date, {pick(have, ['frecency'], 'h')},
                h.hidden, h.typed, {'h.foreign_count > 0' if 'foreign_count' in have else 'NULL'},
                CASE WHEN h.guid IS NULL THEN 'no guid' WHEN h.url IS NULL THEN 'no url' END
-        FROM moz_places h WHERE {where} ORDER BY h.last_visit_date DESC, h.id DESC LIMIT ?
+        FROM moz_places h WHERE {where} ORDER BY h.last_visit_date DESC {'LIMIT ?' if n >= 0 else ''}
         """
-        rows = con.execute(sql, [*params, n]).fetchall()
+        rows = con.execute(sql, [*params, n] if n >= 0 else params).fetchall()
         total = None
         if n >= 0 and len(rows) == n:
             total = con.execute(f"SELECT count(*) FROM moz_places h WHERE {where}", params).fetchone()[0]
@@ -202,9 +202,9 @@ def read_visits(con: sqlite3.Connection, path: Path, *, limit: int | None, since
         sql = f"""
         SELECT h.guid, h.url, v.visit_date, v.visit_type, v.visit_type, v.id, v.from_visit
         FROM moz_historyvisits v JOIN moz_places h ON h.id = v.place_id
-        WHERE {where} ORDER BY v.visit_date DESC, v.id DESC LIMIT ?
+        WHERE {where} ORDER BY v.visit_date DESC {'LIMIT ?' if n >= 0 else ''}
         """
-        rows = con.execute(sql, [*params, n]).fetchall()
+        rows = con.execute(sql, [*params, n] if n >= 0 else params).fetchall()
         total = None
         if n >= 0 and len(rows) == n:
             count = f"SELECT count(*) FROM moz_historyvisits v JOIN moz_places h ON h.id = v.place_id WHERE {where}"
