@@ -29,6 +29,7 @@ bench: install  ## every benchmark; each prints its ratios against a baseline me
 	$(BIN)/python benchmarks/frames.py --n 100000
 	$(BIN)/python benchmarks/server.py
 	$(BIN)/python benchmarks/storage.py
+	$(BIN)/python benchmarks/device.py
 
 fuzz: install  ## the fuzz suites at length (CI runs them briefly, inside `make test`)
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q -m fuzz tests/fuzz $(PYTEST_ARGS)

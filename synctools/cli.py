@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "synctools.commands.account",  # login, logout, status
     "synctools.commands.data",  # pull, export, doctor, trace
     "synctools.commands.lab",
+    "synctools.commands.device",  # device: a Firefox profile (docs/device.md)
 ]
 
 

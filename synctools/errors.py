@@ -13,6 +13,7 @@ else is a bug. Each layer keeps its own branch, defined beside the code that rai
     ├── NetError                             synctools.net: a server answered badly or not at all
     ├── StoreError                           synctools.store: the local store refused
     ├── SyncError                            the stepwise sync: a stage cannot run, and why
+    ├── DeviceError                          synctools.device: a Firefox profile that cannot be read
     └── CommandError                         the command line: one line, exit status 1
 
 This module imports nothing, so every layer (the embedded server included) may use it.

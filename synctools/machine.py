@@ -349,6 +349,12 @@ class Sync:
         result: StageResult = getattr(self, stage)()
         return result
 
+    def compare(self, profile: Any, collection: str) -> Any:
+        """A Firefox profile's ``collection`` next to this sync's records: synctools.device.compare."""
+        from .device.compare import compare_with_sync
+
+        return compare_with_sync(self, profile, collection)
+
     def run(self, until: str = "plan_upload") -> list[StageResult]:
         """Run stages in order up to and including ``until`` (never ``commit``)."""
         if until not in STAGES or until == "commit":

@@ -1,6 +1,7 @@
 """Screenshots of every synctools widget as JupyterLab draws it today.
 
     .venv/bin/python docs/img/make_screenshots.py        # rewrites docs/img/widget-*.png
+    .venv/bin/python docs/img/make_screenshots.py widget-compare.png   # only the shots named
 
 Starts JupyterLab and headless Chromium with the same harness as the browser test
 (tests/browser/lab.py), runs a scratch notebook on the embedded demo stack with one cell
@@ -33,6 +34,10 @@ sync.edit("bookmarks", "unfiled", {"children": unfiled["children"] + [orphan]})
 sync.edit("bookmarks", folder, {"children": [c for c in sync.record("bookmarks", folder)["children"] if c != "Ki3gfc9d4ZHV"]})
 sync.merge()
 plan = sync.plan_upload()
+import tempfile
+from synctools.device.demo import write_demo_profile
+profile_dir = tempfile.mkdtemp() + "/profile"
+write_demo_profile(profile_dir, sync)
 """
 
 #: (file name, cell source) — one screenshot per widget
@@ -46,6 +51,7 @@ SHOTS = [
     ("widget-review-committed.png", "import ipywidgets\nreview.diffs[1].decide(True)\nreview.commit_button.click()\n"
      "ipywidgets.VBox([ipywidgets.HBox([review.commit_button, review.status]), review.result_box])"),
     ("widget-trace.png", "t = TraceView(sync, page_size=12)\nt.pick.value = t.pick.options[3]\nt"),
+    ("widget-compare.png", "c = CompareView(sync, profile_dir, 'bookmarks', page_size=8)\nc.pick.value = c.pick.options[1][1]\nc"),
 ]
 
 
@@ -56,6 +62,7 @@ def main() -> int:
         return 1
     from playwright.sync_api import sync_playwright
 
+    wanted = set(sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="synctools-shots-") as tmp:
         work = Path(tmp) / "work"
         work.mkdir()
@@ -81,6 +88,8 @@ def main() -> int:
                 if i == 0:
                     continue
                 name = SHOTS[i - 1][0]
+                if wanted and name not in wanted:
+                    continue
                 out = cells.nth(i).locator(".jp-OutputArea-output .jupyter-widgets").first
                 out.wait_for(state="visible")
                 # the notebook scrolls inside the page: make the window taller than the widget

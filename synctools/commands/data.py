@@ -71,6 +71,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the findings as JSON lines instead of text")
     p.add_argument("--fix", action="store_true", help="stage every proposed fix, show the plan, commit after confirmation")
     p.add_argument("--yes", action="store_true", help="with --fix: commit without asking")
+    p.add_argument("--profile", metavar="PATH", help="also check this Firefox profile (read-only): records it never "
+                   "uploaded, engines, storage node, failing syncs, backoff, 401s, clock, refused records")  # fmt: skip
     p.add_argument("--fail-on", choices=("error", "warning", "info"),
                    help="exit with status 3 when a finding is this severe or worse (for scripts and monitoring)")  # fmt: skip
     add_server_options(p)
@@ -159,8 +161,13 @@ def run_export(args: argparse.Namespace) -> int:
 def run_doctor(args: argparse.Namespace) -> int:
     from synctools import doctor
 
+    profile = None
+    if args.profile:
+        from .device import open_profile
+
+        profile = open_profile(args.profile)  # a folder that is not a profile stops here, before any login
     with open_sync(args, progress=False) as sync:
-        report = doctor.check(sync)
+        report = doctor.check(sync, profile=profile)
         if args.json:
             for row in report.frame.to_dict(orient="records"):
                 out(json.dumps(row, default=str))

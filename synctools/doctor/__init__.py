@@ -14,15 +14,17 @@ records (wrong key vs altered HMAC, damaged payloads, size limits, ttl), bookmar
 (roots, orphans, parent/children disagreement, cycles, duplicates, malformed items),
 clients and tabs (stale devices, duplicate names, tabs without a device, devices whose
 tabs expired), history (invalid urls, impossible visits) and passwords (no origin,
-duplicates). See docs/doctor.md.
+duplicates). With ``profile=``, the device checks read a Firefox profile: records never
+uploaded, engines that disagree with meta/global, a stale storage node, failing syncs,
+backoff, 401 loops, clock skew, records Firefox refused (docs/device.md). See docs/doctor.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import bookmarks, content, devices, records, setup
+from . import bookmarks, content, device, devices, records, setup
 from .context import Context
 from .model import CHECKS, SEVERITIES, CheckInfo, Finding, Fix, Op, Report
 
@@ -42,6 +44,8 @@ _DATA: list[Callable[[Context], Iterator[Finding]]] = [
     content.check_history,
     content.check_passwords,
 ]
+#: checks of a Firefox profile, run when check(sync, profile=...) is given one
+_DEVICE: list[Callable[[Context, Any], Iterator[Finding]]] = [device.check_device]
 _DOWNLOADED = {"downloaded", "merged", "planned", "committed"}
 _STOPPED = {"fresh_start_required", "upgrade_required"}
 
@@ -66,13 +70,14 @@ def _prepare(sync: Sync, *, until: str, refresh: bool) -> None:
 
 
 def check(sync: Sync, *, now: float | None = None, refresh: bool = False,
-          only: Iterable[str] | None = None) -> Report:  # fmt: skip
+          only: Iterable[str] | None = None, profile: Any = None) -> Report:  # fmt: skip
     """Check everything the sync downloaded; run its stages up to ``download`` first if
     needed. ``refresh=True`` reads the server again (after a commit, say). ``now`` (Unix
     seconds) is the clock for ages; ``only`` limits the checks to ids or prefixes such
-    as ``"bookmarks."``."""
+    as ``"bookmarks."``. ``profile`` (a :class:`synctools.device.Profile` or its folder)
+    adds the device checks (``device.*``): its data, prefs and sync logs."""
     _prepare(sync, until="download", refresh=refresh)
-    return _run(sync, _SETUP + _DATA, now, only)
+    return _run(sync, _SETUP + _DATA, now, only, profile)
 
 
 def check_setup(sync: Sync, *, now: float | None = None, refresh: bool = False) -> Report:
@@ -82,10 +87,12 @@ def check_setup(sync: Sync, *, now: float | None = None, refresh: bool = False) 
 
 
 def _run(sync: Sync, checks: list[Callable[[Context], Iterator[Finding]]], now: float | None,
-         only: Iterable[str] | None) -> Report:  # fmt: skip
+         only: Iterable[str] | None, profile: Any = None) -> Report:  # fmt: skip
     ctx = Context(sync, now)
     wanted = list(only) if only is not None else None
     findings = [f for fn in checks for f in fn(ctx)]
+    if profile is not None:
+        findings += [f for fn in _DEVICE for f in fn(ctx, profile)]
     if wanted is not None:
         findings = [f for f in findings if any(f.check == w or (w.endswith(".") and f.check.startswith(w)) for w in wanted)]
     return Report(findings, sync=sync, checked=ctx.downloaded)

@@ -16,6 +16,7 @@ the object's HTML where none runs.
 from __future__ import annotations
 
 from .browser import CollectionBrowser
+from .compare import CompareView  # a Firefox profile next to the server (docs/device.md)
 from .display import view
 from .keys import CryptoKeysView
 from .metaglobal import MetaGlobalView
@@ -24,6 +25,7 @@ from .stages import ResultView, StagesView, TraceView
 
 __all__ = [
     "CollectionBrowser",
+    "CompareView",
     "CryptoKeysView",
     "DiffView",
     "MetaGlobalView",

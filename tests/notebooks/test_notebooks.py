@@ -25,7 +25,7 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 # what the notebooks' parameters cells read (notebook 03 also SYNCTOOLS_REVIEW, and decides
 # who reviews from JPY_SESSION_NAME, which a Jupyter server sets)
 ENV_VARS = ("SYNCTOOLS_SERVER", "SYNCTOOLS_EMAIL", "SYNCTOOLS_PASSWORD", "SYNCTOOLS_AUTH_URL",
-            "SYNCTOOLS_TOKEN_URL", "SYNCTOOLS_REVIEW", "JPY_SESSION_NAME")
+            "SYNCTOOLS_TOKEN_URL", "SYNCTOOLS_REVIEW", "SYNCTOOLS_PROFILE", "JPY_SESSION_NAME")
 # What a person must see in each notebook (so a section that silently stops doing its job
 # fails the test, not only one that raises)
 EXPECTED = {
@@ -33,6 +33,8 @@ EXPECTED = {
                           "fetch_meta_global: meta_global", "fetch_crypto_keys: ready", "download: downloaded",
                           "merge: merged", "<UploadPlan", "status: committed", "records written: 1"],
     "02-explore-your-data": ["pages,", "orphans: ['", "'revealed': False", "********"],
+    "05-device-and-server": ["planted:", "missing_on_server", "missing_on_device", "deleted_on_one_side",
+                             "device.never-uploaded", "device.sync-failing", "cited: error-sync-"],
     "04-when-sync-goes-wrong": ["declined", "verifies", "hmac-mismatch", "back off for 3s", "refused (503)",
                                 "401", "status: conflict", "CONFLICT bookmarks/",
                                 "title on the server: Theirs", "the storage node moved", "fresh_start_required"],
