@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from .machine import Sync
@@ -48,12 +48,20 @@ def _install_demo(admin: Any) -> Any:
     return install_demo(admin)
 
 
+def _compare(sync: Any, profile: Any, collection: str) -> Any:
+    from .device.compare import compare_with_sync
+
+    return compare_with_sync(sync, profile, collection)
+
+
 def _register() -> None:
-    """The seams a face fills: how core objects display, how the stack gets its demo."""
+    """The seams the package fills, so lower layers never import higher ones: how core
+    objects display, how the stack gets its demo account, how a sync compares a profile."""
     from . import display, seams
 
     display.register(_widget_display)
     seams.set_demo_installer(_install_demo)
+    seams.set_comparer(_compare)
 
 
 _register()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import net
+from . import net, seams
 from .engines import Frames
 from .plan import Conflict, EngineResetPlan, FreshStartPlan, MetaGlobalPlan, Plan, UploadPlan
 from .protocol.bso import BSO, ServerTime
@@ -349,11 +349,11 @@ class Sync:
         result: StageResult = getattr(self, stage)()
         return result
 
-    def compare(self, profile: Any, collection: str) -> Any:
-        """A Firefox profile's ``collection`` next to this sync's records: synctools.device.compare."""
-        from .device.compare import compare_with_sync
-
-        return compare_with_sync(self, profile, collection)
+    def compare(self, profile: Any, collection: str) -> pd.DataFrame:
+        """A Firefox profile's ``collection`` next to this sync's records (see
+        :mod:`synctools.device`): one row per record the two sides disagree on."""
+        frame: pd.DataFrame = seams.comparer()(self, profile, collection)
+        return frame
 
     def run(self, until: str = "plan_upload") -> list[StageResult]:
         """Run stages in order up to and including ``until`` (never ``commit``)."""

@@ -23,7 +23,7 @@ import html
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import pandas as pd
 
@@ -37,7 +37,17 @@ from .store import ChangeKind
 
 if TYPE_CHECKING:  # pragma: no cover
     from .net import InfoConfiguration
-    from .results import CommitResult
+
+
+class CommitOutcome(Protocol):
+    """What a plan keeps of its commit (a :class:`synctools.results.CommitResult`, which
+    sits above plans: results refer to plans, so plans name only what they read)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def new_plan(self) -> UploadPlan | None: ...
+    def _repr_html_(self) -> str: ...
 
 PlanKind = Literal["records", "meta/global", "fresh-start", "engine-reset"]
 PlanEvent = Literal["decision", "committed"]
@@ -129,7 +139,7 @@ class Plan:
     id: int = field(default_factory=lambda: next(_plan_ids))
     generation: int = 0  # the sync's staging generation it was made from
     config: InfoConfiguration | None = field(default=None, repr=False)  # the server's limits
-    result: CommitResult | None = field(default=None, repr=False)  # once committed
+    result: CommitOutcome | None = field(default=None, repr=False)  # once committed
     _observers: list[Callable[[Plan, PlanEvent], None]] = field(default_factory=list, repr=False)
     _sync_ref: Callable[[], Any] | None = field(default=None, repr=False)
 
@@ -142,7 +152,7 @@ class Plan:
         for callback in list(self._observers):
             callback(self, event)
 
-    def _committed(self, result: CommitResult) -> None:
+    def _committed(self, result: CommitOutcome) -> None:
         self.result = result
         self._notify("committed")
 

@@ -12,7 +12,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from synctools import __version__
+from synctools._version import __version__
 
 from .model import CHECKS
 
