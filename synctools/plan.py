@@ -123,10 +123,20 @@ class CollectionPlan:
     batches: list[dict[str, int]] = field(default_factory=list)  # [{"posts": n, "records": n}]
     too_large: dict[str, str] = field(default_factory=dict)  # ids the server's limits can never admit
     unreadable: dict[str, str] = field(default_factory=dict)  # ids left out: nobody could read them
+    groups: list[frozenset[str]] = field(default_factory=list)  # linked changes: all or none
 
     @property
     def accepted(self) -> list[PlannedChange]:
         return [c for c in self.changes if c.accepted is not False]
+
+    def group_of(self, record_id: str) -> frozenset[str]:
+        """The changes decided with ``record_id`` (itself alone when it is not linked)."""
+        return next((g for g in self.groups if record_id in g), frozenset({record_id}))
+
+    def half_decided(self) -> list[frozenset[str]]:
+        """Linked groups whose changes are not all accepted or all rejected."""
+        decided = {c.id: c.accepted is not False for c in self.changes}
+        return [g for g in self.groups if len({decided[i] for i in g if i in decided}) > 1]
 
 
 @dataclass(eq=False, repr=False)
@@ -243,10 +253,27 @@ class UploadPlan(Plan):
         return self
 
     def _decide(self, value: bool, collection: str | None, record_id: str | None) -> None:
+        """Decide changes; a change linked to others decides its whole group (a bookmark
+        moved is accepted or rejected with both folders, never half)."""
+        ids = None
+        if record_id is not None and collection in self.collections:
+            ids = self.collections[collection].group_of(record_id)
         for c in self.changes():
-            if (collection is None or c.collection == collection) and (record_id is None or c.id == record_id):
+            if (collection is None or c.collection == collection) and (ids is None or c.id in ids):
                 c.accepted = value
         self._notify("decision")
+
+    def linked(self, collection: str, record_id: str) -> list[PlannedChange]:
+        """The changes that go with this one (itself included), decided and written together."""
+        cp = self.collections.get(collection)
+        if cp is None:
+            return []
+        group = cp.group_of(record_id)
+        return [c for c in cp.changes if c.id in group]
+
+    def half_decided(self) -> list[tuple[str, frozenset[str]]]:
+        """Linked groups decided part one way, part the other: a commit refuses them."""
+        return [(name, g) for name, cp in self.collections.items() for g in cp.half_decided()]
 
     @property
     def undecided(self) -> list[PlannedChange]:
@@ -293,6 +320,8 @@ class UploadPlan(Plan):
                 lines.append(f"    TOO LARGE {rid}: {why} (it will not be sent)")
             for rid, why in cp.unreadable.items():
                 lines.append(f"    LEFT OUT {rid}: {why}")
+            for group in cp.groups:
+                lines.append(f"    LINKED {', '.join(sorted(group))}: decided and written together")
         for b in self.blocked:
             lines.append(f"  CONFLICT {b.collection}/{b.id}: resolve with sync.resolve() before it can upload")
         if self.warning:

@@ -476,6 +476,12 @@ class Engine:
         df = pd.DataFrame(data, copy=False)
         return stamp(df, self.collection, "main", self.secrets, reveal)
 
+    def linked(self, changes: Sequence[tuple[str, Any, Any]]) -> list[set[str]]:
+        """Which of a plan's changes to this collection belong together, given
+        ``(id, before, after)`` cleartexts: each set must be written whole or not at all.
+        A collection whose records stand alone has none."""
+        return []
+
     def mask_record(self, record: Any, *, reveal: bool = False) -> Any:
         """``record`` with every secret field masked at any depth (dicts in lists in dicts):
         the masking every display path uses (plans, diffs, conflicts, staged changes,

@@ -10,7 +10,7 @@ its position in the parent's ``children`` and the parent's title. ``Frames.tree`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +137,39 @@ class BookmarkTree:
 
 class BookmarksEngine(Engine):
     name = "bookmarks"
+
+    def linked(self, changes: Sequence[tuple[str, Any, Any]]) -> list[set[str]]:
+        """A change to an item goes with the changes to the folders it leaves and joins:
+        moving a bookmark touches three records (it, and both folders' ``children``);
+        adding or deleting one touches two. Written half, the tree is broken (an item whose
+        folder does not list it, or a folder listing an item elsewhere)."""
+        ids = {rid for rid, _b, _a in changes}
+        parent: dict[str, str] = {rid: rid for rid in ids}
+
+        def find(x: str) -> str:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        def folder_of(version: Any) -> str | None:
+            """The folder a version sits in (None: absent, or a tombstone)."""
+            if not isinstance(version, dict) or version.get("deleted"):
+                return None
+            folder = version.get("parentid")
+            return folder if isinstance(folder, str) else None
+
+        for rid, before, after in changes:
+            old, new = folder_of(before), folder_of(after)
+            if old == new:  # edited in place, or a folder's children reordered: it stands alone
+                continue
+            for folder in (old, new):  # moved (both), added (the new one), deleted (the old one)
+                if folder is not None and folder in ids and folder != rid:
+                    parent[find(rid)] = find(folder)
+        groups: dict[str, set[str]] = {}
+        for rid in ids:
+            groups.setdefault(find(rid), set()).add(rid)
+        return [g for g in groups.values() if len(g) > 1]
     version = 2
     columns = (
         Column("type", "category", "bookmark, folder, separator, query, livemark (or what else it says)"),

@@ -14,7 +14,7 @@ from functools import partial
 
 import pandas as pd
 
-from .. import net
+from .. import engines, net
 from ..plan import CollectionPlan, EngineResetPlan, FreshStartPlan, MetaGlobalPlan, PlannedChange, UploadPlan
 from ..protocol.bso import BSO, ServerTime
 from ..protocol.crypto import CollectionKeys, CryptoError, decrypt_many
@@ -64,6 +64,7 @@ class Committer:
         for name, cp in plan.collections.items():  # leave out what nobody could read once written
             cp.unreadable = self._unreadable(name, [c.bso for c in cp.changes])
             cp.changes = [c for c in cp.changes if c.id not in cp.unreadable]
+            cp.groups = [frozenset(g) for g in engines.get(name).linked([(c.id, c.before, c.after) for c in cp.changes])]
         core.own(plan)
         plan.rebatch()
         self.plan = plan
@@ -145,6 +146,13 @@ class Committer:
         if plan is not self.plan or plan.generation != self.staging.generation:
             raise StalePlanError(
                 "this plan is stale (staged changes moved on): run sync.merge() and sync.plan_upload() again"
+            )
+        half = plan.half_decided()
+        if half:
+            which = "; ".join(f"{name}: {', '.join(sorted(g))}" for name, g in half)
+            raise StalePlanError(
+                f"linked changes are decided part one way, part the other ({which}): written half, they would"
+                " break the tree. Accept or reject each group whole (plan.accept/reject on any of its records)"
             )
         result = CommitResult("commit", core.state.value)
         to_send = {name: cp for name, cp in plan.collections.items() if cp.accepted}

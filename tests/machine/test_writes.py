@@ -17,7 +17,7 @@ from synctools.plan import EngineResetPlan, FreshStartPlan
 from synctools.protocol.bso import BSO
 from synctools.protocol.crypto import CollectionKeys
 from synctools.protocol.metaglobal import MetaGlobal
-from synctools.states import UnreadableWrite
+from synctools.states import StalePlanError, UnreadableWrite
 from synctools.testing import InProcessNode, in_process_node
 
 BOOKMARKS = [{"id": f"bm{i:04d}", "type": "bookmark", "title": f"B{i}", "bmkUri": f"https://e.example/{i}",
@@ -274,3 +274,45 @@ def test_sync_state_cannot_be_assigned(node):
     s: Sync = node.sync()
     with pytest.raises(AttributeError):
         s.state = State.COMMITTED  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- linked changes
+
+
+def test_a_bookmark_move_is_one_change_decided_and_written_whole():
+    with in_process_node() as node:
+        node.set_up()
+        node.put("bookmarks", [
+            {"id": "unfiled", "type": "folder", "parentid": "places", "title": "", "children": ["folderA", "folderB"]},
+            {"id": "folderA", "type": "folder", "parentid": "unfiled", "title": "A", "children": ["bmX", "bmY"]},
+            {"id": "folderB", "type": "folder", "parentid": "unfiled", "title": "B", "children": []},
+            {"id": "bmX", "type": "bookmark", "parentid": "folderA", "title": "X", "bmkUri": "https://x.example/"},
+            {"id": "bmY", "type": "bookmark", "parentid": "folderA", "title": "Y", "bmkUri": "https://y.example/"},
+        ])  # fmt: skip
+        s = node.sync()
+        s.run(until="download")
+        s.edit("bookmarks", "bmX", {"parentid": "folderB"})  # move X from A to B
+        s.edit("bookmarks", "folderA", {"children": ["bmY"]})
+        s.edit("bookmarks", "folderB", {"children": ["bmX"]})
+        s.edit("bookmarks", "bmY", {"title": "Y, renamed"})  # unrelated: decided on its own
+        s.merge()
+        plan = s.plan_upload()
+        assert plan.collections["bookmarks"].groups == [frozenset({"bmX", "folderA", "folderB"})]
+        assert {c.id for c in plan.linked("bookmarks", "folderB")} == {"bmX", "folderA", "folderB"}
+        assert "LINKED bmX, folderA, folderB" in repr(plan)
+        plan.reject("bookmarks", "bmX")  # rejecting one part rejects the move
+        assert {c.id: c.accepted for c in plan.changes()} == {"bmX": False, "folderA": False, "folderB": False,
+                                                             "bmY": None}  # fmt: skip
+        plan.accept("bookmarks", "bmY")
+        plan.change("bookmarks", "folderA").accepted = True  # a widget or a script sets one part by hand
+        with pytest.raises(StalePlanError, match="linked changes are decided part one way"):
+            s.commit(plan)
+        before = server_titles(node)
+        assert before["bmY"] == "Y"  # nothing written
+        plan.accept("bookmarks", "folderA")
+        assert s.commit(plan).status == "committed"
+        fresh = node.sync()
+        fresh.run(until="download")
+        tree = fresh.records("bookmarks")
+        assert tree["bmX"]["parentid"] == "folderB" and tree["folderB"]["children"] == ["bmX"]
+        assert tree["folderA"]["children"] == ["bmY"] and tree["bmY"]["title"] == "Y, renamed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from synctools import engines
 from synctools.diff import FieldChange, diff_records, summarize
 from synctools.net import InfoConfiguration
 from synctools.plan import (
@@ -109,3 +110,20 @@ def test_diff_records_and_its_summary():
     assert diff_records({"d": {"e": {"f": {"g": 1}}}}, {"d": {"e": {"f": {"g": 2}}}}, max_depth=2)[0].path == "d.e"
     line = summarize(diff_records(old, new), limit=2)
     assert line.startswith("title: 'x' → 'y'") and line.endswith("more")
+
+
+def test_which_bookmark_changes_are_linked():
+    linked = engines.get("bookmarks").linked
+    folder = lambda rid, kids: {"id": rid, "type": "folder", "parentid": "unfiled", "children": kids}  # noqa: E731
+    item = lambda rid, parent, title="t": {"id": rid, "type": "bookmark", "parentid": parent, "title": title}  # noqa: E731
+    tomb = {"deleted": True}
+    move = [("x", item("x", "A"), item("x", "B")), ("A", folder("A", ["x"]), folder("A", [])),
+            ("B", folder("B", []), folder("B", ["x"]))]  # fmt: skip
+    assert linked(move) == [{"x", "A", "B"}]
+    assert linked([("n", None, item("n", "A")), ("A", folder("A", []), folder("A", ["n"]))]) == [{"n", "A"}]
+    assert linked([("x", item("x", "A"), {"id": "x", **tomb}), ("A", folder("A", ["x"]), folder("A", []))]) == [{"x", "A"}]
+    # edits in place and reorders stand alone, even beside their folder's change
+    assert linked([("x", item("x", "A"), item("x", "A", "new")), ("A", folder("A", ["x", "y"]), folder("A", ["y", "x"]))]) == []
+    # a move whose folders are not in the plan has nothing to be linked to (the doctor flags the tree)
+    assert linked([("x", item("x", "A"), item("x", "B"))]) == []
+    assert engines.get("history").linked([("h", {}, {})]) == []  # records that stand alone
