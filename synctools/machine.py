@@ -46,7 +46,7 @@ from .results import (
     TokenResult,
 )
 from .stages.commit import Committer
-from .stages.core import Core, Options, ServerSetup, StorageFactory
+from .stages.core import BackoffPolicy, Core, Options, ServerSetup, StorageFactory
 from .stages.setup import Credentials, Endpoints, SetupPart, data_dir, default_store_path
 from .stages.staging import Keep, Staging
 from .stages.view import LocalView
@@ -103,7 +103,7 @@ class Sync:
         token_url: str | None = None,
         credentials: Credentials | None = None,
         store: Store | str | Path | None = None,
-        on_backoff: str = "stop",
+        on_backoff: BackoffPolicy = "stop",
         interactive: bool = False,
         page_size: int = 1000,
         progress: bool = True,
@@ -331,7 +331,7 @@ class Sync:
         return self._core.options.interactive
 
     @property
-    def on_backoff(self) -> str:
+    def on_backoff(self) -> BackoffPolicy:
         return self._core.options.on_backoff
 
     # ------------------------------------------------------------------ walking the stages

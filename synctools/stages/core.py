@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import pandas as pd
 
@@ -109,9 +109,13 @@ def _exchange_row(e: Any) -> dict[str, Any]:
     }
 
 
+#: what a networked stage does while the server asks clients to back off
+BackoffPolicy = Literal["stop", "wait"]
+
+
 @dataclass
 class Options:
-    on_backoff: str = "stop"  # stop | wait
+    on_backoff: BackoffPolicy = "stop"
     interactive: bool = False
     page_size: int = 1000
     progress: bool = True
