@@ -18,6 +18,7 @@ from .. import engines, net
 from ..plan import CollectionPlan, EngineResetPlan, FreshStartPlan, MetaGlobalPlan, PlannedChange, UploadPlan
 from ..protocol.bso import BSO, ServerTime
 from ..protocol.crypto import CollectionKeys, CryptoError, decrypt_many
+from ..protocol.metaglobal import MetaGlobal
 from ..results import CommitResult, StageResult
 from ..states import Event, Outcome, StageOrderError, StalePlanError, SyncError, UnreadableWrite
 from ..store import SnapshotRecord, StagedChange
@@ -232,23 +233,30 @@ class Committer:
     def commit_meta_global(self, plan: MetaGlobalPlan) -> CommitResult:
         core = self.core
         started = core.begin(Event.COMMIT_META_GLOBAL)
-        storage = core.need_storage("commit")
         result = CommitResult("commit", core.state.value, plan_kind=plan.kind)
         meta = plan.meta_global
         assert meta is not None
         try:
-            modified = core.call(lambda: storage.put_record("meta", BSO("global", meta.to_json()),
-                                                            if_unmodified_since=plan.if_unmodified_since))  # fmt: skip
+            modified = self._write_meta_global(meta, plan.if_unmodified_since)
         except net.PreconditionFailed as exc:
             result.status = "conflict"
             result.warnings.append(
                 f"meta/global changed on the server ({exc.last_modified}): nothing written; run sync.fetch_meta_global() again"
             )
             return core.finish(Event.COMMIT_META_GLOBAL, result, started, Outcome.CONFLICT)
-        core.setup = replace(core.setup, meta_global=meta, meta_global_modified=modified)
         result.done.append(("written", f"meta/global at {modified}"))
         result.decisions.append(f"meta/global written at {modified}")
         return core.finish(Event.COMMIT_META_GLOBAL, result, started)
+
+    def _write_meta_global(self, meta: MetaGlobal, if_unmodified_since: ServerTime) -> ServerTime:
+        """PUT meta/global, guarded; the setup then holds what was written."""
+        core = self.core
+        storage = core.need_storage("commit")
+        modified: ServerTime = core.call(
+            lambda: storage.put_record("meta", BSO("global", meta.to_json()), if_unmodified_since=if_unmodified_since)
+        )
+        core.setup = replace(core.setup, meta_global=meta, meta_global_modified=modified)
+        return modified
 
     # ------------------------------------------------------------------ commit: fresh start
     def commit_fresh_start(self, plan: FreshStartPlan) -> CommitResult:
@@ -310,15 +318,13 @@ class Committer:
             n = "every" if plan.records is None else str(plan.records)
             result.done.append(("deleted", f"{n} {engine} record(s)"))
         try:
-            modified = core.call(lambda: storage.put_record("meta", BSO("global", meta.to_json()),
-                                                            if_unmodified_since=plan.if_unmodified_since))  # fmt: skip
+            self._write_meta_global(meta, plan.if_unmodified_since)
         except net.PreconditionFailed as exc:
             result.status = "conflict"
             wiped = f"the {engine} collection WAS deleted, but " if plan.wipe else ""
             result.warnings.append(f"{wiped}meta/global changed on the server ({exc.last_modified}) and was not"
                                    " written; run sync.fetch_meta_global() and plan the reset again")  # fmt: skip
             return core.finish(Event.COMMIT_ENGINE_RESET, result, started, Outcome.CONFLICT)
-        core.setup = replace(core.setup, meta_global=meta, meta_global_modified=modified)
         store.reset_collection(engine)
         core.forget(engine)
         ids = dict(store.get_state("sync_ids", {}) or {})
