@@ -69,6 +69,10 @@ def _is_token(text: str) -> bool:
     return bool(text) and all(c in _TOKEN_CHARS for c in text)
 
 
+def _weave_timestamp() -> tuple[str, str]:
+    return ("X-Weave-Timestamp", str(ServerTime.from_millis(int(time.time() * 1000))))
+
+
 def _to_json(value: Any) -> Any:
     if isinstance(value, AccountInfo):
         return {"email": value.email, "uid": value.uid, "storage_uid": value.storage_uid, "node": value.node}
@@ -168,7 +172,7 @@ class Application:
             if status == 413:
                 resp.body = b"17"  # WeaveError: size limit exceeded
             # The contract: X-Weave-Timestamp on every response.
-            resp.headers.append(("X-Weave-Timestamp", str(ServerTime.from_millis(int(time.time() * 1000)))))
+            resp.headers.append(_weave_timestamp())
         return resp
 
     def _preflight(self, req: Request, route: str) -> Response:
@@ -188,7 +192,7 @@ class Application:
         if origin is not None:
             headers.insert(0, ("Access-Control-Allow-Origin", origin))
         if route == "storage":
-            headers.append(("X-Weave-Timestamp", str(ServerTime.from_millis(int(time.time() * 1000)))))
+            headers.append(_weave_timestamp())
         return Response(200, b"", headers, content_type=None)
 
     def _respond(self, req: Request, environ: dict[str, Any]) -> Response | None:
@@ -209,8 +213,14 @@ class Application:
         after: list[Fault] = []
         for fault in faults:
             early = self._apply_before(fault, req, route, environ)
+            if early == "drop":
+                return None
             if early is not None:
-                return early if early != "drop" else None
+                # The node's own refusals carry the header every storage answer has; a
+                # "status" fault is sent exactly as asked.
+                if route == "storage" and fault.kind != "status" and not early.get_header("X-Weave-Timestamp"):
+                    early.headers.append(_weave_timestamp())
+                return early
             after.append(fault)
         if handler is None:
             resp = Response(404, "0")

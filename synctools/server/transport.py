@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
@@ -82,12 +83,25 @@ class _ErrorTask(ErrorTask):
         # syncstorage-rs) answers, not waitress's 501.
         status = 400 if error.code == 501 else error.code
         app = self.channel.app  # type: ignore[attr-defined]
-        resp = app.error_response(getattr(self.request, "path", "/") or "/", status, error.reason)
+        resp = app.error_response(_path_of(self.request), status, error.reason)
         self.status = resp.status_line
         self.response_headers.extend(resp.headers)
         self.set_close_on_finish()
         self.content_length = len(resp.body)
         self.write(resp.body)
+
+
+def _path_of(request: Any) -> str:
+    """The request's path, enough to tell which service it was for, even when waitress
+    stopped parsing before it set ``path`` (a bad header comes before the start line
+    is cracked)."""
+    path = getattr(request, "path", None)
+    if path:
+        return str(path)
+    target = getattr(request, "first_line", b"").split(b" ")
+    if len(target) >= 2:
+        return unquote(urlsplit(target[1].decode("latin-1")).path) or "/"
+    return "/"
 
 
 def channel_for(app: Any) -> type[HTTPChannel]:
