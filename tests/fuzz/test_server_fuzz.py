@@ -271,7 +271,8 @@ def _url(stack: LocalStack, account: dict[str, Any], ex: dict[str, Any]) -> tupl
         base, service = stack.token_server_url + "/1.0/sync", "token"
         ex["tail"] = "/1.5" if ex["tail"] == "" else ex["tail"]
     elif ex["where"] == "accounts":
-        base, service = stack.auth_url, "accounts"
+        # "/v1" alone is no accounts route (only "/v1/..." is): the stack's 404 body is 0
+        base, service = stack.auth_url, "accounts" if ex["tail"] else "nowhere"
     elif ex["where"] == "nowhere":
         base, service = stack.url + "/nowhere", "nowhere"
     query = ex["raw_query"] if ex["raw_query"] is not None else urlencode(ex["query"])
