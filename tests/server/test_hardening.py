@@ -107,13 +107,16 @@ def test_the_tokenserver_path_is_matched_in_full(stack: LocalStack, user: User) 
 
 
 def test_a_stored_bad_id_cannot_break_a_listing(stack: LocalStack, user: User) -> None:
-    """Rows written before the rules held (an old data dir) are escaped on the way out."""
+    """Rows an older stack let in (its rule ended in "$", so an id could end in "\\n")
+    are escaped on the way out, in every format."""
     node = stack.node_by_url(user.token["api_endpoint"].rsplit("/1.5/", 1)[0])
-    node.store.put_items(user.token["uid"], "legacy", [Item("bad\n", "p"), Item('q"\t\x00', "p"), Item("ok", "p")])
+    legacy = ["abc\n", "x" * 64 + "\n", 'q"\\', "ok"]
+    node.store.put_items(user.token["uid"], "legacy", [Item(i, "p") for i in legacy])
     c = user.client
-    ids = c.get("/storage/legacy").json()
-    assert sorted(ids) == sorted(["bad\n", 'q"\t\x00', "ok"])
-    assert json.loads(c.get("/storage/legacy", params={"full": "1"}).text)
+    assert sorted(c.get("/storage/legacy").json()) == sorted(legacy)
+    assert sorted(r["id"] for r in json.loads(c.get("/storage/legacy", params={"full": "1"}).text)) == sorted(legacy)
+    lines = c.get("/storage/legacy", headers={"Accept": "application/newlines"}).text.split("\n")
+    assert sorted(json.loads(line) for line in lines if line) == sorted(legacy)
 
 
 # -- 2. what used to be a 500 ------------------------------------------------------------
