@@ -10,6 +10,7 @@ Request and response bodies are never stored: they carry passwords, tokens and k
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import threading
@@ -20,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+import mohawk
+import mohawk.util
 import requests
 
 from synctools.protocol._util import fingerprint
@@ -409,6 +412,88 @@ for _name in ("mohawk", "mohawk.base", "mohawk.sender", "mohawk.receiver", "moha
     logging.getLogger(_name).addFilter(_NoHawkSecrets())
 
 
+# ------------------------------------------------------------------------ Hawk signing
+
+
+class HawkSigner:
+    """Signs requests with Hawk credentials, on the server's clock rather than ours.
+
+    Hawk servers refuse a timestamp more than a minute off theirs. Like Firefox's
+    ``HawkClient`` (``localtimeOffsetMsec``), the signer keeps ``offset``, the seconds to
+    add to the local clock to read the server's, learnt from every answer
+    (:meth:`learn`), and a request refused as stale is retried once, signed anew.
+    The server time is taken, best first, from a stale-timestamp ``WWW-Authenticate``
+    whose ``tsm`` verifies with our key, then ``X-Weave-Timestamp``, then ``Date``.
+    """
+
+    def __init__(self, token_id: str, key: str, *, clock: Callable[[], float] = time.time) -> None:
+        self._credentials = {"id": token_id, "key": key, "algorithm": "sha256"}
+        self.clock = clock
+        self.offset = 0.0
+
+    def use(self, token_id: str, key: str) -> None:
+        """Sign with new credentials (a new token); the server's clock stays learnt."""
+        self._credentials = {"id": token_id, "key": key, "algorithm": "sha256"}
+
+    def __repr__(self) -> str:
+        return f"<HawkSigner id={fp(self._credentials['id'])} offset={self.offset:+.2f}s>"
+
+    def authorization(self, url: str, method: str) -> str:
+        """The ``Authorization`` header for ``method url`` (the body is not hashed, as
+        Firefox does not hash it either)."""
+        sender = mohawk.Sender(
+            self._credentials,
+            url,
+            method,
+            always_hash_content=False,
+            _timestamp=int(self.clock() + self.offset),
+        )
+        return str(sender.request_header)
+
+    def learn(self, response: requests.Response) -> bool:
+        """Update ``offset`` from ``response``; True when the request was refused for its
+        timestamp alone (a Hawk stale-timestamp answer signed with our key), so one retry
+        with a corrected timestamp can succeed."""
+        server_time: float | None = None
+        stale = False
+        if response.status_code == 401:
+            server_time = self._stale_time(response.headers.get("WWW-Authenticate", ""))
+            stale = server_time is not None
+        if server_time is None:
+            server_time = _header_seconds(response.headers)
+        if server_time is not None:
+            self.offset = server_time - self.clock()
+        return stale
+
+    def _stale_time(self, www_authenticate: str) -> float | None:
+        scheme, _, rest = www_authenticate.partition(" ")
+        fields = dict(_HAWK_FIELD.findall(rest))
+        ts, tsm = fields.get("ts", ""), fields.get("tsm", "")
+        if scheme.lower() != "hawk" or not (ts.isascii() and ts.isdigit() and 0 < len(ts) <= 12):
+            return None
+        expected = mohawk.util.calculate_ts_mac(int(ts), self._credentials)
+        if isinstance(expected, bytes):
+            expected = expected.decode("ascii")
+        # An unsigned server time could come from anyone on the path: ignore it.
+        return float(ts) if hmac.compare_digest(expected, tsm) else None
+
+
+def _header_seconds(headers: Mapping[str, str]) -> float | None:
+    """The server's clock from ``X-Weave-Timestamp`` (10 ms) or ``Date`` (1 s), if sane."""
+    value: float | None = None
+    try:
+        value = float(headers.get("X-Weave-Timestamp", ""))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            value = parsedate_to_datetime(headers.get("Date", "")).timestamp()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    # Between 2001 and 2286: anything else is a broken header, not a clock.
+    return value if value is not None and 1e9 <= value < 1e10 else None
+
+
 # --------------------------------------------------------------------- retry policies
 
 RetryPolicy = Callable[[ServerSignal], bool | None]
@@ -457,6 +542,7 @@ def origin(url: str) -> str:
 
 __all__ = [
     "Exchange",
+    "HawkSigner",
     "RetryPolicy",
     "ServerSignal",
     "SignalHook",

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import mohawk
 import requests
 
 from synctools.protocol.bso import BSO, ServerTime, valid_collection_name
@@ -37,7 +36,7 @@ from .errors import (
     StorageError,
     StorageUnauthorized,
 )
-from .http import RetryPolicy, ServerSignal, SignalHook, Trace, TracedSession, never_retry
+from .http import HawkSigner, RetryPolicy, ServerSignal, SignalHook, Trace, TracedSession, never_retry
 from .tokenserver import Token
 
 SORTS = ("newest", "oldest", "index")
@@ -170,6 +169,7 @@ class StorageClient:
         self.info_last_modified: ServerTime | None = None  # the last info/collections' X-Last-Modified
         self.session = TracedSession(self.service, self.trace, on_signal=on_signal, timeout=timeout)
         self._config: InfoConfiguration | None = None
+        self.hawk = HawkSigner(token.id, token.key)
         self._set_token(token)
 
     def __repr__(self) -> str:
@@ -179,7 +179,7 @@ class StorageClient:
         self.token = token
         self.trace.add_secret(token.id)
         self.trace.add_secret(token.key)
-        self._credentials = {"id": token.id, "key": token.key, "algorithm": "sha256"}
+        self.hawk.use(token.id, token.key)  # a new token, the same server clock
 
     @property
     def endpoint(self) -> str:
@@ -225,7 +225,7 @@ class StorageClient:
         url = self.endpoint + path
         if params:
             url += "?" + urlencode(params)
-        refreshed = False
+        refreshed = reclocked = False
         for _attempt in range(self.max_retries + 1):
             hdrs = dict(headers or {})
             if body is not None:
@@ -233,10 +233,7 @@ class StorageClient:
             req = self.session.prepare_request(
                 requests.Request(method, url, headers=hdrs, data=body)
             )
-            sender = mohawk.Sender(
-                self._credentials, req.url, method, always_hash_content=False
-            )
-            req.headers["Authorization"] = sender.request_header
+            req.headers["Authorization"] = self.hawk.authorization(req.url or url, method)
             try:
                 resp = self.session.send(req)
             except requests.RequestException as exc:
@@ -251,8 +248,12 @@ class StorageClient:
             for sig in signals:
                 if sig.kind == "backoff":
                     self.retry_policy(sig)  # a notice: the request itself succeeded
+            stale = self.hawk.learn(resp)
             if resp.status_code in ok or resp.status_code == 304 and 304 in ok:
                 return resp
+            if stale and not reclocked:  # our clock is off: once more, on the server's
+                reclocked = True
+                continue
             if resp.status_code == 401 and self.token_provider is not None and not refreshed:
                 refreshed = True
                 self.refresh_token()

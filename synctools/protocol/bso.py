@@ -16,9 +16,11 @@ from typing import Any
 
 from ..errors import ProtocolError
 
-# Limits and patterns from the SyncStorage 1.5 contract (syncstorage-rs).
-BSO_ID_RE = re.compile(r"^[ -~]{1,64}$")
-COLLECTION_RE = re.compile(r"^[a-zA-Z0-9._-]{1,32}$")
+# Limits and patterns from the SyncStorage 1.5 contract (syncstorage-rs). Always apply
+# them with ``fullmatch``: Python's ``$`` also matches before a final newline (Rust's,
+# in syncstorage-rs, does not), so ``match`` would let ``"abc\n"`` through.
+BSO_ID_RE = re.compile(r"[ -~]{1,64}")
+COLLECTION_RE = re.compile(r"[a-zA-Z0-9._-]{1,32}")
 MAX_SORTINDEX = 999_999_999
 MAX_TTL = 999_999_999
 DEFAULT_MAX_PAYLOAD_BYTES = 2_621_440
@@ -121,7 +123,7 @@ def validate_bso_fields(
     if bso_id is None:
         if require_id:
             raise BSOValidationError("missing id", "id")
-    elif not isinstance(bso_id, str) or not BSO_ID_RE.match(bso_id):
+    elif not valid_bso_id(bso_id):
         raise BSOValidationError("invalid id: 1-64 printable ASCII characters required", "id")
     shown = bso_id if isinstance(bso_id, str) else None
     unknown = set(obj) - ALLOWED_FIELDS
@@ -139,7 +141,13 @@ def validate_bso_fields(
         payload = obj["payload"]
         if not isinstance(payload, str):
             raise BSOValidationError("invalid payload: must be a string", "payload", shown)
-        if len(payload.encode("utf-8")) > max_payload_bytes:
+        try:
+            size = len(payload.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800") has no UTF-8 form
+            raise BSOValidationError(
+                "invalid payload: not valid Unicode (a lone surrogate)", "payload", shown
+            ) from None
+        if size > max_payload_bytes:
             raise BSOValidationError(
                 f"payload larger than max_record_payload_bytes ({max_payload_bytes})",
                 "payload",
@@ -147,8 +155,13 @@ def validate_bso_fields(
             )
 
 
-def valid_collection_name(name: str) -> bool:
-    return bool(COLLECTION_RE.match(name))
+def valid_bso_id(value: Any) -> bool:
+    """1 to 64 printable ASCII characters, nothing else (no trailing newline)."""
+    return isinstance(value, str) and BSO_ID_RE.fullmatch(value) is not None
+
+
+def valid_collection_name(name: Any) -> bool:
+    return isinstance(name, str) and COLLECTION_RE.fullmatch(name) is not None
 
 
 @dataclass(frozen=True, slots=True)

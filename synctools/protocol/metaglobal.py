@@ -41,7 +41,7 @@ DEFAULT_ENGINES: dict[str, int] = {
     "tabs": 1,
 }
 
-SYNC_ID_RE = re.compile(r"^[A-Za-z0-9_-]{12}$")
+SYNC_ID_RE = re.compile(r"[A-Za-z0-9_-]{12}")  # fullmatch: "$" would allow a final "\n"
 
 
 class MetaGlobalError(ProtocolError):
@@ -54,7 +54,7 @@ def new_sync_id() -> str:
 
 
 def valid_sync_id(value: Any) -> bool:
-    return isinstance(value, str) and bool(SYNC_ID_RE.match(value))
+    return isinstance(value, str) and SYNC_ID_RE.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from ..protocol.bso import ServerTime
 from .admin import AccountInfo
 from .faults import Fault
 from .http import Request, Response, json_response
+from .transport import BODY_REFUSED
 
 if TYPE_CHECKING:
     from .stack import LocalStack
@@ -38,6 +39,38 @@ ADMIN_METHODS = {
     "requests",
     "clear_requests",
 }
+
+
+# Request bodies beyond these are refused before they are read (see transport.py). A
+# storage node takes its advertised max_request_bytes (read per request: set_config can
+# change it); the accounts service and tokenserver take small JSON bodies (1 MiB is
+# hapi's default payload.maxBytes, under FxA's auth server); the admin API loads whole
+# collections through put_records, up to a batch's max_total_bytes, once its secret is
+# shown (1 MiB before).
+SERVICE_BODY_LIMIT = 1024 * 1024
+
+# CORS exactly as syncstorage-rs configures actix-cors (syncserver-settings: any origin,
+# echoed; these methods and request headers; max age 1728000 s = 20 days), for every path
+# but the admin API, which no web page may call.
+CORS_METHODS = "DELETE, GET, POST, PUT"
+CORS_HEADERS = (
+    "authorization, content-type, user-agent, x-last-modified, x-weave-timestamp, "
+    "x-weave-next-offset, x-weave-records, x-weave-bytes, x-weave-total-records, "
+    "x-weave-total-bytes, x-verify-code, test_idles"
+)
+CORS_MAX_AGE = "1728000"
+CORS_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+_CORS_ALLOWED = frozenset(CORS_METHODS.split(", "))
+_CORS_HEADER_SET = frozenset(CORS_HEADERS.split(", "))
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _is_token(text: str) -> bool:
+    return bool(text) and all(c in _TOKEN_CHARS for c in text)
+
+
+def _weave_timestamp() -> tuple[str, str]:
+    return ("X-Weave-Timestamp", str(ServerTime.from_millis(int(time.time() * 1000))))
 
 
 def _to_json(value: Any) -> Any:
@@ -75,21 +108,11 @@ class Application:
             resp = self._respond(req, environ)
         except Exception:
             log.exception("internal error on %s %s", req.method, req.path)
-            resp = Response(
-                500,
-                "0"
-                if req.route == "storage"
-                else json.dumps(
-                    {
-                        "code": 500,
-                        "errno": 999,
-                        "error": "Internal Server Error",
-                        "message": "internal error: see the server log",
-                    }
-                ),
-            )
-            if req.route == "storage":  # the contract: X-Weave-Timestamp on every response
-                resp.headers.append(("X-Weave-Timestamp", str(ServerTime.from_millis(int(time.time() * 1000)))))
+            resp = self.error_response(req.path, 500, "Internal Server Error", "internal error: see the server log")
+        if resp is not None and not req.path.startswith(ADMIN_PREFIX):
+            origin = req.header("Origin")
+            if origin is not None and resp.get_header("Access-Control-Allow-Origin") is None:
+                resp.headers += [("Access-Control-Allow-Origin", origin), ("Vary", CORS_VARY)]
         if resp is None:  # dropped connection
             start_response("500 Internal Server Error", [("Content-Length", "0")])
             return []
@@ -111,8 +134,7 @@ class Application:
         return [resp.body] if req.method != "HEAD" else []
 
     # -- routing ------------------------------------------------------------------
-    def _service(self, req: Request) -> tuple[str, Callable[[Request, str], Response] | None, str]:
-        path = req.path
+    def _service(self, path: str) -> tuple[str, Callable[[Request, str], Response] | None, str]:
         stack = self.stack
         if stack.storage_only:
             return "storage", stack.root_node.handle if stack.root_node else None, path
@@ -127,18 +149,78 @@ class Application:
             return "token", stack.tokenserver.handle, path[len("/token") :]
         return "", None, path
 
+    def body_limit(self, path: str, headers: dict[str, str]) -> int:
+        """The largest request body accepted on ``path`` (asked before reading one, with
+        the request headers as waitress keeps them: ``X_ADMIN_SECRET``)."""
+        path = "/" + path.lstrip("/")  # as waitress will hand it to the application
+        if path.startswith(ADMIN_PREFIX):
+            secret = headers.get("X_ADMIN_SECRET", "")
+            if hmac.compare_digest(secret.encode(), self.stack.admin_secret.encode()):
+                return self.stack.limits["max_total_bytes"]
+            return SERVICE_BODY_LIMIT  # no large body before the secret is shown
+        if self._service(path)[0] == "storage":
+            return self.stack.limits["max_request_bytes"]
+        return SERVICE_BODY_LIMIT
+
+    def error_response(self, path: str, status: int, name: str, message: str = "") -> Response:
+        """An error in the usual body of the service that owns ``path``."""
+        if path.startswith(ADMIN_PREFIX):
+            return json_response({"error": message or name}, status)
+        route = self._service(path)[0]
+        resp = self._error_body(route, status, name, message or name)
+        if route == "storage":
+            if status == 413:
+                resp.body = b"17"  # WeaveError: size limit exceeded
+            # The contract: X-Weave-Timestamp on every response.
+            resp.headers.append(_weave_timestamp())
+        return resp
+
+    def _preflight(self, req: Request, route: str) -> Response:
+        """A CORS preflight, checked and answered as actix-cors does for syncstorage-rs."""
+        method = req.header("Access-Control-Request-Method") or ""
+        asked = req.header("Access-Control-Request-Headers")
+        names = [h.strip().lower() for h in asked.split(",")] if asked is not None else []
+        if method not in _CORS_ALLOWED or not all(_is_token(n) and n in _CORS_HEADER_SET for n in names):
+            return self.error_response(req.path, 400, "Bad Request", "CORS: method or headers not allowed")
+        headers = [
+            ("Access-Control-Allow-Methods", CORS_METHODS),
+            ("Access-Control-Allow-Headers", CORS_HEADERS),
+            ("Access-Control-Max-Age", CORS_MAX_AGE),
+            ("Vary", CORS_VARY),
+        ]
+        origin = req.header("Origin")
+        if origin is not None:
+            headers.insert(0, ("Access-Control-Allow-Origin", origin))
+        if route == "storage":
+            headers.append(_weave_timestamp())
+        return Response(200, b"", headers, content_type=None)
+
     def _respond(self, req: Request, environ: dict[str, Any]) -> Response | None:
+        if environ.get(BODY_REFUSED):
+            limit = self.body_limit(req.path, {"X_ADMIN_SECRET": req.header("X-Admin-Secret") or ""})
+            return self.error_response(
+                req.path, 413, "Request Entity Too Large", f"request body over {limit} bytes: refused unread"
+            )
         if req.path.startswith(ADMIN_PREFIX):
             req.route = "admin"
             return self._admin(req)
-        route, handler, rest = self._service(req)
+        route, handler, rest = self._service(req.path)
         req.route = route
+        acrm = req.header("Access-Control-Request-Method")
+        if req.method == "OPTIONS" and acrm is not None and _is_token(acrm):
+            return self._preflight(req, route)
         faults = self.stack.faults.take(req.method, req.path)
         after: list[Fault] = []
         for fault in faults:
             early = self._apply_before(fault, req, route, environ)
+            if early == "drop":
+                return None
             if early is not None:
-                return early if early != "drop" else None
+                # The node's own refusals carry the header every storage answer has; a
+                # "status" fault is sent exactly as asked.
+                if route == "storage" and fault.kind != "status" and not early.get_header("X-Weave-Timestamp"):
+                    early.headers.append(_weave_timestamp())
+                return early
             after.append(fault)
         if handler is None:
             resp = Response(404, "0")
@@ -155,7 +237,8 @@ class Application:
 
             return ts_error(status, name, message)
         if route in ("accounts", "profile"):
-            errno = {401: 110, 503: 201}.get(status, 999)
+            # FxA's errnos: 110 invalid token, 113 request body too large, 201 unavailable.
+            errno = {401: 110, 413: 113, 503: 201}.get(status, 999)
             return json_response({"code": status, "errno": errno, "error": name, "message": message}, status)
         return Response(status, "0")
 

@@ -7,15 +7,12 @@ import contextlib
 import re
 import secrets
 import shutil
-import socket
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
-from waitress.channel import HTTPChannel
 from waitress.server import create_server
-from waitress.task import WSGITask
 
 from .. import seams
 from ..protocol._util import fingerprint
@@ -28,33 +25,11 @@ from .db import Database
 from .faults import FaultTable
 from .storage import DEFAULT_LIMITS, StorageNode
 from .tokenserver import TokenServer
+from .transport import channel_for
 
 # node key -> path prefix; node 1 sits where a real Firefox saw it (/storage/1.5/{uid}).
 NODE_PREFIXES = {"node1": "/storage", "node2": "/storage2"}
 STORAGE_PATH_RE = re.compile(r"^(/[^/]*)?/1\.5/([0-9]{1,10})/storage/([^/]+)")
-
-
-class _Task(WSGITask):
-    """Gives the app a way to drop the connection without answering (fault "drop")."""
-
-    def get_environment(self) -> dict[str, Any]:
-        environ = super().get_environment()
-        environ["synctools.drop"] = self._drop
-        return environ
-
-    def _drop(self) -> None:
-        sock = self.channel.socket
-        try:
-            # RST instead of FIN: the client sees a reset, as with a crashed server.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.close_on_finish = True
-
-
-class _Channel(HTTPChannel):
-    task_class = _Task
 
 
 class LocalStack:
@@ -152,8 +127,9 @@ class LocalStack:
         else:
             data = self._data_dir
             data.mkdir(parents=True, exist_ok=True)
+        app = Application(self)
         server = create_server(
-            Application(self),
+            app,
             host=self.host,
             port=self.port,
             threads=self.threads,
@@ -161,7 +137,7 @@ class LocalStack:
             asyncore_loop_timeout=0.2,
             clear_untrusted_proxy_headers=True,
         )
-        server.channel_class = _Channel
+        server.channel_class = channel_for(app)
         self._server = server
         port = server.effective_port
         host = self.host if ":" not in self.host else f"[{self.host}]"

@@ -18,20 +18,31 @@ from typing import Any
 
 from ..protocol import tokens
 from ..protocol.bso import (
-    BSO_ID_RE,
     BSOValidationError,
     ServerTime,
+    valid_bso_id,
     valid_collection_name,
     validate_bso_fields,
 )
-from .hawk import HawkError, NonceCache, check_hawk, hawk_id
-from .http import HTTPError, Request, Response
+from .hawk import HawkError, NonceCache, StaleTimestamp, check_hawk, hawk_id
+from .http import HTTPError, Request, Response, loads
 from .storage_db import BadOffset, Item, StorageDB, json_id, now, ts_text
 
 
 def _decimal_digits(text: str, max_len: int) -> bool:
     """ASCII digits only ("²".isdigit() is True, and int() then fails), of sane length."""
     return 0 < len(text) <= max_len and text.isascii() and text.isdigit()
+
+
+def _lines(text: str) -> list[str]:
+    r"""Lines as syncstorage-rs reads an ``application/newlines`` body (Rust's
+    ``str::lines``): split at "\n", a final newline ends the last line, a "\r" before a
+    newline is dropped. Each line must then be a JSON object, so a blank line is an error
+    there and here: a body of just "\n" is one empty line, hence 400."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def bso_json(bso_id: str, modified: int, payload_json: str, sortindex: int | None) -> str:
@@ -56,8 +67,9 @@ ERR_INVALID_BSO = "8"
 ERR_SIZE_LIMIT = "17"
 MAX_IDS = 100
 
-PATH_RE = re.compile(r"^/1\.5/([^/]+)(?:(/.*))?$")
-UID_RE = re.compile(r"^[0-9]{1,10}$")
+# Matched with fullmatch and DOTALL: a path ending in "%0A" keeps its newline (and
+# then fails the id rules) instead of "$" quietly matching before it.
+PATH_RE = re.compile(r"/1\.5/([^/]+)(/.*)?", re.DOTALL)
 
 
 def error(status: int, code: str = ERR_UNKNOWN, headers: list[tuple[str, str]] | None = None) -> HTTPError:
@@ -106,11 +118,11 @@ class StorageNode:
         return resp
 
     def _dispatch(self, req: Request, path: str) -> Response:
-        m = PATH_RE.match(path)
+        m = PATH_RE.fullmatch(path)
         if not m:
             raise error(404)
         uid_text, tail = m.group(1), m.group(2) or ""
-        if not UID_RE.match(uid_text):
+        if not _decimal_digits(uid_text, 10):
             raise error(404)
         uid = int(uid_text)
         parts = tail.split("/", 3) if tail else [""]
@@ -151,7 +163,7 @@ class StorageNode:
                 }[req.method](req, uid, coll),
             )
         bso_id = parts[3]
-        if not BSO_ID_RE.match(bso_id):
+        if not valid_bso_id(bso_id):
             raise error(404)
         return self._route(
             req,
@@ -193,6 +205,9 @@ class StorageNode:
             raise unauthorized from None
         try:
             check_hawk(req, lambda tid: tokens.derived_secret(tid, self.secret), self.nonces)
+        except StaleTimestamp as exc:
+            # The Hawk answer carries the server time (signed), so the client can adjust.
+            raise error(401, ERR_UNKNOWN, [("WWW-Authenticate", exc.www_authenticate)]) from None
         except HawkError:
             raise unauthorized from None
         expired = data["expires"] <= time.time() or (
@@ -286,7 +301,7 @@ class StorageNode:
         ids = req.arg("ids")
         if ids is not None:
             id_list = [i for i in ids.split(",") if i != ""]
-            if len(id_list) > MAX_IDS or any(not BSO_ID_RE.match(i) for i in id_list):
+            if len(id_list) > MAX_IDS or any(not valid_bso_id(i) for i in id_list):
                 raise error(400)
             q["ids"] = id_list
         for name in ("newer", "older"):
@@ -366,7 +381,7 @@ class StorageNode:
         """Contract rules beyond field validation (raises BSOValidationError)."""
         if coll == "crypto" and isinstance(obj.get("payload"), str):
             try:
-                iv = json.loads(obj["payload"]).get("IV")
+                iv = loads(obj["payload"]).get("IV")
                 raw = base64.b64decode(iv, validate=True) if isinstance(iv, str) else None
             except (ValueError, AttributeError, binascii.Error):
                 raw = None
@@ -400,15 +415,15 @@ class StorageNode:
 
     def _parse_post_body(self, req: Request) -> list[Any]:
         media = req.media_type
+        if media not in ("application/json", "text/plain", "", "application/newlines"):
+            raise error(415)
         try:
             text = req.body.decode("utf-8")
-            if media in ("application/json", "text/plain", ""):
-                objs = json.loads(text)
-            elif media == "application/newlines":
-                objs = [json.loads(line) for line in text.split("\n") if line.strip()]
+            if media == "application/newlines":
+                objs = [loads(line) for line in _lines(text)]
             else:
-                raise error(415)
-        except (ValueError, UnicodeDecodeError):
+                objs = loads(text)
+        except ValueError:  # UnicodeDecodeError included
             raise error(400, ERR_INVALID_BSO) from None
         if not isinstance(objs, list):
             raise error(400, ERR_INVALID_BSO)

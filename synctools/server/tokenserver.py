@@ -24,7 +24,8 @@ from .db import Database
 from .http import Request, Response, json_response
 
 DEFAULT_DURATION = 3600
-KEYID_RE = re.compile(r"^([0-9]{1,15})-([A-Za-z0-9_-]{22})$")
+KEYID_RE = re.compile(r"([0-9]{1,15})-([A-Za-z0-9_-]{22})")  # fullmatch: "$" allows a final "\n"
+PATH_RE = re.compile(r"/1\.0/([^/]+)/([^/]+)")
 
 
 def ts_error(
@@ -157,7 +158,7 @@ class TokenServer:
         return resp
 
     def _handle(self, req: Request, path: str) -> Response:
-        m = re.match(r"^/1\.0/([^/]+)/([^/]+)$", path)
+        m = PATH_RE.fullmatch(path)
         if not m:
             return ts_error(404, "not-found", f"unknown path /token{path}", "url")
         if (m.group(1), m.group(2)) != ("sync", "1.5"):
@@ -188,7 +189,7 @@ class TokenServer:
                 "header",
             )
         key_id = req.header("X-KeyID")
-        parsed = KEYID_RE.match(key_id or "")
+        parsed = KEYID_RE.fullmatch(key_id or "")
         if not parsed:
             return ts_error(
                 401,
