@@ -82,7 +82,7 @@ class SyncKeys:
 def parse_kid(kid: str) -> tuple[int, bytes]:
     """``"1510726317123-BAik7hEOdpGnPZnPBSdaTg"`` → (timestamp ms, kXCS bytes)."""
     ts, sep, tail = kid.partition("-") if isinstance(kid, str) else ("", "", "")
-    if not sep or not ts.isdigit() or not tail:
+    if not sep or not (ts.isascii() and ts.isdigit()) or not tail:  # "²" is a digit to str.isdigit
         raise KeyIdError(f"key id must be '<timestamp>-<base64url kXCS>', got {str(kid)[:20]!r}…")
     try:
         kxcs = b64url_decode(tail)
