@@ -52,6 +52,9 @@ def html_of(widget: w.Widget) -> str:
     """The HTML a view draws right now: its HTML children in order (buttons left out)."""
     if isinstance(widget, w.HTML):
         return widget.value
+    static = getattr(widget, "html", None)  # a DataGrid: its first rows as a table
+    if callable(static):
+        return str(static())
     return "".join(html_of(child) for child in getattr(widget, "children", ()))
 
 

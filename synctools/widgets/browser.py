@@ -1,9 +1,11 @@
-"""``CollectionBrowser``: pick a collection, filter, page, open one record.
+"""``CollectionBrowser``: pick a collection, search and sort it in a grid, click a record.
 
-The table is ``sync.frame(name)`` (secrets masked there already). An opened record is
-shown as formatted JSON (masked again with :func:`synctools.plan.mask`) next to its BSO
-envelope from the local mirror: id, modified, sortindex, ttl and the payload's shape
-(ciphertext length, IV, HMAC prefix) rather than its bytes.
+The grid (:class:`~synctools.widgets.grid.DataGrid`) holds ``sync.frame(name)``
+(secrets masked there already); only the rows in view travel to the browser. A clicked
+row opens the record: its cleartext as formatted JSON (masked again with
+:func:`synctools.plan.mask`) next to its BSO envelope from the local mirror (id,
+modified, sortindex, ttl and the payload's shape rather than its bytes) and, for a
+record that failed, its error in full.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from ..plan import mask
+from ..engines import mask
 from . import _html as h
 from ._source import View, html
+from .grid import DataGrid
 
-#: Columns too wide for a table row; the opened record shows them in full.
+#: Columns left out of the grid at first (the column chooser adds them; the record shows them).
 WIDE = {"children", "extra", "visits", "tabs", "commands", "payload"}
 
 
@@ -39,7 +42,7 @@ def envelope(sync: Any, collection: str, record_id: str) -> dict[str, Any] | Non
     bso = mirror.bso
     out: dict[str, Any] = {
         "id": bso.id,
-        "modified": f"{bso.modified} ({bso.modified.to_datetime():%Y-%m-%d %H:%M:%S} UTC)" if bso.modified is not None else None,
+        "modified": bso.modified,  # shown as a local date, the server's value on hover
         "sortindex": bso.sortindex,
         "ttl": bso.ttl,
         "payload bytes": len(bso.payload),
@@ -58,87 +61,69 @@ def envelope(sync: Any, collection: str, record_id: str) -> dict[str, Any] | Non
 
 
 class CollectionBrowser(View):
-    """Browse the downloaded collections of a sync (after ``sync.download()``)."""
+    """Browse the downloaded collections of a sync (after ``sync.download()``).
 
-    def __init__(self, sync: Any, collection: str | None = None, *, page_size: int = 20, **kwargs: Any) -> None:
+    Click a header to sort, type in the search box (any column, as you type), choose
+    columns, and click a row to open the record below the grid."""
+
+    def __init__(self, sync: Any, collection: str | None = None, *, height: int = 320, **kwargs: Any) -> None:
         self.sync = sync
-        self.page_size = page_size
-        self.page = 0
         self._frames: dict[str, pd.DataFrame] = {}
-        self._haystacks: dict[str, pd.Series] = {}
         names = collection_names(sync)
         if not names:
             raise ValueError("nothing downloaded yet: run sync.download() first")
         if collection is not None and collection not in names:
             raise ValueError(f"{collection!r} was not downloaded; choose one of {names}")
         self.collection = w.Dropdown(options=names, value=collection or names[0], description="collection")
-        self.filter = w.Text(placeholder="text to find in any column", description="filter", continuous_update=False)
         self.only_errors = w.Checkbox(value=False, description="only records that fail to decrypt", indent=False)
-        self.prev_button = w.Button(description="◀ prev", layout=w.Layout(width="80px"))
-        self.next_button = w.Button(description="next ▶", layout=w.Layout(width="80px"))
-        self.page_label = w.HTML()
-        self.table = html("", "synctools-browser-table")
-        self.table.layout.overflow_x = "auto"
-        self.record_pick = w.Dropdown(description="open", options=[], layout=w.Layout(width="360px"))
+        self.grid = DataGrid(self._frame_of(self.collection.value), tone=_tones, height=height)
+        self._show_columns()
+        self.opened = html("", "synctools-record-title")
         self.record_json = html("", "synctools-record-json")
         self.record_envelope = html("", "synctools-record-envelope")
-        self.record_json.layout.width = "60%"
-        self.record_envelope.layout.width = "40%"
-        for widget in (self.collection, self.filter, self.only_errors):
-            widget.observe(lambda _: self._first_page(), names="value")
-        self.prev_button.on_click(lambda _: self.turn(-1))
-        self.next_button.on_click(lambda _: self.turn(1))
-        self.record_pick.observe(lambda _: self.show_record(self.record_pick.value), names="value")
+        self.record_json.layout = w.Layout(flex="3 1 420px", min_width="0")
+        self.record_envelope.layout = w.Layout(flex="2 1 320px", min_width="0")
+        self.collection.observe(lambda _: self._load(), names="value")
+        self.only_errors.observe(lambda _: self._mask(), names="value")
+        self.grid.on_select(self.show_record)
         super().__init__(
             [
-                w.HBox([self.collection, self.filter, self.only_errors]),
-                w.HBox([self.prev_button, self.next_button, self.page_label]),
-                self.table,
-                self.record_pick,
-                w.HBox([self.record_json, self.record_envelope]),
+                w.HBox([self.collection, self.only_errors]),
+                self.grid,
+                self.opened,
+                w.HBox([self.record_json, self.record_envelope], layout=w.Layout(flex_flow="row wrap", width="100%")),
             ],
             **kwargs,
         )
         self.add_class("synctools-view")
         self.add_class("synctools-browser")
-        self._draw()
+        self.opened.value = f"<p style='{h.FONT}'><i>click a row to open its record</i></p>"
 
     # ----------------------------------------------------------------- data
-    def frame(self) -> pd.DataFrame:
-        """The whole (filtered) frame of the chosen collection."""
-        name = self.collection.value
+    def _frame_of(self, name: str) -> pd.DataFrame:
         if name not in self._frames:
             self._frames[name] = self.sync.frame(name)
-        f = self._frames[name]
-        if self.only_errors.value and "error" in f:
-            f = f[f["error"].notna()]
-        needle = self.filter.value.strip().lower()
-        if needle:
-            if name not in self._haystacks:  # one lower-cased text per row, built once
-                cols = [self._frames[name][c].astype(str).fillna("") for c in self._frames[name].columns]
-                self._haystacks[name] = cols[0].str.cat(cols[1:], sep=" ").str.lower()
-            f = f[self._haystacks[name].loc[f.index].str.contains(needle, regex=False)]
-        return f
+        return self._frames[name]
 
-    @property
-    def page_frame(self) -> pd.DataFrame:
-        f = self.frame()
-        return f.iloc[self.page * self.page_size : (self.page + 1) * self.page_size]
+    def frame(self) -> pd.DataFrame:
+        """The rows the grid shows now (collection, error filter, search and sort applied)."""
+        return self.grid.view()
 
     # ----------------------------------------------------------------- actions
     def select(self, collection: str) -> None:
         self.collection.value = collection
 
-    def turn(self, step: int) -> None:
-        self.page += step
-        self._draw()
+    def search(self, text: str) -> None:
+        """What typing in the search box does."""
+        self.grid.query = text
 
     def show_record(self, record_id: str | None) -> None:
-        """Show one record (masked cleartext) next to its BSO envelope."""
+        """Show one record (masked cleartext) next to its BSO envelope and its error."""
         if not record_id:
-            self.record_json.value = self.record_envelope.value = ""
+            self.record_json.value = self.record_envelope.value = self.opened.value = ""
             return
         name = self.collection.value
+        self.opened.value = h.heading(f"{name}/{record_id}", "the record as decrypted, and as the server holds it")
         try:
             record = mask(name, self.sync.record(name, record_id))
             left = h.heading("cleartext", "secrets masked") + h.pretty_json(record)
@@ -148,27 +133,26 @@ class CollectionBrowser(View):
         right = h.heading("BSO envelope") + (h.pairs(env.items()) if env else h.banner("not in the local mirror", "info"))
         self.record_json.value = left
         self.record_envelope.value = right
-        if self.record_pick.value != record_id and record_id in self.record_pick.options:
-            self.record_pick.value = record_id
+        if self.grid.selected != record_id:
+            self.grid.select(record_id)
 
-    def _first_page(self) -> None:
-        self.page = 0
-        self._draw()
+    def _load(self) -> None:
+        self.grid.set_frame(self._frame_of(self.collection.value))
+        self._show_columns()
+        self._mask()
+        self.show_record(None)
 
-    def _draw(self) -> None:
-        f = self.frame()
-        pages = max(1, -(-len(f) // self.page_size))
-        self.page = min(max(self.page, 0), pages - 1)
-        part = self.page_frame
-        self.prev_button.disabled = self.page == 0
-        self.next_button.disabled = self.page >= pages - 1
-        self.page_label.value = (
-            f"<span style='{h.FONT}'>{len(f):,} record(s) · page {self.page + 1} of {pages}</span>"
-        )
-        cols = [c for c in part.columns if c not in WIDE]
-        rows = part[cols].to_dict("records")
-        tones = ["bad" if isinstance(r.get("error"), str) and r.get("error") else None for r in rows]
-        self.table.value = h.table(rows, cols, tones=tones, width=48, mono=("id",), empty="no records match")
-        ids = [str(i) for i in part["id"]] if "id" in part else []
-        self.record_pick.options = [""] + ids
-        self.record_pick.value = ""
+    def _show_columns(self) -> None:
+        names = [c["name"] for c in self.grid.columns]
+        self.grid.visible = [c for c in names if c not in WIDE]
+
+    def _mask(self) -> None:
+        f = self.grid.frame
+        self.grid.set_mask(f["error"].notna() if self.only_errors.value and "error" in f else None)
+
+
+def _tones(frame: pd.DataFrame) -> pd.Series:
+    """A record that failed to decrypt or validate is a "bad" row."""
+    if "error" not in frame:
+        return pd.Series([None] * len(frame), index=frame.index)
+    return frame["error"].map(lambda e: "bad" if isinstance(e, str) and e else None)

@@ -12,6 +12,7 @@ from typing import Any
 from ..protocol.crypto import CryptoError
 from . import _html as h
 from ._source import View, failures, html, record_counts, result_and_sync
+from ._time import when_html
 
 #: How many failed records per collection are diagnosed (each is one decrypt per key).
 DIAGNOSE_LIMIT = 50
@@ -69,7 +70,8 @@ class CryptoKeysView(View):
         failed = failures(self.sync)
         self.key_rows, self.collection_rows, tones = self._rows(counts, failed)
         self.diagnosis = [d for coll in sorted(failed) for d in diagnose(self.sync, coll)]
-        parts = [h.heading("crypto/keys", f"status {result.status}" + (f", modified {result.modified}" if result.modified else ""))]
+        when = when_html(result.modified) if result.modified else None
+        parts = [h.heading("crypto/keys", f"status {result.status}") + (f"<div style='{h.FONT}'>modified {when}</div>" if when else "")]
         for warning in result.warnings:
             parts.append(h.banner(warning, "bad" if result.status != "ok" else "warn"))
         parts.append(h.heading("Keys", "fingerprints, never key bytes"))
@@ -80,7 +82,7 @@ class CryptoKeysView(View):
         parts.append(h.table(self.collection_rows, tones=tones, mono=("fingerprint",), empty="no collections"))
         if self.diagnosis:
             parts.append(h.heading("Records that fail to decrypt", "each tried with every key"))
-            parts.append(h.table(self.diagnosis, tones=["bad"] * len(self.diagnosis), width=120, mono=("id",)))
+            parts.append(h.table(self.diagnosis, tones=["bad"] * len(self.diagnosis), mono=("id",)))
         self.body = html("".join(parts), "synctools-keys-body")
         super().__init__([self.body], **kwargs)
         self.add_class("synctools-view")

@@ -8,6 +8,7 @@ import ipywidgets as w
 
 from . import _html as h
 from ._source import View, html, record_counts, result_and_sync
+from ._time import when_html
 
 STATE_WORDS = {
     "enabled": "enabled",
@@ -38,7 +39,7 @@ def engine_rows(result: Any, sync: Any = None) -> tuple[list[dict[str, Any]], li
                 "syncID": rec.get("syncID"),
                 "in info/collections": bool(rec.get("on_server")),
                 "records": counts.get(name),
-                "last modified": modified.to_datetime().strftime("%Y-%m-%d %H:%M:%S") if modified is not None else None,
+                "last modified": modified,  # a local date, the server's value on hover
                 "problem": note,
             }
         )
@@ -109,7 +110,8 @@ class MetaGlobalView(View):
     def _header(self) -> str:
         r, mg = self.result, self.result.meta_global
         plan = r.plan
-        parts = [h.heading("meta/global", f"modified {r.modified}" if r.modified else "")]
+        when = when_html(r.modified) if r.modified else None
+        parts = [h.heading("meta/global") + (f"<div style='{h.FONT}'>modified {when}</div>" if when else "")]
         parts.append(
             h.pairs(
                 [
@@ -136,4 +138,4 @@ class MetaGlobalView(View):
         note = "" if self.sync is not None else h.banner(
             "Shown from the result alone: pass the sync (MetaGlobalView(sync)) for record counts and times.", "info"
         )
-        self.table.value = h.table(rows, tones=tones, width=160, mono=("syncID",), empty="no engines") + note
+        self.table.value = h.table(rows, tones=tones, mono=("syncID",), empty="no engines") + note

@@ -14,9 +14,12 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..plan import Plan, PlannedChange, UploadPlan, mask
+from ..engines import mask
+from ..plan import FreshStartPlan, Plan, PlannedChange, UploadPlan
 from . import _html as h
-from ._source import View, html
+from ._result import result_html
+from ._source import View, html, record_counts
+from ._time import when_html
 
 DECISION_WORDS = {None: "undecided", True: "accepted", False: "rejected"}
 KIND_TONES = {"add": "added", "edit": "changed", "delete": "removed", "restore": "info"}
@@ -69,6 +72,25 @@ def list_details(change: PlannedChange) -> list[str]:
     return out
 
 
+def fresh_start_words(plan: FreshStartPlan, sync: Any = None) -> str:
+    """What a fresh start does, counted: the records it deletes and the two it writes.
+
+    ``plan.deletes`` counts each collection (``None`` where the server did not say); a
+    missing count is taken from the sync's last download when it has one."""
+    counts = record_counts(sync)
+    known = {c: (n if n is not None else counts.get(c)) for c, n in plan.deletes.items()}
+    if not known:
+        deletes = "deletes nothing (the server holds no collections)"
+    elif all(n is not None for n in known.values()):
+        deletes = f"deletes {sum(n or 0 for n in known.values()):,} record(s) in {len(known)} collection(s)"
+    else:
+        counted = {c: n for c, n in known.items() if n is not None}
+        deletes = f"deletes every record of {len(known)} collection(s)" + (
+            f" ({sum(counted.values()):,} record(s) counted in {len(counted)} of them)" if counted else ""
+        )
+    return deletes + ", then writes a new meta/global and new crypto/keys"
+
+
 def _batch_words(batch: dict[str, int]) -> str:
     size = f", {batch['bytes']:,} bytes" if "bytes" in batch else ""
     return f"{batch.get('records', '?')} record(s) in {batch.get('posts', '?')} POST(s){size}"
@@ -82,12 +104,14 @@ class DiffView(View):
         self.change = change
         self._on_decide = on_decide
         rows, tones = field_rows(change)
-        title = h.heading(f"{change.kind} {change.collection}/{change.id}",
-                          f"staged against {change.base_modified}" if change.base_modified is not None else "new on the server")  # fmt: skip
+        against = when_html(change.base_modified) if change.base_modified is not None else None
+        sub = f"staged against the server's version of {against}" if against else "new on the server"
+        title = (f"<div style='{h.FONT};font-size:14px;font-weight:600;margin:4px 0'>{h.esc(change.kind)} "
+                 f"{h.esc(change.collection)}/{h.esc(change.id)} <small style='font-weight:normal'>{sub}</small></div>")  # fmt: skip
         parts = [title]
         if change.after is None:
             parts.append(h.banner("raw restore: puts back the exact bytes the server had (they do not decrypt)", "info"))
-        parts.append(h.table(rows, ["field", "server now", "after commit", "change"], tones=tones, width=120,
+        parts.append(h.table(rows, ["field", "server now", "after commit", "change"], tones=tones,
                              empty="no fields"))  # fmt: skip
         parts += [f"<div style='{h.FONT}'>{h.esc(line)}</div>" for line in list_details(change)]
         self.body = html("".join(parts), "synctools-diff-body")
@@ -100,7 +124,7 @@ class DiffView(View):
         self.status = w.HTML()
         self.status.add_class("synctools-decision")
         super().__init__([self.body, w.HBox([self.accept_button, self.reject_button, self.status])], **kwargs)
-        self.layout.border = "1px solid #d0d7de"
+        self.layout.border = f"1px solid {h.BORDER}"
         self.layout.padding = "4px"
         self.layout.margin = "4px 0"
         self.add_class("synctools-diff")
@@ -119,10 +143,10 @@ class DiffView(View):
 
     def _draw(self) -> None:
         a = self.change.accepted
-        self.accept_button.button_style = "success" if a is True else ""
-        self.reject_button.button_style = "danger" if a is False else ""
-        color = {None: "#57606a", True: "#1a7f37", False: "#cf222e"}[a]
-        self.status.value = f"<span style='{h.FONT};color:{color};font-weight:600'>{DECISION_WORDS[a]}</span>"
+        h.paint(self.accept_button, "ok" if a is True else None)
+        h.paint(self.reject_button, "bad" if a is False else None)
+        tone = {None: "muted", True: "ok", False: "bad"}[a]
+        self.status.value = h.badge(DECISION_WORDS[a], tone)
 
 
 class UploadReview(View):
@@ -149,14 +173,19 @@ class UploadReview(View):
         self.accept_all.on_click(lambda _: self._decide_all(True))
         self.reject_all.on_click(lambda _: self._decide_all(False))
         self.batches = html("", "synctools-batches")
-        self.commit_button = w.Button(description="Commit", button_style="primary", icon="upload", disabled=True)
+        self.commit_button = w.Button(description="Commit", icon="upload", disabled=True)
+        h.paint(self.commit_button, "info")
+        for b in (self.accept_all, self.reject_all):
+            h.paint(b, None)
         self.commit_button.add_class("synctools-commit")
         self.commit_button.on_click(lambda _: self.commit())
         self.status = html("", "synctools-review-status")
         self.result_box = w.VBox([])
         self.result_box.add_class("synctools-commit-result")
         body: list[w.Widget] = [self.header]
-        if isinstance(plan, UploadPlan):
+        if isinstance(plan, UploadPlan) and plan.empty and not changes:
+            self.commit_button.layout.display = "none"  # an empty plan offers nothing to decide or commit
+        elif isinstance(plan, UploadPlan):
             body += [w.HBox([self.accept_all, self.reject_all]), *self.diffs]
         else:
             self.special_accept = w.Button(description="Accept", icon="check")
@@ -165,6 +194,8 @@ class UploadReview(View):
             self.special_reject.add_class("synctools-reject")
             self.special_accept.on_click(lambda _: self._decide_special(True))
             self.special_reject.on_click(lambda _: self._decide_special(False))
+            h.paint(self.special_accept, None)
+            h.paint(self.special_reject, None)
             body.append(w.HBox([self.special_accept, self.special_reject]))
         body += [self.batches, w.HBox([self.commit_button, self.status]), self.result_box]
         super().__init__(body, **kwargs)
@@ -212,8 +243,8 @@ class UploadReview(View):
 
     def _decide_special(self, value: bool) -> None:
         self._special = value
-        self.special_accept.button_style = "success" if value else ""
-        self.special_reject.button_style = "danger" if not value else ""
+        h.paint(self.special_accept, "ok" if value else None)
+        h.paint(self.special_reject, "bad" if not value else None)
         self._refresh()
 
     # ------------------------------------------------------------------ commit
@@ -236,18 +267,11 @@ class UploadReview(View):
         return result
 
     def _show_result(self, result: Any) -> None:
-        tone = {"committed": "ok", "nothing": "info", "partial": "warn", "conflict": "bad"}.get(result.status, "warn")
-        words = {
-            "committed": "Committed: the accepted changes are on the server.",
-            "nothing": "Nothing was accepted: nothing was written.",
-            "partial": "Partly committed: the server refused some records (they stay staged).",
-            "conflict": "Conflict: someone else wrote first, so nothing of that collection was written."
-            " The sync downloaded and merged again; review the new plan below.",
-        }.get(result.status, result.status)
-        children: list[w.Widget] = [html(h.banner(words, tone) + result._repr_html_(), "synctools-commit-report")]
+        children: list[w.Widget] = [html(result_html(result), "synctools-commit-report")]
         if result.status == "conflict" and result.new_plan is not None:
             self.new_review = UploadReview(self.sync, result.new_plan)
-            children += [html(h.heading("New plan after the conflict")), self.new_review]
+            children += [html(h.heading(f"New plan #{result.new_plan.id} after the conflict",
+                                        "made against the server as it is now")), self.new_review]  # fmt: skip
         self.result_box.children = children
 
     def _why_not(self) -> str:
@@ -263,18 +287,24 @@ class UploadReview(View):
     def _header(self) -> str:
         plan = self.plan
         if not isinstance(plan, UploadPlan):
-            parts = [h.heading(f"Plan #{plan.id}", plan.kind)]
+            sub = fresh_start_words(plan, self.sync) if isinstance(plan, FreshStartPlan) else f"{plan.kind}: one decision"
+            parts = [h.heading(f"Plan #{plan.id} ({plan.kind})", sub)]
             if plan.warning:
                 parts.append(h.banner(plan.warning, "bad"))
-            parts.append(h.table([{"what": what, "detail": detail} for what, detail in plan.effects()], width=120))
+            parts.append(h.table([{"what": what, "detail": detail} for what, detail in plan.effects()]))
             return "".join(parts)
         changes = plan.changes()
-        parts = [h.heading(f"Upload plan #{plan.id}", f"{plan.kind}, {len(changes)} change(s) in {len(plan.collections)} collection(s)")]
+        sub = f"{len(changes)} change(s) in {len(plan.collections)} collection(s)" if changes else "nothing to upload"
+        parts = [h.heading(f"Upload plan #{plan.id}", sub)]
         if plan.warning:
             parts.append(h.banner(plan.warning, "bad"))
+        if not changes and not plan.blocked:
+            parts.append(h.banner("Nothing to upload: no staged change reached this plan, so there is nothing"
+                                  " to decide or commit. Stage edits (sync.edit/add/delete), then"
+                                  " sync.merge() and sync.plan_upload().", "info"))  # fmt: skip
         if plan.blocked:
             parts.append(h.heading("Conflicts (not in this plan)", "settle with sync.resolve(collection, id, ...)"))
-            parts.append(h.table([b.row() for b in plan.blocked], tones=["bad"] * len(plan.blocked), width=100))
+            parts.append(h.table([b.row() for b in plan.blocked], tones=["bad"] * len(plan.blocked)))
         if self.hidden:
             parts.append(h.banner(f"{self.hidden} more change(s) are not drawn: decide them with plan.accept()/plan.reject()", "info"))
         return "".join(parts)
@@ -296,13 +326,13 @@ class UploadReview(View):
                     "accepted": decided.count(True),
                     "rejected": decided.count(False),
                     "undecided": decided.count(None),
-                    "X-If-Unmodified-Since": str(cp.if_unmodified_since),
+                    "X-If-Unmodified-Since": cp.if_unmodified_since,
                     "batches (for the changes not rejected)": batches or "—",
                 }
             )
         if not rows:
             return ""
-        return h.heading("Batches", "one atomic batch per collection when the server's limits allow") + h.table(rows, width=120)
+        return h.heading("Batches", "one atomic batch per collection when the server's limits allow") + h.table(rows)
 
     def _refresh(self) -> None:
         records = isinstance(self.plan, UploadPlan)
@@ -325,5 +355,5 @@ class UploadReview(View):
         elif self.can_commit:
             msg = f"<span style='{h.FONT}'>ready: everything is decided</span>"
         else:
-            msg = f"<span style='{h.FONT};color:#57606a'>{h.esc(self._why_not())}</span>"
+            msg = f"<span style='{h.FONT}'>{h.esc(self._why_not())}</span>"
         self.status.value = msg

@@ -7,18 +7,28 @@ from typing import Any
 import ipywidgets as w
 
 from . import _html as h
+from ._result import result_html
 from ._source import View, html
+from .grid import DataGrid
 
 
 class ResultView(View):
-    """Any stage result: its summary, decisions, warnings, tables and requests."""
+    """Any stage result: what happened in words, its summary, decisions, warnings,
+    tables and requests. A commit that met a 412 shows the sync's new plan to review."""
 
-    def __init__(self, result: Any, **kwargs: Any) -> None:
+    def __init__(self, result: Any, *, sync: Any = None, **kwargs: Any) -> None:
         self.result = result
-        tone = "bad" if getattr(result, "status", "") == "conflict" else None
-        top = h.banner(f"{result.stage}: {result.status}", tone) if tone else ""
-        self.body = html(top + result._repr_html_(), "synctools-result-body")
-        super().__init__([self.body], **kwargs)
+        self.body = html(result_html(result), "synctools-result-body")
+        self.new_review: Any = None
+        children: list[w.Widget] = [self.body]
+        new_plan = getattr(result, "new_plan", None)
+        if getattr(result, "status", None) == "conflict" and new_plan is not None:
+            from .review import UploadReview
+
+            self.new_review = UploadReview(sync if sync is not None else result.sync, new_plan)
+            title = h.heading(f"New plan #{new_plan.id} after the conflict", "made against the server as it is now")
+            children += [html(title, "synctools-new-plan"), self.new_review]
+        super().__init__(children, **kwargs)
         self.add_class("synctools-view")
         self.add_class("synctools-result")
 
@@ -81,7 +91,7 @@ class StagesView(View):
             f"next: <code>sync.{h.esc(nxt)}()</code>" if nxt else "no automatic next stage"
         )
         self.table.value = h.heading("Stages", repr(self.sync)) + f"<div style='{h.FONT}'>{where}</div>" + h.table(
-            rows, tones=tones, width=100
+            rows, tones=tones
         )
         self.next_button.disabled = nxt is None
         self.next_button.description = f"Run {nxt}()" if nxt else "Run next stage"
@@ -100,91 +110,84 @@ class StagesView(View):
 
     def _show_pick(self) -> None:
         r = self.sync.results.get(self.pick.value) if self.pick.value else None
-        self.detail.value = r._repr_html_() if r is not None else ""
+        self.detail.value = result_html(r) if r is not None else ""
 
 
 class TraceView(View):
     """Every HTTP exchange of the sync (secrets already replaced by fingerprints in the
-    trace), filterable by service and to errors/server signals, one page at a time."""
+    trace) in a grid: sort, search, filter by service or to errors and server signals;
+    click an exchange for its request and response headers."""
 
-    COLUMNS = ["seq", "service", "method", "path", "status", "elapsed_ms", "signals", "error"]
+    COLUMNS = ["seq", "started", "service", "method", "url", "status", "elapsed_ms",
+               "request_bytes", "response_bytes", "signals", "error"]  # fmt: skip
 
-    def __init__(self, sync: Any, page_size: int = 40, **kwargs: Any) -> None:
+    def __init__(self, sync: Any, *, height: int = 300, **kwargs: Any) -> None:
         self.sync = sync
-        self.page_size = page_size
-        self.page = 0
         self.service = w.Dropdown(description="service", options=["all"], value="all", layout=w.Layout(width="220px"))
         self.only_problems = w.Checkbox(value=False, description="only errors and server signals", indent=False)
-        self.prev_button = w.Button(description="◀", layout=w.Layout(width="40px"))
-        self.next_button = w.Button(description="▶", layout=w.Layout(width="40px"))
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
-        self.pick = w.Dropdown(description="headers of", options=[], layout=w.Layout(width="200px"))
-        self.table = html("", "synctools-trace-table")
+        h.paint(self.refresh_button, None)
+        self.grid = DataGrid(self._trace(), key="seq", tone=_trace_tones, height=height)
         self.detail = html("", "synctools-trace-detail")
-        self.service.observe(lambda _: self._first_page(), names="value")
-        self.only_problems.observe(lambda _: self._first_page(), names="value")
-        self.prev_button.on_click(lambda _: self._turn(-1))
-        self.next_button.on_click(lambda _: self._turn(1))
+        self.service.observe(lambda _: self._filter(), names="value")
+        self.only_problems.observe(lambda _: self._filter(), names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
-        self.pick.observe(lambda _: self._show_headers(), names="value")
-        bar = w.HBox([self.service, self.only_problems, self.prev_button, self.next_button, self.refresh_button, self.pick])
-        super().__init__([bar, self.table, self.detail], **kwargs)
+        self.grid.on_select(lambda seq: self.show_headers(int(seq)))
+        bar = w.HBox([self.service, self.only_problems, self.refresh_button])
+        super().__init__([bar, self.grid, self.detail], **kwargs)
         self.add_class("synctools-view")
         self.add_class("synctools-trace")
         self.refresh()
 
-    def frame(self) -> Any:
+    def _trace(self) -> Any:
         f = self.sync.trace.reset_index()
-        if f.empty:
-            return f
-        f["path"] = f["url"].map(_path)
-        if self.service.value != "all":
-            f = f[f["service"] == self.service.value]
-        if self.only_problems.value:
-            bad = f["error"].notna() & (f["error"] != "") | (f["signals"] != "") | (f["status"].fillna(0) >= 400)
-            f = f[bad]
-        return f
+        return f[[c for c in self.COLUMNS if c in f.columns]]
+
+    def frame(self) -> Any:
+        """The exchanges the grid shows now (filters, search and sort applied)."""
+        return self.grid.view()
 
     def refresh(self) -> None:
-        services = sorted(set(self.sync.trace["service"].dropna())) if len(self.sync.trace) else []
+        """Read the sync's trace again (after more stages ran)."""
+        f = self._trace()
+        services = sorted(set(f["service"].dropna())) if len(f) else []
         keep = self.service.value
         self.service.options = ["all", *services]
         self.service.value = keep if keep in self.service.options else "all"
-        self._draw()
+        self.grid.set_frame(f)
+        self._filter()
 
-    def _first_page(self) -> None:
-        self.page = 0
-        self._draw()
-
-    def _turn(self, step: int) -> None:
-        self.page += step
-        self._draw()
-
-    def _draw(self) -> None:
-        f = self.frame()
-        pages = max(1, -(-len(f) // self.page_size))
-        self.page = min(max(self.page, 0), pages - 1)
-        part = f.iloc[self.page * self.page_size : (self.page + 1) * self.page_size] if len(f) else f
-        rows = part[self.COLUMNS].to_dict("records") if len(part) else []
-        tones = [
-            "bad" if (r["status"] or 0) >= 400 or r["error"] else ("warn" if r["signals"] else None) for r in rows
-        ]
-        self.prev_button.disabled = self.page == 0
-        self.next_button.disabled = self.page >= pages - 1
-        title = h.heading("HTTP trace", f"{len(f)} exchange(s), page {self.page + 1} of {pages}")
-        self.table.value = title + h.table(rows, self.COLUMNS, tones=tones, width=90, empty="no requests yet")
-        self.pick.options = [int(r["seq"]) for r in rows]
-
-    def _show_headers(self) -> None:
-        if self.pick.value is None:
-            self.detail.value = ""
+    def _filter(self) -> None:
+        f = self.grid.frame
+        if f.empty:
+            self.grid.set_mask(None)
             return
-        row = self.sync.trace.loc[self.pick.value]
+        keep = f["service"] == self.service.value if self.service.value != "all" else f["service"].notna() | True
+        if self.only_problems.value:
+            keep &= _problem(f)
+        self.grid.set_mask(keep)
+
+    def show_headers(self, seq: int) -> None:
+        """Show one exchange's request and response headers (what a click on a row does)."""
+        row = self.sync.trace.loc[seq]
         self.detail.value = (
-            h.heading(f"#{self.pick.value} {row['method']} {_path(row['url'])}", "headers as traced (secrets replaced)")
+            h.heading(f"#{seq} {row['method']} {row['url']}", "headers as traced (secrets replaced)")
             + h.pairs([("request", ""), *sorted((row["request_headers"] or {}).items())])
             + h.pairs([("response", ""), *sorted((row["response_headers"] or {}).items())])
         )
+        if self.grid.selected != str(seq):
+            self.grid.select(str(seq))
+
+
+def _problem(f: Any) -> Any:
+    error = f["error"].notna() & (f["error"] != "")
+    return error | (f["signals"].fillna("") != "") | (f["status"].fillna(0) >= 400)
+
+
+def _trace_tones(f: Any) -> Any:
+    bad = f["error"].notna() & (f["error"] != "") | (f["status"].fillna(0) >= 400)
+    warn = f["signals"].fillna("") != ""
+    return bad.map({True: "bad", False: None}).where(bad, warn.map({True: "warn", False: None}))
 
 
 def _path(url: Any) -> str:

@@ -6,6 +6,13 @@ from __future__ import annotations
 from synctools.widgets import DiffView, UploadReview, view
 from synctools.widgets._source import html_of
 
+
+def _all_widgets(root):
+    out = [root]
+    for child in getattr(root, "children", ()):
+        out += _all_widgets(child)
+    return out
+
 from .conftest import downloaded, server_bookmarks
 
 
@@ -79,7 +86,8 @@ def test_diff_view_puts_server_and_local_side_by_side_highlighting_changes(stack
     diff = DiffView(sync.plan_upload().change("bookmarks", "bookmark0005"))
     body = diff.body.value
     assert "Site 5" in body and "New title" in body
-    assert body.count("background:#fff8c5") == 2  # title and tags, nothing else
+    assert body.count("data-tone='changed'") == 2  # title and tags, nothing else
+    assert "staged against" in body and "<time" in body and "server value" in body  # a date, the raw value on hover
     assert "server now" in body and "after commit" in body
 
 
@@ -97,6 +105,8 @@ def test_a_fresh_start_plan_commits_only_after_it_is_accepted(stack, account):
     sync = downloaded(stack, account)
     review = UploadReview(sync, sync.plan_fresh_start())
     assert "FRESH START" in review.header.value and review.diffs == []
+    # counted, not "0 change(s)": the ten bookmarks go, meta/global and crypto/keys are written
+    assert "deletes 10 record(s) in 1 collection(s), then writes a new meta/global and new crypto/keys" in review.header.value
     assert review.commit_button.disabled
     review.special_reject.click()
     assert review.commit_button.disabled
@@ -104,7 +114,42 @@ def test_a_fresh_start_plan_commits_only_after_it_is_accepted(stack, account):
     assert not review.commit_button.disabled
     review.commit_button.click()
     assert review.result.status == "committed"
+    report = html_of(review.result_box)
+    assert "all server storage deleted" in report and "new meta/global and crypto/keys written" in report
+    assert "records written" not in report and "snapshot" not in report  # no "0 written", no "snapshot None"
     assert server_bookmarks(stack, account) == {}
+
+
+def test_an_empty_plan_offers_nothing_to_decide(stack, account):
+    sync = downloaded(stack, account)
+    sync.merge()
+    review = UploadReview(sync, sync.plan_upload())
+    shown = html_of(review)
+    assert "Nothing to upload" in shown and "0 change(s)" not in shown
+    assert review.accept_all not in _all_widgets(review) and review.reject_all not in _all_widgets(review)
+    assert review.commit_button.layout.display == "none"
+
+
+def test_a_412_reads_as_a_conflict_with_the_new_plan_linked(stack, account):
+    from synctools.widgets import ResultView
+
+    sync = downloaded(stack, account)
+    sync.edit("bookmarks", "bookmark0007", {"title": "Mine"})
+    sync.merge()
+    plan = sync.plan_upload().accept()
+    other = downloaded(stack, account)
+    other.edit("bookmarks", "bookmark0008", {"title": "Another device"})
+    other.merge()
+    other.commit(other.plan_upload().accept())
+    result = sync.commit(plan)
+    assert result.status == "conflict"
+    shown = ResultView(result)
+    text = html_of(shown)
+    assert "Conflict (412 Precondition Failed)" in text and "nothing of it was written" in text
+    assert "snapshot" not in text  # nothing written, so no snapshot row
+    assert shown.new_review is not None and shown.new_review.plan is result.new_plan
+    assert f"New plan #{result.new_plan.id}" in text
+    assert [c.id for c in shown.new_review.plan.changes()] == ["bookmark0007"]
 
 
 def test_review_follows_decisions_and_commit_made_in_code(stack, account):

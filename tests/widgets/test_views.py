@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 
 import pytest
 
@@ -61,18 +62,26 @@ def test_cryptokeys_view_counts_failures_and_tells_wrong_key_from_corruption(dem
     assert "altered or corrupt" in verdicts["history"]
 
 
-def test_collection_browser_filters_pages_and_opens_a_record_with_its_envelope(demo_sync):
-    browser = CollectionBrowser(demo_sync, "bookmarks", page_size=25)
-    assert len(browser.page_frame) == 25 and browser.prev_button.disabled
-    browser.next_button.click()
-    assert browser.page == 1 and not browser.prev_button.disabled
-    browser.filter.value = "BDfHCPfxKgRa"
-    assert list(browser.frame()["id"]) == ["BDfHCPfxKgRa"] and browser.page == 0
-    browser.record_pick.value = "BDfHCPfxKgRa"
+def test_collection_browser_searches_sorts_and_a_row_click_opens_the_record(demo_sync):
+    browser = CollectionBrowser(demo_sync, "bookmarks")
+    assert browser.grid.total == 2360 and len(browser.grid.rows) < 200  # only a window is sent
+    assert "children" not in browser.grid.visible and "title" in browser.grid.visible
+    browser.search("BDfHCPfxKgRa")
+    assert list(browser.frame()["id"]) == ["BDfHCPfxKgRa"]
+    browser.grid.selected = "BDfHCPfxKgRa"  # what a click on the row sends
     assert "webassembly kubernetes" in browser.record_json.value
     assert "FEHuztmkPeNf" in browser.record_json.value
     env = browser.record_envelope.value
     assert "modified" in env and "base64 characters" in env and "sortindex" in env
+    assert "server value" in env  # the envelope's time: local date, raw value on hover
+    browser.search("")
+    browser.grid.sort_by = "title"
+    titles = list(browser.frame()["title"].dropna())
+    assert titles == sorted(titles)
+    browser.select("history")  # another collection: search, selection and the record start again
+    assert browser.grid.query == "" and browser.record_json.value == "" and browser.grid.total == len(
+        demo_sync.frame("history")
+    )
 
 
 def test_collection_browser_masks_passwords_and_explains_a_record_that_fails(demo_sync):
@@ -83,6 +92,7 @@ def test_collection_browser_masks_passwords_and_explains_a_record_that_fails(dem
     browser.only_errors.value = True
     failing = list(browser.frame()["id"])
     assert failing == ["{e2e55222-1aa7-4628-b34a-9ea052308407}"]
+    assert browser.grid.rows[0]["tone"] == "bad"
     browser.show_record(failing[0])
     assert "HMAC" in browser.record_json.value and "decrypt error" in browser.record_envelope.value
 
@@ -98,6 +108,11 @@ def test_trace_view_filters_by_service_and_shows_headers_without_secrets(demo_sy
     assert "storage" in view.service.options
     view.service.value = "storage"
     assert set(view.frame()["service"]) == {"storage"}
-    view.pick.value = view.pick.options[0]
-    assert "request" in view.detail.value
+    first = view.grid.rows[0]["key"]
+    view.grid.selected = first  # a click on the row
+    assert "request" in view.detail.value and f"#{first} " in view.detail.value
     assert demo_sync.token.key not in html_of(view)
+    long_url = max(demo_sync.trace["url"], key=len)
+    view.service.value = "all"
+    view.grid.selected = str(demo_sync.trace.index[list(demo_sync.trace["url"]).index(long_url)])
+    assert html.escape(long_url) in view.detail.value  # the whole URL, never cut

@@ -1,0 +1,104 @@
+"""A stage result as themed HTML, read only from its public data.
+
+Shared by :class:`~synctools.widgets.stages.ResultView` and the stages' detail pane.
+Timestamps are local dates with the server's value on hover; nothing is cut. A commit
+says what it did: records written per collection, or for a fresh start the wipe and
+the new meta/global and crypto/keys; a 412 reads as a conflict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from . import _html as h
+
+STATUS_TONES = {"committed": "ok", "nothing": "info", "partial": "warn", "conflict": "bad"}
+#: columns whose text values are server timestamps (some results keep them as strings)
+TIME_COLUMNS = ("modified", "last modified", "X-Last-Modified", "server modified", "base modified")
+
+
+def _as_time(value: Any) -> Any:
+    from ..protocol.bso import ServerTime
+
+    if isinstance(value, str) and value and value[0].isdigit():
+        try:
+            return ServerTime.parse(value)
+        except ValueError:
+            return value
+    return value
+
+
+def rows_of(rows: Any) -> list[dict[str, Any]]:
+    """A result table (rows or a DataFrame) as rows, server times made timestamps."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    out = frame.to_dict("records")
+    for row in out:
+        for col in TIME_COLUMNS:
+            if col in row:
+                row[col] = _as_time(row[col])
+    return out
+
+
+def commit_words(result: Any) -> tuple[str, str]:
+    """(tone, sentence) for a CommitResult: what happened, in words."""
+    status = result.status
+    written = sum(len(u.success) for u in result.uploads)
+    if status == "conflict":
+        colls = ", ".join(sorted({u.collection for u in result.uploads} | set(result.failed))) or "the collection"
+        new = " A new plan against the server as it is now is below: review it." if result.new_plan is not None else ""
+        return "bad", (
+            f"Conflict (412 Precondition Failed): someone else wrote to {colls} after this plan was made, "
+            f"so nothing of it was written.{new}"
+        )
+    if status == "committed" and not result.uploads and result.decisions:
+        return "ok", "Committed: " + "; ".join(result.decisions) + "."
+    if status == "committed":
+        return "ok", f"Committed: {written} record(s) written."
+    if status == "partial":
+        refused = sum(len(f) for f in result.failed.values())
+        return "warn", f"Partly committed: {written} record(s) written, {refused} refused by the server (they stay staged)."
+    if status == "nothing":
+        return "info", "Nothing was accepted: nothing was written."
+    return "warn", str(status)
+
+
+def result_html(result: Any) -> str:
+    """Heading, what happened, summary, decisions, warnings, tables and requests."""
+    from ..results import CommitResult
+
+    status = getattr(result, "status", None)
+    tone = STATUS_TONES.get(status, "info") if isinstance(status, str) else ("warn" if result.warnings else "ok")
+    label = status if isinstance(status, str) else ("done with warnings" if result.warnings else "done")
+    parts = [
+        f"<div style='{h.FONT};font-size:14px;font-weight:600;margin:4px 0'>{h.esc(result.stage)}() "
+        f"{h.badge(label, tone)} <small style='font-weight:normal'>state after: <code>{h.esc(result.state)}</code>, "
+        f"{result.seconds:.2f}s, {len(result.requests)} request(s)</small></div>"
+    ]
+    summary = list(result.summary())
+    if isinstance(result, CommitResult):
+        tone_words = commit_words(result)
+        parts.append(h.banner(tone_words[1], tone_words[0]))
+        # a snapshot that was not taken (nothing written, or a special commit) is not a row
+        summary = [(k, v) for k, v in summary if not (k.startswith("snapshot") and v is None)]
+        if not result.uploads:
+            summary = [(k, v) for k, v in summary if k not in ("records written", "records refused")]
+    if summary:
+        parts.append(h.pairs((k, _as_time(v) if "modified" in k else v) for k, v in summary))
+    for warning in result.warnings:
+        parts.append(h.banner(warning, "warn"))
+    if result.decisions:
+        items = "".join(f"<li style='overflow-wrap:anywhere'>{h.esc(d)}</li>" for d in result.decisions)
+        parts.append(h.heading("Decided") + f"<ul style='{h.FONT};margin:2px 0'>{items}</ul>")
+    for title, rows in result.tables():
+        table = rows_of(rows)
+        if table:
+            parts.append(h.heading(title) + h.table(table))
+    if result.requests:
+        parts.append(
+            f"<details style='{h.FONT}'><summary>HTTP ({len(result.requests)} request(s))</summary>"
+            + h.table(rows_of(result.requests), mono=("path",))
+            + "</details>"
+        )
+    return "".join(parts)
