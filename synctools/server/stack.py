@@ -9,6 +9,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +119,12 @@ class LocalStack:
         raise LookupError(f"no storage node at {url!r}")
 
     # -- lifecycle ----------------------------------------------------------------
-    def start(self) -> LocalStack:
+    def start(self, progress: Callable[[str], None] | None = None) -> LocalStack:
+        """Start serving; ``progress(step)`` is told each step (the demo load takes seconds)."""
+        say = progress or (lambda step: None)
         if self._server is not None:
             raise RuntimeError("the stack is already running")
+        say("opening the databases")
         if self._data_dir is None:
             self._tmp = tempfile.mkdtemp(prefix="synctools-stack-")
             data = Path(self._tmp)
@@ -153,7 +157,9 @@ class LocalStack:
         )
         self._thread.start()
         if self.demo:
+            say(f"serving on {self.url}; building and loading the demo account")
             self._install_demo()
+        say(f"ready on {self.url}")
         return self
 
     def in_process(self, url: str = "http://synctools.invalid") -> Application:

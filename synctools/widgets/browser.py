@@ -60,6 +60,19 @@ def envelope(sync: Any, collection: str, record_id: str) -> dict[str, Any] | Non
     return out
 
 
+def record_html(sync: Any, collection: str, record_id: str) -> tuple[str, str]:
+    """(cleartext, envelope) HTML of one record: masked JSON, or why it did not decrypt;
+    its BSO envelope with the decrypt error in full."""
+    try:
+        record = mask(collection, sync.record(collection, record_id))
+        left = h.heading("cleartext", "secrets masked") + h.pretty_json(record)
+    except Exception as exc:  # a record that did not decrypt: say why instead
+        left = h.heading("cleartext") + h.banner(str(exc), "bad")
+    env = envelope(sync, collection, record_id)
+    right = h.heading("BSO envelope") + (h.pairs(env.items()) if env else h.banner("not in the local mirror", "info"))
+    return left, right
+
+
 class CollectionBrowser(View):
     """Browse the downloaded collections of a sync (after ``sync.download()``).
 
@@ -124,15 +137,7 @@ class CollectionBrowser(View):
             return
         name = self.collection.value
         self.opened.value = h.heading(f"{name}/{record_id}", "the record as decrypted, and as the server holds it")
-        try:
-            record = mask(name, self.sync.record(name, record_id))
-            left = h.heading("cleartext", "secrets masked") + h.pretty_json(record)
-        except Exception as exc:  # a record that did not decrypt: say why instead
-            left = h.heading("cleartext") + h.banner(str(exc), "bad")
-        env = envelope(self.sync, name, record_id)
-        right = h.heading("BSO envelope") + (h.pairs(env.items()) if env else h.banner("not in the local mirror", "info"))
-        self.record_json.value = left
-        self.record_envelope.value = right
+        self.record_json.value, self.record_envelope.value = record_html(self.sync, name, record_id)
         if self.grid.selected != record_id:
             self.grid.select(record_id)
 

@@ -1,7 +1,7 @@
 """How a result object becomes its widget when it is the last thing in a cell.
 
 ``StageResult`` and ``UploadPlan`` define ``_repr_mimebundle_`` as a one-line call to
-:func:`mimebundle`. In a Jupyter kernel it returns the widget's view bundle plus the
+:func:`mimebundle` (a doctor ``Report`` can do the same; :func:`view` knows it). In a Jupyter kernel it returns the widget's view bundle plus the
 object's own ``text/plain``; IPython then adds ``text/html`` from ``_repr_html_``, so
 frontends without a widget manager (nbconvert, GitHub, a plain HTML viewer) still show
 the HTML. Outside a kernel (a terminal, plain Python) it returns ``None`` and nothing
@@ -31,6 +31,11 @@ def find_sync(obj: Any) -> Any:
     Result objects carry no reference to their sync; the user namespace is where a
     notebook keeps it (``sync = Sync.local(stack)``). ``None`` when not found.
     """
+    own = getattr(obj, "sync", None)  # results, plans and reports that know their sync
+    from ..machine import Sync
+
+    if isinstance(own, Sync):
+        return own
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover
@@ -38,8 +43,6 @@ def find_sync(obj: Any) -> Any:
     shell = get_ipython()
     if shell is None:
         return None
-    from ..machine import Sync
-
     for value in list(shell.user_ns.values()):
         if not isinstance(value, Sync):
             continue
@@ -49,7 +52,8 @@ def find_sync(obj: Any) -> Any:
 
 
 def view(obj: Any, sync: Any = None) -> Any:
-    """The widget for a stage result, a plan, or a ``Sync`` (its stages)."""
+    """The widget for a stage result, a plan, a doctor report, or a ``Sync`` (its stages)."""
+    from ..doctor import Report
     from ..machine import Sync
     from ..plan import PlannedChange, UploadPlan
     from ..results import CryptoKeysResult, MetaGlobalResult, StageResult
@@ -68,8 +72,12 @@ def view(obj: Any, sync: Any = None) -> Any:
         return UploadReview(sync, obj)
     if isinstance(obj, PlannedChange):
         return DiffView(obj)
+    if isinstance(obj, Report):
+        from .doctor import DoctorView
+
+        return DoctorView(obj, sync=sync)
     if isinstance(obj, StageResult):
-        return ResultView(obj)
+        return ResultView(obj, sync=sync)
     raise TypeError(f"no synctools widget for {type(obj).__name__}")
 
 

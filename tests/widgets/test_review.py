@@ -6,14 +6,14 @@ from __future__ import annotations
 from synctools.widgets import DiffView, UploadReview, view
 from synctools.widgets._source import html_of
 
+from .conftest import downloaded, server_bookmarks
+
 
 def _all_widgets(root):
     out = [root]
     for child in getattr(root, "children", ()):
         out += _all_widgets(child)
     return out
-
-from .conftest import downloaded, server_bookmarks
 
 
 def stage_three(sync) -> None:
