@@ -14,6 +14,8 @@ import os
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from ..protocol.bso import ServerTime
+
 _zone: tzinfo | None = None
 
 
@@ -21,7 +23,7 @@ def set_timezone(name: str | None) -> None:
     """Show times in the IANA zone ``name`` (``"Europe/Berlin"``); ``None``: the kernel's."""
     global _zone
     if name is None:
-        _zone = None
+        _zone = _kernel_zone()
         return
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,16 +33,39 @@ def set_timezone(name: str | None) -> None:
         raise ValueError(f"unknown time zone {name!r}: use an IANA name such as 'Europe/Berlin' or 'UTC'") from None
 
 
-def zone() -> tzinfo | None:
-    if _zone is None and os.environ.get("SYNCTOOLS_TZ"):
-        set_timezone(os.environ["SYNCTOOLS_TZ"])
+def _kernel_zone() -> tzinfo:
+    """The kernel's own zone as an IANA zone when it can be named (so summer and winter
+    dates get their own offsets), else its current fixed offset."""
+    from zoneinfo import ZoneInfo
+
+    key = os.environ.get("TZ", "").lstrip(":")
+    if not key:
+        target = os.path.realpath("/etc/localtime")
+        key = target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else ""
+    try:
+        return ZoneInfo(key) if key else _fixed()
+    except (ValueError, OSError):  # an unknown or malformed key: the offset still holds
+        return _fixed()
+
+
+def _fixed() -> tzinfo:
+    return datetime.now().astimezone().tzinfo or UTC
+
+
+def zone() -> tzinfo:
+    """The zone times are shown in: :func:`set_timezone`, ``SYNCTOOLS_TZ``, or the kernel's."""
+    global _zone
+    if _zone is None:
+        if os.environ.get("SYNCTOOLS_TZ"):
+            set_timezone(os.environ["SYNCTOOLS_TZ"])
+        else:
+            _zone = _kernel_zone()
+    assert _zone is not None
     return _zone
 
 
 def _as_datetime(value: Any) -> tuple[datetime, str] | None:
     """``(aware UTC datetime, raw text)`` for a timestamp value, or None for anything else."""
-    from ..protocol.bso import ServerTime
-
     if isinstance(value, ServerTime):
         return value.to_datetime(), str(value)
     if isinstance(value, bool) or value is None:
@@ -92,3 +117,22 @@ def when_html(value: Any) -> str | None:
         f"<time class='synctools-time' datetime='{iso}' title='{title}' data-raw='{html.escape(parsed[1], quote=True)}'"
         f" style='text-decoration:underline dotted'>{html.escape(shown)}</time>"
     )
+
+
+def local_series(series: Any) -> Any:
+    """A datetime column as :func:`local` shows each value, vectorised: numpy formats
+    the local wall times, and each distinct UTC offset is named once (CET, CEST, …)."""
+    import numpy as np
+    import pandas as pd
+
+    aware = series.dt.tz_localize("UTC") if series.dt.tz is None else series
+    shown = aware.dt.tz_convert(zone())
+    wall = shown.dt.tz_localize(None)
+    text = np.char.replace(wall.to_numpy().astype("datetime64[s]").astype(str), "T", " ")
+    offsets = (wall - aware.dt.tz_convert("UTC").dt.tz_localize(None)).dt.total_seconds()
+    names: dict[float, str] = {}
+    for off in offsets.dropna().unique():
+        first = shown[offsets == off].iloc[0]
+        names[off] = local(first.to_pydatetime()).rsplit(" ", 1)[1]  # type: ignore[union-attr]
+    out = pd.Series(text, index=series.index, dtype=object) + " " + offsets.map(names).astype(object).fillna("")
+    return out.where(series.notna(), "")

@@ -38,11 +38,12 @@ class StatusLine(View):
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._tick = tick
+        self._handle: Any = None
         self._draw()
         if self._widget:
             from IPython.display import display
 
-            display(self)
+            self._handle = display(self, display_id=True)
 
     def __call__(self, step: str) -> None:
         self.steps.append((time.monotonic() - self.started, step))
@@ -62,6 +63,8 @@ class StatusLine(View):
             self.finished = time.monotonic() - self.started
         self._stop.set()
         self._draw()
+        if self._handle is not None:  # the saved notebook's HTML shows the end, not "starting"
+            self._handle.update(self)
 
     def _run_ticker(self) -> None:
         while not self._stop.wait(self._tick):

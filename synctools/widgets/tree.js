@@ -25,8 +25,10 @@ function render({ model, el }) {
     twisty.textContent = folder ? "▸" : " ";
     const label = document.createElement("span");
     label.className = "st-tree-label";
-    const icon = { folder: "📁", bookmark: "🔖", query: "🔎", livemark: "📡", separator: "—", missing: "∅", failed: "⚠" }[item.k] || "•";
-    label.textContent = `${icon} ${item.t || "(no title)"}`;
+    // plain glyphs every UI font has (emoji fonts are often missing on Linux)
+    const icon = { folder: "", bookmark: "·", query: "?", livemark: "~", separator: "—", missing: "∅", failed: "!" }[item.k] || "·";
+    label.textContent = `${icon} ${item.t || "(no title)"}`.trim();
+    if (folder || item.k === "folder") label.classList.add("st-tree-folder");
     row.append(twisty, label);
     if (folder) {
       const count = document.createElement("span");

@@ -31,13 +31,16 @@ ENV_VARS = ("SYNCTOOLS_SERVER", "SYNCTOOLS_EMAIL", "SYNCTOOLS_PASSWORD", "SYNCTO
 EXPECTED = {
     "01-life-of-a-sync": ["authenticate: authenticated", "exchange_token: token", "fetch_info: info",
                           "fetch_meta_global: meta_global", "fetch_crypto_keys: ready", "download: downloaded",
-                          "merge: merged", "<UploadPlan", "status: committed", "records written: 1"],
+                          "merge: merged", "<UploadPlan", "status: committed", "records written: 1",
+                          "Starting the embedded stack", "ready on http://127.0.0.1:", "synctools-timeline-svg"],
     "02-explore-your-data": ["pages,", "orphans: ['", "'revealed': False", "********"],
     "05-device-and-server": ["planted:", "missing_on_server", "missing_on_device", "deleted_on_one_side",
                              "device.never-uploaded", "device.sync-failing", "cited: error-sync-"],
     "04-when-sync-goes-wrong": ["declined", "verifies", "hmac-mismatch", "back off for 3s", "refused (503)",
                                 "401", "status: conflict", "CONFLICT bookmarks/",
-                                "title on the server: Theirs", "the storage node moved", "fresh_start_required"],
+                                "title on the server: Theirs", "the storage node moved", "fresh_start_required",
+                                "Proposed fix:", "Conflict (412 Precondition Failed)", "Nothing to upload",
+                                "then writes a new meta/global and new crypto/keys", "synctools-timeline-svg", ">412</text>"],
 }
 PLOTS = {"02-explore-your-data": 5}
 CELL_TIMEOUT = 120  # seconds per cell: generous for a loaded CI machine; the whole run takes ~1 minute
