@@ -52,7 +52,7 @@ def tint(tone: str, percent: int = 16) -> str:
 
 #: Row/cell backgrounds by tone (kept as a name for the views that index it).
 TONES = {name: tint(name) for name in TONE_BASE}
-FONT = f"font-family:var(--jp-ui-font-family, sans-serif);font-size:12px;color:{FG}"
+FONT = f"font-family:var(--jp-ui-font-family, sans-serif);font-size:12px;line-height:1.45;color:{FG}"
 MONO = "font-family:var(--jp-code-font-family, monospace);font-size:12px"
 _TABLE = f"border-collapse:collapse;{FONT};margin:2px 0 8px 0"
 #: long text wraps inside its cell (never cut): ids, urls and reasons keep their meaning
@@ -89,8 +89,25 @@ def text(value: Any, width: int | None = None) -> str:
     return out
 
 
+class Markup(str):
+    """HTML already built (and escaped) by this module: a table puts it in as it is."""
+
+
+def expandable(text_value: str, limit: int = 240) -> str:
+    """Long text as a ``<details>``: its start as the summary, the whole inside (never cut)."""
+    if len(text_value) <= limit:
+        return Markup(html.escape(text_value))
+    head = html.escape(text_value[:limit])
+    return Markup(
+        f"<details><summary style='cursor:pointer'>{head}… <i>({len(text_value):,} characters: click for all)</i>"
+        f"</summary><div style='overflow-wrap:anywhere'>{html.escape(text_value)}</div></details>"
+    )
+
+
 def cell(value: Any) -> str:
     """A cell's HTML: a timestamp as a local date (raw value on hover), else escaped text."""
+    if isinstance(value, Markup):
+        return value
     shown = when_html(value)
     return shown if shown is not None else esc(value)
 

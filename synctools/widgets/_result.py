@@ -16,7 +16,8 @@ from . import _html as h
 
 STATUS_TONES = {"committed": "ok", "nothing": "info", "partial": "warn", "conflict": "bad"}
 #: columns whose text values are server timestamps (some results keep them as strings)
-TIME_COLUMNS = ("modified", "last modified", "X-Last-Modified", "server modified", "base modified")
+TIME_COLUMNS = ("modified", "last modified", "X-Last-Modified", "server modified", "base modified",
+                "staged against", "server now")  # the last two: a conflict's row (Conflict.row())
 
 
 def _as_time(value: Any) -> Any:

@@ -54,6 +54,8 @@ class FindingCard(w.VBox):
         self.stage_button.add_class("synctools-stage-fix")
         h.paint(self.stage_button, None)
         self.stage_button.on_click(lambda _: view.stage(self))
+        if finding.fix is None:  # nothing to stage: no button that can never work
+            self.stage_button.layout.display = "none"
         self.record_pick = w.Dropdown(options=[("open a record…", "")] + [(i, i) for i in finding.record_ids],
                                       layout=w.Layout(width="280px"))  # fmt: skip
         self.record_pick.observe(lambda ch: view.open_record(finding.collection, ch["new"]), names="value")
@@ -81,6 +83,7 @@ class DoctorView(View):
         self.review_button = w.Button(description="Review staged fixes", icon="eye", disabled=True,
                                       tooltip="sync.merge(), sync.plan_upload(): the normal review, nothing written")  # fmt: skip
         self.review_button.add_class("synctools-review-fixes")
+        self.review_button.layout.width = "auto"
         h.paint(self.review_button, None)
         self.review_button.on_click(lambda _: self.open_review())
         self.record_title = html("", "synctools-record-title")

@@ -17,7 +17,7 @@ import ipywidgets as w
 from ..engines import mask
 from ..plan import FreshStartPlan, Plan, PlannedChange, UploadPlan
 from . import _html as h
-from ._result import result_html
+from ._result import result_html, rows_of
 from ._source import View, html, record_counts
 from ._time import when_html
 
@@ -46,8 +46,8 @@ def field_rows(change: PlannedChange) -> tuple[list[dict[str, Any]], list[str | 
         rows.append(
             {
                 "field": key,
-                "server now": _value(before[key]) if key in before else None,
-                "after commit": _value(after[key]) if key in after else None,
+                "server now": h.expandable(_value(before[key])) if key in before else None,
+                "after commit": h.expandable(_value(after[key])) if key in after else None,
                 "change": kind or "",
             }
         )
@@ -65,10 +65,9 @@ def list_details(change: PlannedChange) -> list[str]:
         if isinstance(old, list) and isinstance(new, list) and old != new:
             plus = [x for x in new if x not in old]
             minus = [x for x in old if x not in new]
-            bits = [f"+{_value(x)}" for x in plus[:5]] + [f"-{_value(x)}" for x in minus[:5]]
-            more = len(plus) + len(minus) - len(bits)
+            bits = [f"+{_value(x)}" for x in plus] + [f"-{_value(x)}" for x in minus]  # every one: they are the change
             moved = " (same items, new order)" if not plus and not minus else ""
-            out.append(f"{key}: {' '.join(bits)}{f' … {more} more' if more > 0 else ''}{moved}")
+            out.append(f"{key}: {' '.join(bits)}{moved}")
     return out
 
 
@@ -304,7 +303,7 @@ class UploadReview(View):
                                   " sync.merge() and sync.plan_upload().", "info"))  # fmt: skip
         if plan.blocked:
             parts.append(h.heading("Conflicts (not in this plan)", "settle with sync.resolve(collection, id, ...)"))
-            parts.append(h.table([b.row() for b in plan.blocked], tones=["bad"] * len(plan.blocked)))
+            parts.append(h.table(rows_of([b.row() for b in plan.blocked]), tones=["bad"] * len(plan.blocked)))
         if self.hidden:
             parts.append(h.banner(f"{self.hidden} more change(s) are not drawn: decide them with plan.accept()/plan.reject()", "info"))
         return "".join(parts)

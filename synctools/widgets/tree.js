@@ -26,7 +26,7 @@ function render({ model, el }) {
     const label = document.createElement("span");
     label.className = "st-tree-label";
     // plain glyphs every UI font has (emoji fonts are often missing on Linux)
-    const icon = { folder: "", bookmark: "·", query: "?", livemark: "~", separator: "—", missing: "∅", failed: "!" }[item.k] || "·";
+    const icon = { folder: "", bookmark: "·", query: "?", livemark: "~", separator: "—", missing: "∅", failed: "!" }[item.k] ?? "·";
     label.textContent = `${icon} ${item.t || "(no title)"}`.trim();
     if (folder || item.k === "folder") label.classList.add("st-tree-folder");
     row.append(twisty, label);

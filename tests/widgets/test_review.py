@@ -76,6 +76,8 @@ def test_a_conflict_is_shown_with_the_new_plan(stack, account):
     shown = html_of(review.result_box)
     assert "Conflict" in shown and "new plan" in shown.lower()
     assert review.new_review is not None and review.new_review in review.result_box.children
+    blocked = review.new_review.header.value  # both versions' times as dates, raw values on hover
+    assert "Conflicts (not in this plan)" in blocked and blocked.count("<time") >= 2 and "server value" in blocked
     assert server_bookmarks(stack, account)["bookmark0004"]["title"] == "Theirs"
 
 
