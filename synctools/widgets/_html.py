@@ -58,7 +58,7 @@ _TABLE = f"border-collapse:collapse;{FONT};margin:2px 0 8px 0"
 #: long text wraps inside its cell (never cut): ids, urls and reasons keep their meaning
 _CELL = (
     f"border:1px solid {BORDER};padding:2px 6px;text-align:left;vertical-align:top;color:{FG};"
-    "overflow-wrap:anywhere;max-width:48em"
+    "overflow-wrap:break-word;max-width:48em"
 )
 _HEAD = f"{_CELL};background:{BG_HEAD};font-weight:600"
 
