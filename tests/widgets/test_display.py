@@ -51,7 +51,9 @@ def test_an_auto_displayed_result_finds_its_sync_in_the_notebook_namespace(demo_
     hooks = sys.displayhook, sys.excepthook
     shell = InteractiveShell.instance(config=config)
     try:
-        assert find_sync(result) is None
+        assert find_sync(result) is demo_sync  # the result's own (weak) reference
+        result_alone = type(result)(**{f: getattr(result, f) for f in ("stage", "state")})
+        assert find_sync(result_alone) is None  # no reference, not in any namespace
         shell.user_ns["sync"] = demo_sync
         assert find_sync(result) is demo_sync
         shown = view(result, sync=find_sync(result))
@@ -60,3 +62,16 @@ def test_an_auto_displayed_result_finds_its_sync_in_the_notebook_namespace(demo_
     finally:
         InteractiveShell.clear_instance()
         sys.displayhook, sys.excepthook = hooks
+
+
+def test_view_knows_doctor_reports_and_finds_a_results_own_sync(demo_sync):
+    from synctools import doctor
+    from synctools.widgets import DoctorView, ResultView
+    from synctools.widgets.display import find_sync, view
+
+    report = doctor.check(demo_sync, only=["bookmarks."])
+    shown = view(report)
+    assert isinstance(shown, DoctorView) and shown.sync is demo_sync
+    download = demo_sync.results["download"]
+    assert find_sync(download) is demo_sync  # from the result itself, no notebook namespace needed
+    assert isinstance(view(download, sync=find_sync(download)), ResultView)
