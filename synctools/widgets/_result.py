@@ -8,6 +8,7 @@ the new meta/global and crypto/keys; a 412 reads as a conflict.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -40,6 +41,24 @@ def rows_of(rows: Any) -> list[dict[str, Any]]:
             if col in row:
                 row[col] = _as_time(row[col])
     return out
+
+
+_SERVER_TIME = re.compile(r"(?<![\d.])(\d{10}\.\d{2})(?![\d.])")
+
+
+def words(text: str) -> str:
+    """A stage's sentence as HTML, any server timestamp in it shown as a local date."""
+    from ._time import when_html
+
+    def local(match: re.Match[str]) -> str:
+        return _as_time_html(match.group(1), when_html)
+
+    return _SERVER_TIME.sub(local, h.esc(text))
+
+
+def _as_time_html(raw: str, when_html: Any) -> str:
+    shown = when_html(_as_time(raw))
+    return shown if shown is not None else raw
 
 
 def commit_words(result: Any) -> tuple[str, str]:
@@ -88,9 +107,9 @@ def result_html(result: Any) -> str:
     if summary:
         parts.append(h.pairs((k, _as_time(v) if "modified" in k else v) for k, v in summary))
     for warning in result.warnings:
-        parts.append(h.banner(warning, "warn"))
+        parts.append(h.banner(words(warning), "warn", raw_html=True))
     if result.decisions:
-        items = "".join(f"<li style='overflow-wrap:anywhere'>{h.esc(d)}</li>" for d in result.decisions)
+        items = "".join(f"<li style='overflow-wrap:anywhere'>{words(d)}</li>" for d in result.decisions)
         parts.append(h.heading("Decided") + f"<ul style='{h.FONT};margin:2px 0'>{items}</ul>")
     for title, rows in result.tables():
         table = rows_of(rows)

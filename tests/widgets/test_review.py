@@ -52,7 +52,10 @@ def test_clicking_commit_uploads_exactly_the_accepted_changes(stack, account):
     assert review.result is not None and review.result.status == "committed"
     assert review.commit_button.disabled and review.commit_button.description == "Committed"
     assert all(d.accept_button.disabled for d in review.diffs)
-    assert "Committed" in html_of(review.result_box)
+    report = html_of(review.result_box)
+    assert "Committed: 2 record(s) written." in report
+    written_at = str(review.result.uploads[0].modified)
+    assert f"data-raw='{written_at}'" in report and f">{written_at}<" not in report  # a date, the raw value on hover
     after = server_bookmarks(stack, account)
     changed = {rid for rid in before.keys() | after.keys() if before.get(rid) != after.get(rid)}
     assert changed == {"bookmark0001", "bookmark0003"}
