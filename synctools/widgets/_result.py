@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from . import _html as h
+from ._time import server_time
 
 STATUS_TONES = {"committed": "ok", "nothing": "info", "partial": "warn", "conflict": "bad"}
 #: columns whose text values are server timestamps (some results keep them as strings)
@@ -22,14 +23,7 @@ TIME_COLUMNS = ("modified", "last modified", "X-Last-Modified", "server modified
 
 
 def _as_time(value: Any) -> Any:
-    from ..protocol.bso import ServerTime
-
-    if isinstance(value, str) and value and value[0].isdigit():
-        try:
-            return ServerTime.parse(value)
-        except ValueError:
-            return value
-    return value
+    return server_time(value)
 
 
 def rows_of(rows: Any) -> list[dict[str, Any]]:
@@ -65,15 +59,19 @@ def commit_words(result: Any) -> tuple[str, str]:
     """(tone, sentence) for a CommitResult: what happened, in words."""
     status = result.status
     written = sum(len(u.success) for u in result.uploads)
+    kind = getattr(result, "plan_kind", "records")
     if status == "conflict":
-        colls = ", ".join(sorted({u.collection for u in result.uploads} | set(result.failed))) or "the collection"
+        where = getattr(result, "conflict_collection", None) or ", ".join(
+            sorted({u.collection for u in result.uploads} | set(result.failed))) or (
+            "the server" if kind != "records" else "the collection")  # fmt: skip
         new = " A new plan against the server as it is now is below: review it." if result.new_plan is not None else ""
         return "bad", (
-            f"Conflict (412 Precondition Failed): someone else wrote to {colls} after this plan was made, "
+            f"Conflict (412 Precondition Failed): someone else wrote to {where} after this plan was made, "
             f"so nothing of it was written.{new}"
         )
-    if status == "committed" and not result.uploads and result.decisions:
-        return "ok", "Committed: " + "; ".join(result.decisions) + "."
+    done = [f"{what}: {detail}" for what, detail in getattr(result, "done", [])]
+    if status == "committed" and kind != "records":
+        return "ok", "Committed: " + ("; ".join(done or result.decisions) or kind) + "."
     if status == "committed":
         return "ok", f"Committed: {written} record(s) written."
     if status == "partial":

@@ -64,6 +64,17 @@ def zone() -> tzinfo:
     return _zone
 
 
+def server_time(value: Any) -> Any:
+    """``value`` as a ServerTime when it is the text of one (``"1788246550.72"``: some
+    results keep times as strings), else ``value`` unchanged."""
+    if isinstance(value, str) and value[:1].isdigit():
+        try:
+            return ServerTime.parse(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _as_datetime(value: Any) -> tuple[datetime, str] | None:
     """``(aware UTC datetime, raw text)`` for a timestamp value, or None for anything else."""
     if isinstance(value, ServerTime):

@@ -55,7 +55,7 @@ def view(obj: Any, sync: Any = None) -> Any:
     """The widget for a stage result, a plan, a doctor report, or a ``Sync`` (its stages)."""
     from ..doctor import Report
     from ..machine import Sync
-    from ..plan import PlannedChange, UploadPlan
+    from ..plan import Plan, PlannedChange
     from ..results import CryptoKeysResult, MetaGlobalResult, StageResult
     from .keys import CryptoKeysView
     from .metaglobal import MetaGlobalView
@@ -68,7 +68,7 @@ def view(obj: Any, sync: Any = None) -> Any:
         return MetaGlobalView(obj, sync=sync)
     if isinstance(obj, CryptoKeysResult):
         return CryptoKeysView(obj, sync=sync)
-    if isinstance(obj, UploadPlan):
+    if isinstance(obj, Plan):  # records, meta/global, fresh start, engine reset: one review
         return UploadReview(sync, obj)
     if isinstance(obj, PlannedChange):
         return DiffView(obj)

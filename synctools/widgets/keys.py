@@ -12,7 +12,7 @@ from typing import Any
 from ..protocol.crypto import CryptoError
 from . import _html as h
 from ._source import View, failures, html, record_counts, result_and_sync
-from ._time import when_html
+from ._time import server_time, when_html
 
 #: How many failed records per collection are diagnosed (each is one decrypt per key).
 DIAGNOSE_LIMIT = 50
@@ -70,7 +70,7 @@ class CryptoKeysView(View):
         failed = failures(self.sync)
         self.key_rows, self.collection_rows, tones = self._rows(counts, failed)
         self.diagnosis = [d for coll in sorted(failed) for d in diagnose(self.sync, coll)]
-        when = when_html(result.modified) if result.modified else None
+        when = when_html(server_time(result.modified)) if result.modified else None
         parts = [h.heading("crypto/keys", f"status {result.status}") + (f"<div style='{h.FONT}'>modified {when}</div>" if when else "")]
         for warning in result.warnings:
             parts.append(h.banner(warning, "bad" if result.status != "ok" else "warn"))

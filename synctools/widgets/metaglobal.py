@@ -8,7 +8,7 @@ import ipywidgets as w
 
 from . import _html as h
 from ._source import View, html, record_counts, result_and_sync
-from ._time import when_html
+from ._time import server_time, when_html
 
 STATE_WORDS = {
     "enabled": "enabled",
@@ -110,7 +110,7 @@ class MetaGlobalView(View):
     def _header(self) -> str:
         r, mg = self.result, self.result.meta_global
         plan = r.plan
-        when = when_html(r.modified) if r.modified else None
+        when = when_html(server_time(r.modified)) if r.modified else None
         parts = [h.heading("meta/global") + (f"<div style='{h.FONT}'>modified {when}</div>" if when else "")]
         parts.append(
             h.pairs(

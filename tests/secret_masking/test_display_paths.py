@@ -110,7 +110,7 @@ def test_no_display_path_shows_a_secret(seeded):
         browser = CollectionBrowser(s, collection)
         shown[f"browser {collection}"] = html_of(browser)
         for rid in sorted(s.records(collection)):
-            browser.record_pick.value = rid
+            browser.grid.selected = rid  # what a click on its row sends
             shown[f"browser {collection}/{rid}"] = html_of(browser)
     result = s.commit(plan.accept())
     shown["commit"] = repr(result) + result._repr_html_()
