@@ -17,7 +17,7 @@ from synctools.widgets.timeline import OTHER, stage_of
 from synctools.widgets.tree import FAILED, UNREACHABLE, build
 
 from .conftest import downloaded
-from .test_theme import offending
+from .test_theme import offending_html
 
 
 def test_tree_marks_the_planted_problems_and_a_click_opens_the_record(demo_sync, demo_stack):
@@ -32,7 +32,7 @@ def test_tree_marks_the_planted_problems_and_a_click_opens_the_record(demo_sync,
     tree.tree.selected = orphan  # what a click sends
     assert "bookmarks.orphan" in tree.record_title.value and "FEHuztmkPeNf" in tree.record_json.value
     assert "BSO envelope" in tree.record_envelope.value
-    assert offending(html_of(tree)) == []
+    assert offending_html(html_of(tree)) == []
 
 
 def test_tree_survives_cycles_missing_children_tombstones_and_deep_chains():
@@ -83,7 +83,7 @@ def test_doctor_view_groups_by_severity_in_full_and_stages_a_fix_into_the_review
     assert review.commit_button.disabled  # the normal review: a person decides first
     orphan.record_pick.value = orphan.finding.record_ids[0]
     assert "cleartext" in view.record_json.value
-    assert offending(html_of(view)) == []
+    assert offending_html(html_of(view)) == []
 
 
 def test_a_fix_that_fails_says_why_on_its_card_and_nothing_is_staged(fresh_demo):
@@ -108,7 +108,7 @@ def test_timeline_puts_every_request_of_every_stage_in_its_lane(demo_sync):
     assert {"authenticate", "download"} <= set(lanes.values())
     svg = TimelineView(demo_sync, sections={"after the token": 6}).body.value
     assert svg.count("<rect data-seq=") == len(demo_sync.trace)
-    assert "after the token" in svg and offending(svg) == []
+    assert "after the token" in svg and offending_html(svg) == []
 
 
 def test_timeline_shows_a_refused_request_as_a_fault(stack, account):
@@ -133,4 +133,4 @@ def test_status_line_reports_each_step_of_a_stack_start():
     assert steps[0] == "opening the databases" and any("demo account" in s for s in steps)
     assert steps[-1].startswith("ready on http://127.0.0.1:") and line.finished is not None
     assert "Starting: opening the databases" in err.getvalue()
-    assert "done" in line.line.value and offending(line.line.value) == []
+    assert "done" in line.line.value and offending_html(line.line.value) == []
