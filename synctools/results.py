@@ -10,11 +10,13 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from .display import mimebundle
+from .protocol.bso import ServerTime
 
 if TYPE_CHECKING:  # pragma: no cover
     from .net import UploadResult
@@ -45,6 +47,8 @@ class StageResult:
     requests: list[dict[str, Any]] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    started_at: datetime | None = None  # wall-clock UTC when the stage began
+    trace_seq: tuple[int, int] | None = None  # the first and last trace exchange it made (seq)
     _sync_ref: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -91,7 +95,7 @@ class StageResult:
             ]
             parts.append("</table>")
         for w in self.warnings:
-            parts.append(f"<p style='color:#b00'>⚠ {esc(w)}</p>")
+            parts.append(f"<p style='color:var(--jp-warn-color0, #b35900)'>⚠ {esc(w)}</p>")
         if self.decisions:
             parts.append(
                 "<p><b>Decided</b></p><ul>" + "".join(f"<li>{esc(d)}</li>" for d in self.decisions) + "</ul>"
@@ -142,7 +146,7 @@ class TokenResult(StageResult):
 @dataclass(repr=False)
 class InfoResult(StageResult):
     configuration: dict[str, Any] = field(default_factory=dict)
-    collections: dict[str, str] = field(default_factory=dict)
+    collections: dict[str, ServerTime] = field(default_factory=dict)
     changed: list[str] = field(default_factory=list)
 
     def summary(self) -> list[tuple[str, Any]]:
@@ -156,7 +160,7 @@ class InfoResult(StageResult):
             (
                 "info/collections",
                 [
-                    {"collection": k, "modified": v, "changed": k in self.changed}
+                    {"collection": k, "modified": str(v), "changed": k in self.changed}
                     for k, v in sorted(self.collections.items())
                 ],
             ),
@@ -171,7 +175,7 @@ class MetaGlobalResult(StageResult):
     plan: MetaGlobalChanges | None = None  # what a client would change, as rules say
     upload: MetaGlobalPlan | None = None  # when meta/global must change: review, then commit
     problems: list[str] = field(default_factory=list)
-    modified: str | None = None
+    modified: ServerTime | None = None
 
     def summary(self) -> list[tuple[str, Any]]:
         mg = self.meta_global
@@ -180,7 +184,7 @@ class MetaGlobalResult(StageResult):
             ("storageVersion", mg.storage_version if mg else "missing"),
             ("syncID", mg.sync_id if mg else None),
             ("declined", ", ".join(sorted(mg.declined)) if mg else None),
-            ("modified", self.modified),
+            ("modified", None if self.modified is None else str(self.modified)),
         ]
 
     def tables(self) -> list[tuple[str, Any]]:
@@ -195,13 +199,13 @@ class CryptoKeysResult(StageResult):
     fingerprints: dict[str, str] = field(default_factory=dict)
     usage: list[dict[str, Any]] = field(default_factory=list)
     status: KeysStatus = "ok"
-    modified: str | None = None
+    modified: ServerTime | None = None
 
     def summary(self) -> list[tuple[str, Any]]:
         return [
             ("status", self.status),
             ("default key", self.fingerprints.get("default")),
-            ("modified", self.modified),
+            ("modified", None if self.modified is None else str(self.modified)),
         ]
 
     def tables(self) -> list[tuple[str, Any]]:

@@ -136,7 +136,8 @@ class Core:
         self.results: dict[str, StageResult] = {}
         self.notes: list[str] = []  # warnings raised between stages, shown by the next one
         self.ignore_backoff = False
-        self._marks: dict[Event, int] = {}
+        self._marks: dict[Event, int] = {}  # trace length when each event began
+        self._began: dict[Event, datetime] = {}
         self._forgetters: list[weakref.WeakMethod[Callable[[str | None], None]]] = []
         self.owner: Callable[[], Any] = lambda: None  # a weak reference to the Sync
 
@@ -175,6 +176,7 @@ class Core:
         if event in NETWORK_EVENTS:
             self.respect_backoff(event.value)
         self._marks[event] = len(self.trace_log.exchanges)
+        self._began[event] = datetime.now(UTC)
         return time.perf_counter()
 
     def finish(self, event: Event, result: R, started: float, outcome: Outcome = Outcome.OK,
@@ -187,6 +189,8 @@ class Core:
         result.state = self.state.value
         exchanges = self.trace_log.exchanges[self._marks.get(event, 0) :]
         result.requests = [_exchange_row(e) for e in exchanges]
+        result.started_at = self._began.get(event)
+        result.trace_seq = (exchanges[0].seq, exchanges[-1].seq) if exchanges else None
         for e in exchanges:  # what the servers asked of us is shown, never swallowed
             result.warnings.extend(sig.describe() for sig in e.signals)
         self.results[name or event.value] = result

@@ -197,7 +197,7 @@ class SetupPart:
         collections = self.read_info_collections()
         core.setup = ServerSetup(config=config, info_collections=collections, info_modified=storage.info_last_modified)
         result.configuration = {k: v for k, v in config.__dict__.items() if k != "raw"}
-        result.collections = {k: str(v) for k, v in collections.items()}
+        result.collections = dict(collections)
         result.changed = [c for c, t in collections.items() if t > store.last_sync(c)]
         core.take_notes(result)
         return core.finish(Event.FETCH_INFO, result, started)
@@ -226,7 +226,7 @@ class SetupPart:
         try:
             bso = core.call(lambda: storage.get_record("meta", "global"))
             modified = bso.modified
-            result.modified = str(bso.modified)
+            result.modified = bso.modified
             try:
                 meta = MetaGlobal.from_payload(bso.payload)
             except MetaGlobalError as exc:
@@ -305,7 +305,7 @@ class SetupPart:
             result.status = "missing"
             result.warnings.append("crypto/keys is missing: a fresh start is needed (sync.plan_fresh_start())")
             return core.finish(Event.FETCH_CRYPTO_KEYS, result, started, Outcome.FRESH_START)
-        result.modified = str(bso.modified)
+        result.modified = bso.modified
         try:
             keys = CollectionKeys.from_cleartext(self.keys.bundle.decrypt(bso.payload, "keys"))
         except CryptoError as exc:
