@@ -7,8 +7,7 @@ full. ``sections`` marks named moments (notebook 04 marks each fault it injects)
 what a fault did is read on the same axis as everything else.
 
 Drawn as inline SVG with theme variables: no plotting library, follows the theme.
-Stage lanes come from each stage result's requests matched against the trace (a result
-holds its requests as ``method, path, status`` rows; the trace holds every exchange).
+Stage lanes come from each stage result's ``trace_seq`` (the first and last exchange it made).
 """
 
 from __future__ import annotations
@@ -26,29 +25,17 @@ WIDTH, LEFT, RIGHT, LANE, TOP = 980, 170, 20, 26, 34
 OTHER = "outside a stage"
 
 
-def _path(url: Any) -> str:
-    rest = str(url or "").split("://", 1)[-1]
-    return rest[rest.find("/") :] if "/" in rest else rest
-
-
 def stage_of(sync: Any, trace: pd.DataFrame) -> dict[int, str]:
-    """``{seq: stage}``: each stage result's requests found as a block of the trace.
-
-    A result keeps its requests (``method, path, status``) but not their trace
-    numbers, so the block is searched for, latest first (a stage run again replaces
-    its result: the latest run is the one it describes)."""
-    keys = [(m, _path(u), None if pd.isna(s) else int(s)) for m, u, s in zip(trace["method"], trace["url"], trace["status"])]
-    seqs = list(trace.index)
+    """``{seq: stage}``: the trace exchanges each stage result made (``result.trace_seq``,
+    its first and last exchange; a stage run again replaces its result, so the latest
+    run is the one shown)."""
     out: dict[int, str] = {}
     for stage, result in sync.results.items():
-        want = [(r.get("method"), r.get("path"), None if r.get("status") is None else int(r["status"])) for r in result.requests]
-        if not want:
+        span = getattr(result, "trace_seq", None)
+        if span is None:
             continue
-        for start in range(len(keys) - len(want), -1, -1):
-            if keys[start : start + len(want)] == want and not any(seqs[start + i] in out for i in range(len(want))):
-                for i in range(len(want)):
-                    out[seqs[start + i]] = stage
-                break
+        first, last = span
+        out.update({int(seq): stage for seq in trace.index if first <= int(seq) <= last})
     return out
 
 
