@@ -76,8 +76,13 @@ class LocalStack:
         storage_only: bool = False,
         threads: int = 8,
         admin_secret: str | None = None,
+        snapshot: str | Path | dict[str, Any] | None = None,
     ):
         self.demo = demo
+        #: a snapshot (synctools.snapshot) or about:sync export to load on start; then
+        #: ``snapshot_account`` has the email and password to log in with
+        self.snapshot = snapshot
+        self.snapshot_account: Any = None
         self.host = host
         self.port = port
         self.storage_only = storage_only
@@ -178,6 +183,10 @@ class LocalStack:
         self._thread.start()
         if self.demo:
             self._install_demo()
+        if self.snapshot is not None:
+            from .snapshot import load_snapshot
+
+            self.snapshot_account = load_snapshot(self.admin, self.snapshot)
         return self
 
     def in_process(self, url: str = "http://synctools.invalid") -> Application:
