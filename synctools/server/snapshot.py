@@ -160,7 +160,8 @@ def load_snapshot(admin: Any, source: str | Path | dict[str, Any], *, now: float
 def _payload(entry: dict[str, Any], bundle: KeyBundle, keys: CollectionKeys, ksync: KeyBundle) -> str:
     """The payload that fails (or not) the way the original did."""
     failure = entry.get("failure")
-    record = entry.get("record") if isinstance(entry.get("record"), dict) else {"id": entry["id"]}
+    given = entry.get("record")
+    record: dict[str, Any] = given if isinstance(given, dict) else {"id": entry["id"]}
     if failure is None:
         return json.dumps(bundle.encrypt(record))
     if failure == "wrong-key":
