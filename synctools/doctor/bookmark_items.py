@@ -294,7 +294,17 @@ def _signatures(t: Tree) -> dict[str, str]:
     """A content hash per item: bookmarks by URL and title (dogear's Content), folders by
     title and their children's hashes in order."""
     sig: dict[str, str] = {}
-    order = sorted(t.parent, key=lambda r: -len(_ancestors(t, r)))  # deepest first
+    depth: dict[str, int] = {}
+    for rid in t.parent:
+        path = []
+        node: str | None = rid
+        while node is not None and node not in depth and node in t.parent and len(path) <= len(t.parent):
+            path.append(node)
+            node = t.parent.get(node)
+        base = depth.get(node, 0) if node is not None else 0
+        for n, r in enumerate(reversed(path), 1):
+            depth[r] = base + n
+    order = sorted(t.parent, key=lambda r: -depth.get(r, 0))  # deepest first
     for rid in order:
         rec = t.recs[rid]
         kind = rec.get("type")

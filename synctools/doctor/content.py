@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import urls
-from .context import DAY, Context
+from .context import DAY, Context, failure
 from .model import Finding, Fix, Link, Op, register
 
 EARLIEST_US = int(datetime(1993, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)  # Mosaic; no visit is older
@@ -30,22 +30,30 @@ def check_history(ctx: Context) -> Iterator[Finding]:
     if not ctx.checks("history"):
         return
     future_us = int((ctx.now + DAY) * 1_000_000)
-    yield from ctx.per_record(BAD_VISITS, "history", sorted(ctx.records("history").items()),
-                              lambda rid, rec: _history(rid, rec, future_us))  # fmt: skip
+    failures: list[tuple[str, BaseException]] = []
+    for rid, rec in ctx.records("history").items():  # 20,000 pages: a plain loop, no generator each
+        try:
+            found = _history(rid, rec, future_us)
+        except Exception as exc:
+            failures.append((rid, exc))
+            continue
+        if found is not None:
+            yield found
+    if failures:
+        yield failure(BAD_VISITS, "history", failures)
 
 
-def _history(rid: str, rec: dict[str, Any], future_us: int) -> Iterator[Finding]:
+def _history(rid: str, rec: dict[str, Any], future_us: int) -> Finding | None:
     problem = urls.problem(rec.get("histUri"))
     if problem:
-        yield Finding(BAD_URL, "warning", "history", [rid],
+        return Finding(BAD_URL, "warning", "history", [rid],
                       f"History record {rid}'s url {problem}: Firefox rejects it on every device. Deleting it "
                       "(a tombstone) removes the unusable record from the server.",
                       Fix(f"delete history record {rid}", (Op("delete", "history", rid),)),
                       facts={"problem": problem.split(",")[0][:40]})  # fmt: skip
-        return
     visits = rec.get("visits")
     if not isinstance(visits, list):
-        return
+        return None
     good: list[Any] = []
     reasons: dict[str, int] = defaultdict(int)
     for v in visits:
@@ -62,14 +70,14 @@ def _history(rid: str, rec: dict[str, Any], future_us: int) -> Iterator[Finding]
         else:
             good.append(v)
     if not reasons:
-        return
+        return None
     bad = len(visits) - len(good)
     if good:
         fix = Fix(f"keep the {len(good)} valid visit(s) of {rid}", (Op("edit", "history", rid, {"visits": good}),))
     else:
         fix = Fix(f"delete history record {rid} (none of its visits is valid)", (Op("delete", "history", rid),))
     detail = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
-    yield Finding(BAD_VISITS, "warning", "history", [rid],
+    return Finding(BAD_VISITS, "warning", "history", [rid],
                   f"History record {rid} has {bad} impossible visit(s) of {len(visits)} ({detail}). Firefox drops "
                   "them on download, so devices disagree with the server; a client with a wrong clock or a "
                   "buggy importer wrote them.", fix, facts=dict(reasons) | {"visits": len(visits)})  # fmt: skip

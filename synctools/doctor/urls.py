@@ -37,6 +37,16 @@ def parse(value: Any) -> can_ada.URL | None:
         return None
 
 
+def valid(value: str) -> bool:
+    """Whether Firefox accepts ``value`` (a string) as a URL: the fast path (no URL object)."""
+    if len(value) > DB_URL_LENGTH_MAX:
+        return False
+    try:
+        return bool(can_ada.can_parse(value))
+    except (TypeError, UnicodeError):  # lone surrogates: JavaScript would see U+FFFD
+        return can_ada.can_parse(_usv(value))
+
+
 def problem(value: Any) -> str | None:
     """Why Firefox rejects ``value`` as a URL (missing, too long, unparsable), else None."""
     if value is None or value == "":
@@ -45,7 +55,7 @@ def problem(value: Any) -> str | None:
         return f"is a {type(value).__name__}, not a string"
     if len(value) > DB_URL_LENGTH_MAX:
         return f"is {len(value):,} characters long, over Places' limit of {DB_URL_LENGTH_MAX:,}"
-    if parse(value) is None:
+    if not valid(value):
         return "is not a URL the WHATWG URL standard (which Firefox follows) can parse"
     return None
 
