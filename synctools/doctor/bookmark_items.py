@@ -296,7 +296,7 @@ def _signatures(t: Tree) -> dict[str, str]:
     sig: dict[str, str] = {}
     depth: dict[str, int] = {}
     for rid in t.parent:
-        path = []
+        path: list[str] = []
         node: str | None = rid
         while node is not None and node not in depth and node in t.parent and len(path) <= len(t.parent):
             path.append(node)
