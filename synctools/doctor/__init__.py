@@ -131,6 +131,7 @@ def _run(sync: Sync, checks: list[CheckFn], now: float | None, only: Iterable[st
         checks = checks + [_with_profile(fn, profile) for fn in _DEVICE]
     findings = [f for fn in checks for f in run_check(fn, ctx)]
     if wanted is not None:
-        findings = [f for f in findings if any(f.check == w or (w.endswith(".") and f.check.startswith(w)) for w in wanted)]
+        findings = [f for f in findings if f.check == "doctor.check-failed"  # a failure is never filtered away
+                    or any(f.check == w or (w.endswith(".") and f.check.startswith(w)) for w in wanted)]  # fmt: skip
     return Report(findings, sync=sync, checked=ctx.downloaded, skipped=ctx.skipped,
                   seconds=time.perf_counter() - started)  # fmt: skip
