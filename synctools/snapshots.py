@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from synctools import __version__
+from synctools._version import __version__
 
 from .doctor import addons, context
 from .doctor.records import _classify
