@@ -23,10 +23,12 @@ from ._version import __version__
 if TYPE_CHECKING:  # pragma: no cover
     from .machine import Sync
     from .server import LocalStack
+    from .snapshots import snapshot
 
-_LAZY = {"Sync": ("synctools.machine", "Sync"), "LocalStack": ("synctools.server", "LocalStack")}
+_LAZY = {"Sync": ("synctools.machine", "Sync"), "LocalStack": ("synctools.server", "LocalStack"),
+         "snapshot": ("synctools.snapshots", "snapshot")}  # fmt: skip
 
-__all__ = ["LocalStack", "Sync", "__version__"]
+__all__ = ["LocalStack", "Sync", "__version__", "snapshot"]
 
 
 def _widget_display(obj: Any) -> dict[str, Any] | None:

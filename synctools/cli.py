@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "synctools.commands.data",  # pull, export, doctor, trace
     "synctools.commands.lab",
     "synctools.commands.device",  # device: a Firefox profile (docs/device.md)
+    "synctools.commands.snapshot",  # snapshot
 ]
 
 

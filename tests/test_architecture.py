@@ -25,6 +25,8 @@ LAYERS: list[set[str]] = [
     {"machine"},
     {"device"},
     {"doctor"},
+    {"scrub"},  # anonymises records for snapshots; judges URLs with doctor.urls
+    {"snapshots"},
     {"widgets", "cli", "commands", "demo", "testing", "__main__", "(package)"},  # faces: may use anything
 ]
 FACES = LAYERS[-1]

@@ -50,8 +50,11 @@ class PlantedKind:
     WRONG_KEY = "wrong-key"
     STALE_CLIENT = "stale-client"
     EXPIRED = "expired-record"
+    #: not broken on the server, but Firefox itself will change them on its next sync
+    MERGED_LOGINS = "firefox-merges-logins"
+    DELETED_LIVEMARKS = "firefox-deletes-livemarks"
 
-    ALL = (ORPHAN, CHILDREN_MISMATCH, BAD_HMAC, WRONG_KEY, STALE_CLIENT, EXPIRED)
+    ALL = (ORPHAN, CHILDREN_MISMATCH, BAD_HMAC, WRONG_KEY, STALE_CLIENT, EXPIRED, MERGED_LOGINS, DELETED_LIVEMARKS)
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,9 @@ def build_demo_account(seed: int | str = DEFAULT_SEED) -> DemoAccount:
             tree.mismatch_folder_id,
             f"Folder {tree.mismatch_folder_id} lists {tree.mismatch_child_id} in its children, but that "
             f"bookmark's parentid is {tree.mismatch_claimed_parent_id}, which does not list it: the "
-            "item was moved on another device and only the bookmark's new record reached the server.",
+            "item was moved on another device and only the bookmark's new record reached the server. "
+            "Firefox's merger trusts the folder's children, so every Firefox keeps it in "
+            f"{tree.mismatch_folder_id}.",
             {"child_id": tree.mismatch_child_id, "claimed_parent_id": tree.mismatch_claimed_parent_id},
         ),
         Planted(
@@ -286,6 +291,28 @@ def build_demo_account(seed: int | str = DEFAULT_SEED) -> DemoAccount:
             {"ttl": stale_tabs["ttl"], "modified": stale_tabs["modified"]},
         ),
     ]
+    merged = firefox_login_twins(rows["passwords"])
+    livemarks = [r["id"] for r in tree.records if r.get("type") == "livemark"]
+    planted += [
+        Planted(
+            PlantedKind.MERGED_LOGINS,
+            "passwords",
+            merged[0][0],
+            f"{len(merged)} groups of logins are one login each to Firefox: same origin, realm and username, "
+            "and form actions that are equal or empty (an empty formSubmitURL matches any). A Firefox that "
+            "holds one of a group and downloads another merges them into one login and keeps one password; "
+            "their passwords differ, so the others are lost.",
+            {"groups": merged},
+        ),
+        Planted(
+            PlantedKind.DELETED_LIVEMARKS,
+            "bookmarks",
+            livemarks[0],
+            f"{len(livemarks)} livemarks (live feed folders, dropped in Firefox 64): Firefox's merger treats "
+            "livemarks as not syncable and deletes them from the server on its next sync.",
+            {"livemarks": livemarks},
+        ),
+    ]
     return DemoAccount(
         seed=seed,
         email=DEMO_EMAIL,
@@ -299,3 +326,22 @@ def build_demo_account(seed: int | str = DEFAULT_SEED) -> DemoAccount:
         bsos=bsos,
         planted=planted,
     )
+
+
+def firefox_login_twins(rows: list[Row]) -> list[list[str]]:
+    """Groups of logins Firefox's duplicate rule merges (LoginHelper.doLoginsMatch: origin,
+    httpRealm and username equal; form actions equal or either one empty)."""
+    buckets: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        r = row.cleartext
+        buckets.setdefault((r.get("hostname"), r.get("httpRealm"), r.get("username") or ""), []).append(r)
+    groups = []
+    for logins in buckets.values():
+        group: list[str] = []
+        for a in logins:
+            if any(a is not b and (a.get("formSubmitURL") == b.get("formSubmitURL") or "" in
+                   (a.get("formSubmitURL"), b.get("formSubmitURL"))) for b in logins):  # fmt: skip
+                group.append(a["id"])
+        if len(group) > 1:
+            groups.append(sorted(group))
+    return sorted(groups)

@@ -106,6 +106,11 @@ def install_demo(
         records = [{k: v for k, v in bso.items() if k != "modified"} for *_x, bso in group]
         admin.put_records(email, coll, records, modified=ServerTime(modified))
         calls += 1
+    register = getattr(admin, "register_device", None)
+    if register is not None:  # every demo device signed in, and none was disconnected
+        for client in account.cleartext.get("clients", []):
+            if isinstance(client.get("fxaDeviceId"), str):
+                register(email, {"id": client["fxaDeviceId"], "name": client.get("name"), "type": client.get("type")})
     return DemoAccountInfo(
         email=email,
         password=password,

@@ -9,40 +9,49 @@ proposes fixes that go through the same review and commit as any edit.
 >>> sync.commit(plan)
 >>> report.anonymized()                        # findings + record shapes, safe to share
 
-Checks (ids in :data:`CHECKS`): setup (meta/global, engines vs collections, crypto/keys),
-records (wrong key vs altered HMAC, damaged payloads, size limits, ttl), bookmarks
-(roots, orphans, parent/children disagreement, cycles, duplicates, malformed items),
-clients and tabs (stale devices, duplicate names, tabs without a device, devices whose
-tabs expired), history (invalid urls, impossible visits) and passwords (no origin,
-duplicates). With ``profile=``, the device checks read a Firefox profile: records never
-uploaded, engines that disagree with meta/global, a stale storage node, failing syncs,
-backoff, 401 loops, clock skew, records Firefox refused (docs/device.md). See docs/doctor.md.
+Checks (ids in :data:`CHECKS`, one row each in docs/doctor.md): setup (meta/global,
+engines vs collections, crypto/keys), records (wrong key vs altered HMAC, damaged
+payloads, size limits, ttl), bookmarks (every problem kind of Firefox's bookmark
+validator and of dogear, URLs as Firefox parses them, what Firefox deletes, duplicates),
+clients and tabs (against the account's device list, stale devices), history, logins
+(application-services' rules, Firefox's duplicate rule), forms and add-ons. With
+``profile=``, the device checks read a Firefox profile: records never uploaded, engines
+that disagree with meta/global, a stale storage node, failing syncs, backoff, 401 loops,
+clock skew, records Firefox refused (docs/device.md).
+
+Each check runs on its own: a check that raises becomes one ``doctor.check-failed``
+finding naming the record, and the report keeps every other finding.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import bookmarks, content, device, devices, records, setup
-from .context import Context
-from .model import CHECKS, SEVERITIES, CheckInfo, Finding, Fix, Op, Report
+from . import addons, bookmark_items, bookmarks, content, device, devices, logins, records, setup
+from .context import Context, failure
+from .model import CHECKS, SEVERITIES, CheckInfo, Finding, Fix, Link, Op, Report
 
 if TYPE_CHECKING:  # pragma: no cover
     from synctools.machine import Sync
 
-__all__ = ["CHECKS", "SEVERITIES", "CheckInfo", "Finding", "Fix", "Op", "Report", "check", "check_setup"]
+__all__ = ["CHECKS", "SEVERITIES", "CheckInfo", "Finding", "Fix", "Link", "Op", "Report", "check", "check_setup"]
 
-_SETUP: list[Callable[[Context], Iterator[Finding]]] = [setup.check_setup]
-_DATA: list[Callable[[Context], Iterator[Finding]]] = [
+CheckFn = Callable[[Context], Iterator[Finding]]
+_SETUP: list[CheckFn] = [setup.check_setup]
+_DATA: list[CheckFn] = [
     records.check_crypto,
     records.check_invalid,
     records.check_sizes,
     records.check_ttl,
-    bookmarks.check_bookmarks,
-    devices.check_devices,
+    *bookmarks.CHECKS,
+    *bookmark_items.CHECKS,
+    *devices.CHECKS,
     content.check_history,
-    content.check_passwords,
+    *logins.CHECKS,
+    content.check_forms,
+    addons.check_addons,
 ]
 #: checks of a Firefox profile, run when check(sync, profile=...) is given one
 _DEVICE: list[Callable[[Context, Any], Iterator[Finding]]] = [device.check_device]
@@ -70,29 +79,59 @@ def _prepare(sync: Sync, *, until: str, refresh: bool) -> None:
 
 
 def check(sync: Sync, *, now: float | None = None, refresh: bool = False,
-          only: Iterable[str] | None = None, profile: Any = None) -> Report:  # fmt: skip
+          only: Iterable[str] | None = None, profile: Any = None,
+          devices: list[dict[str, Any]] | None = None) -> Report:  # fmt: skip
     """Check everything the sync downloaded; run its stages up to ``download`` first if
     needed. ``refresh=True`` reads the server again (after a commit, say). ``now`` (Unix
     seconds) is the clock for ages; ``only`` limits the checks to ids or prefixes such
     as ``"bookmarks."``. ``profile`` (a :class:`synctools.device.Profile` or its folder)
-    adds the device checks (``device.*``): its data, prefs and sync logs."""
+    adds the device checks (``device.*``): its data, prefs and sync logs. ``devices`` is
+    the account's device list when you have it (else it is read from the accounts server
+    with the sync's session, if it can be)."""
     _prepare(sync, until="download", refresh=refresh)
-    return _run(sync, _SETUP + _DATA, now, only, profile)
+    return _run(sync, _SETUP + _DATA, now, only, devices, profile)
 
 
 def check_setup(sync: Sync, *, now: float | None = None, refresh: bool = False) -> Report:
     """Only the setup checks (meta/global, engines, crypto/keys): no collection is downloaded."""
     _prepare(sync, until="fetch_crypto_keys", refresh=refresh)
-    return _run(sync, _SETUP, now, None)
+    return _run(sync, _SETUP, now, None, None)
 
 
-def _run(sync: Sync, checks: list[Callable[[Context], Iterator[Finding]]], now: float | None,
-         only: Iterable[str] | None, profile: Any = None) -> Report:  # fmt: skip
-    ctx = Context(sync, now)
+def run_check(fn: CheckFn, ctx: Context) -> list[Finding]:
+    """Every finding ``fn`` yields; if it raises, those it yielded so far and one
+    ``doctor.check-failed`` finding that names the check, the record and the error."""
+    out: list[Finding] = []
+    ctx.current = None
+    try:
+        for finding in fn(ctx):
+            out.append(finding)
+    except Exception as exc:
+        coll, rid = ctx.current or (None, "")
+        name = getattr(fn, "__name__", str(fn))
+        out.append(failure(f"{fn.__module__.rsplit('.', 1)[-1]}.{name}", coll, [(rid, exc)]))
+    ctx.current = None
+    return out
+
+
+def _with_profile(fn: Callable[[Context, Any], Iterator[Finding]], profile: Any) -> CheckFn:
+    def run(ctx: Context) -> Iterator[Finding]:
+        return fn(ctx, profile)
+
+    run.__name__, run.__module__ = fn.__name__, fn.__module__
+    return run
+
+
+def _run(sync: Sync, checks: list[CheckFn], now: float | None, only: Iterable[str] | None,
+         devices: list[dict[str, Any]] | None, profile: Any = None) -> Report:  # fmt: skip
+    started = time.perf_counter()
+    ctx = Context(sync, now, devices=devices)
     wanted = list(only) if only is not None else None
-    findings = [f for fn in checks for f in fn(ctx)]
     if profile is not None:
-        findings += [f for fn in _DEVICE for f in fn(ctx, profile)]
+        checks = checks + [_with_profile(fn, profile) for fn in _DEVICE]
+    findings = [f for fn in checks for f in run_check(fn, ctx)]
     if wanted is not None:
-        findings = [f for f in findings if any(f.check == w or (w.endswith(".") and f.check.startswith(w)) for w in wanted)]
-    return Report(findings, sync=sync, checked=ctx.downloaded)
+        findings = [f for f in findings if f.check == "doctor.check-failed"  # a failure is never filtered away
+                    or any(f.check == w or (w.endswith(".") and f.check.startswith(w)) for w in wanted)]  # fmt: skip
+    return Report(findings, sync=sync, checked=ctx.downloaded, skipped=ctx.skipped,
+                  seconds=time.perf_counter() - started)  # fmt: skip

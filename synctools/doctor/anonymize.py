@@ -21,8 +21,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FORMAT = "synctools-doctor-share/1"
 #: facts whose string values are vocabulary of the checks, never account data
-SAFE_STRINGS = {"encrypted_with", "expected", "reason", "case", "ciphertext", "engine", "key_for", "root"}
-ID_FACTS = {"missing_parent"}
+SAFE_STRINGS = {"encrypted_with", "expected", "reason", "case", "ciphertext", "engine", "key_for", "root", "why",
+                "validity", "target", "application", "parent_type", "type", "device_type", "check", "error",
+                "problem"}
+ID_FACTS = {"missing_parent", "new_id"}
 MAX_DEPTH = 6
 
 
@@ -53,8 +55,10 @@ class _Hasher:
     def __init__(self) -> None:
         self.salt = os.urandom(16)
 
-    def __call__(self, record_id: str) -> str:
-        return "h:" + hashlib.sha256(self.salt + record_id.encode("utf-8")).hexdigest()[:16]
+    def __call__(self, record_id: Any) -> str:
+        # a malformed children list may hold numbers or lone surrogates: hash what is there
+        text = record_id if isinstance(record_id, str) else repr(record_id)
+        return "h:" + hashlib.sha256(self.salt + text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _facts(facts: dict[str, Any], h: _Hasher) -> dict[str, Any]:

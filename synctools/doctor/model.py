@@ -9,6 +9,7 @@ commit the plan, exactly as for hand-made edits.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,10 @@ def register(check_id: str, severity: str, summary: str) -> str:
     return check_id
 
 
+#: a check that raised: reported as one finding, never allowed to hide the others
+CHECK_FAILED = register("doctor.check-failed", "error", "a check raised an error on some record; the other checks still ran")
+
+
 @dataclass(frozen=True)
 class Op:
     """One staged change, as data.
@@ -59,6 +64,12 @@ class Op:
     append: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
     list_field: str = "children"
+    #: ``(old, new)`` ids to substitute in ``list_field`` in place (a record given a new id)
+    replace: tuple[tuple[str, str], ...] = ()
+    #: make ``list_field`` unique, keeping each id's first place
+    unique: bool = False
+    #: fields to remove from the record (sent as the whole record, since an edit only merges)
+    drop: tuple[str, ...] = ()
 
     def describe(self) -> str:
         where = f"{self.collection}/{self.id}"
@@ -69,6 +80,9 @@ class Op:
         parts = [f"{k}={_short(v)}" for k, v in (self.changes or {}).items()]
         parts += [f"{self.list_field} += {list(self.append)}"] if self.append else []
         parts += [f"{self.list_field} -= {list(self.remove)}"] if self.remove else []
+        parts += [f"{self.list_field}: {old} → {new}" for old, new in self.replace]
+        parts += [f"{self.list_field}: each id once"] if self.unique else []
+        parts += [f"drop {', '.join(self.drop)}"] if self.drop else []
         return f"edit {where}: " + ", ".join(parts)
 
     def apply(self, sync: Sync) -> None:
@@ -79,12 +93,30 @@ class Op:
             sync.add(self.collection, self.record)
         elif self.action == "edit":
             changes = dict(self.changes or {})
-            if self.append or self.remove:
+            if self.append or self.remove or self.replace or self.unique:
                 current = _current(sync, self.collection, self.id)
-                items = [c for c in (current.get(self.list_field) or []) if c not in self.remove]
+                raw = current.get(self.list_field)
+                items = [c for c in (raw if isinstance(raw, list) else []) if c not in self.remove]
+                subst = dict(self.replace)
+                items = [subst.get(c, c) if isinstance(c, str) else c for c in items]
+                if self.unique:  # by value: a malformed list may hold numbers, objects or lists
+                    seen: set[str] = set()
+                    kept = []
+                    for c in items:
+                        key = json.dumps(c, sort_keys=True, default=str)
+                        if key not in seen:
+                            seen.add(key)
+                            kept.append(c)
+                    items = kept
                 items += [c for c in self.append if c not in items]
                 changes[self.list_field] = items
-            sync.edit(self.collection, self.id, changes)
+            if self.drop:
+                record = {k: v for k, v in {**_current(sync, self.collection, self.id), **changes}.items()
+                          if k not in self.drop}  # fmt: skip
+                env = getattr(sync, "_envelopes", {}).get(self.collection, {}).get(self.id)
+                sync.add(self.collection, record, sortindex=getattr(env, "sortindex", None))
+            else:
+                sync.edit(self.collection, self.id, changes)
         else:  # pragma: no cover - ops are built by the checks only
             raise ValueError(f"unknown fix action {self.action!r}")
 
@@ -104,6 +136,16 @@ def _short(value: Any, n: int = 40) -> str:
 
 
 @dataclass(frozen=True)
+class Link:
+    """Records that one change touches together: moving a bookmark edits the bookmark and
+    both folders. Committing part of a link leaves the tree worse than before, so a
+    review must accept or reject a link as a whole."""
+
+    why: str
+    records: tuple[tuple[str, str], ...]  # (collection, id)
+
+
+@dataclass(frozen=True)
 class Fix:
     """A proposed fix: what it does in words, and the staged edits that do it."""
 
@@ -111,6 +153,8 @@ class Fix:
     ops: tuple[Op, ...]
     #: what to check in the plan before committing, when the fix rests on a judgement
     caution: str | None = None
+    #: groups of records this fix changes together (see :class:`Link`)
+    links: tuple[Link, ...] = ()
 
     def __str__(self) -> str:
         text = f"{self.description} [" + "; ".join(op.describe() for op in self.ops) + "]"
@@ -129,14 +173,24 @@ class Finding:
     fix: Fix | None = None
     #: machine-readable facts (ids, counts, reasons) that hold no urls, titles or secrets
     facts: dict[str, Any] = field(default_factory=dict)
+    #: fixes a person chooses between (keep copy 1, keep copy 2, ...) when no single one is safe
+    choices: list[Fix] = field(default_factory=list)
 
-    def stage(self, sync: Sync) -> list[str]:
-        """Stage this finding's fix on ``sync`` (nothing is uploaded); returns what was staged."""
-        if self.fix is None:
-            raise ValueError(f"{self.check} has no safe automatic fix: {self.explanation}")
-        for op in self.fix.ops:
+    def stage(self, sync: Sync, choice: int | None = None) -> list[str]:
+        """Stage this finding's fix (or ``choices[choice]``) on ``sync``; nothing is uploaded.
+        Returns what was staged."""
+        if choice is not None:
+            if not 0 <= choice < len(self.choices):
+                raise ValueError(f"{self.check}: choice must be 0..{len(self.choices) - 1}, got {choice}")
+            fix: Fix | None = self.choices[choice]
+        else:
+            fix = self.fix
+        if fix is None:
+            hint = f" Pick one of its {len(self.choices)} choices: finding.stage(sync, choice=N)." if self.choices else ""
+            raise ValueError(f"{self.check} has no safe automatic fix: {self.explanation}{hint}")
+        for op in fix.ops:
             op.apply(sync)
-        return [op.describe() for op in self.fix.ops]
+        return [op.describe() for op in fix.ops]
 
     def row(self) -> dict[str, Any]:
         return {
@@ -159,6 +213,8 @@ class Finding:
             lines += [f"      · {op.describe()}" for op in self.fix.ops[:8]]
             if len(self.fix.ops) > 8:
                 lines.append(f"      · … {len(self.fix.ops) - 8} more")
+        for i, choice in enumerate(self.choices):
+            lines.append(f"    choice {i}: {choice.description}")
         return "\n".join(lines)
 
 
@@ -170,10 +226,15 @@ class Report:
     ``str(report)`` reads in a terminal and the report renders as HTML in a notebook."""
 
     def __init__(self, findings: Iterable[Finding], *, context: dict[str, Any] | None = None,
-                 sync: Sync | None = None, checked: Sequence[str] = ()) -> None:  # fmt: skip
+                 sync: Sync | None = None, checked: Sequence[str] = (),
+                 skipped: dict[str, str] | None = None, seconds: float | None = None) -> None:  # fmt: skip
         self.findings = sorted(findings, key=lambda f: (_RANK[f.severity], f.check, f.collection or "", f.record_ids))
         self.context = context or {}
         self.checked = list(checked)  # the collections whose records were examined
+        #: checks that could not run, with why (no device list without a session token, say)
+        self.skipped = dict(skipped or {})
+        #: how long the checks took
+        self.seconds = seconds
         self._sync = sync
 
     # --------------------------------------------------------------- queries
@@ -232,6 +293,8 @@ class Report:
         lines = [self._headline()]
         if self.checked:
             lines.append("checked: " + ", ".join(self.checked))
+        for check_id, why in sorted(self.skipped.items()):
+            lines.append(f"not checked: {check_id} ({why})")
         for f in self.findings:
             lines += ["", str(f)]
         if self.fixable:

@@ -84,7 +84,16 @@ def check_crypto(ctx: Context) -> Iterator[Finding]:
     if ctx.sync.collection_keys is None:
         return
     groups: dict[tuple[str, str, str], list[tuple[str, dict[str, Any] | None]]] = {}
+    try:  # bookmark records whose only fault is the payload's id have a finding of their own
+        from .bookmark_items import id_problems
+
+        claimed = set(id_problems(ctx)) if "bookmarks" in ctx.downloaded else set()
+    except Exception:
+        claimed = set()
     for coll, rid, reason in ctx.failed:
+        if coll == "bookmarks" and rid in claimed:
+            continue
+        ctx.current = (coll, rid)
         outcome, label, record = _classify(ctx, coll, rid, reason)
         groups.setdefault((coll, outcome, label), []).append((rid, record))
     for (coll, outcome, label), items in sorted(groups.items()):

@@ -312,6 +312,13 @@ class FxaSession:
         """``/session/status``: raises if the session token is no longer valid."""
         return dict(self.client.call("GET", "/session/status", auth=self._auth()))
 
+    def devices(self) -> list[dict[str, Any]]:
+        """``/account/devices``: the devices connected to the account (read-only).
+
+        Firefox hides client records whose ``fxaDeviceId`` is not in this list."""
+        resp = self.client.call("GET", "/account/devices", auth=self._auth())
+        return [dict(d) for d in resp] if isinstance(resp, list) else []
+
     # ------------------------------------------------------------------- keys
     def fetch_keys(self) -> SyncKeys:
         """kB (``/account/keys``) + ``keyRotationTimestamp`` → :class:`SyncKeys`.

@@ -7,6 +7,7 @@ signatures; the HTTP admin API under ``/__admin__/<method>`` calls the same meth
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 from collections import deque
@@ -128,6 +129,23 @@ class Admin:
         if user is None:  # pragma: no cover - every account gets a user record
             user = ts.allocate(row.uid, None, None)
         return AccountInfo(row.email, row.uid, user.storage_uid, ts.nodes[user.node])
+
+    def register_device(self, email: str, device: dict[str, Any]) -> dict[str, Any]:
+        """Put a device in the account's device list (``/account/devices``), as a Firefox
+        that signed in registers itself: ``{"id", "name", "type", ...}``. For the demo and
+        snapshots, whose client records name their devices."""
+        info = self.account(email)
+        device_id = device.get("id")
+        if not isinstance(device_id, str) or not device_id:
+            raise ValueError("a device needs a string 'id' (the fxaDeviceId client records carry)")
+        row = self._stack.accounts.account_by_email(info.email)
+        assert row is not None  # account() found it
+        uid = row.uid
+        record = {"pushEndpointExpired": False, **device, "id": device_id}
+        with self._stack.accounts.db.write() as conn:
+            conn.execute("INSERT INTO devices(id, uid, session, record) VALUES(?,?,?,?) ON CONFLICT(id) "
+                         "DO UPDATE SET record=excluded.record", (device_id, uid, None, json.dumps(record)))  # fmt: skip
+        return record
 
     def _node_of(self, email: str):
         info = self.account(email)

@@ -32,6 +32,8 @@ def register(subparsers: Any) -> None:
         help="keep data here (SQLite files); default: a temporary directory removed on exit",
     )
     p.add_argument("--demo", action="store_true", help="create the demo account and load its records")
+    p.add_argument("--snapshot", metavar="FILE", help="load a snapshot (synctools snapshot -o FILE) or an about:sync "
+                   "export into a new account, under fresh keys; its email and password are printed")  # fmt: skip
     p.add_argument(
         "--storage-only",
         action="store_true",
@@ -55,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--storage-only needs --secret S: the node checks tokens signed with that secret")
     if args.storage_only and args.demo:
         raise CommandError("--demo needs the full stack; drop --storage-only")
+    if args.storage_only and args.snapshot:
+        raise CommandError("--snapshot needs the full stack; drop --storage-only")
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be 0..65535, got {args.port}")
     stack = LocalStack(
@@ -65,11 +69,14 @@ def run(args: argparse.Namespace) -> int:
         secret=args.secret,
         storage_only=args.storage_only,
         admin_secret=args.admin_secret,
+        snapshot=args.snapshot,
     )
     try:
         stack.start()
     except OSError as exc:
         raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    except ValueError as exc:  # SnapshotError: the file is not a snapshot
+        raise CommandError(str(exc)) from None
     stopped = threading.Event()
     try:
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -103,6 +110,11 @@ def print_banner(stack: Any, show_admin_secret: bool) -> None:
         # A local, loopback-only development credential, like Jupyter's token: the person
         # needs it to use the admin API at all.
         print(f"  admin secret  {stack.admin_secret}")
+    snap = getattr(stack, "snapshot_account", None)
+    if snap is not None:
+        print(f"snapshot account ({snap.records} records, from {snap.source}):")
+        print(f"  email     {snap.email}")
+        print(f"  password  {snap.password}")
     demo = stack.demo_account
     if demo is not None:
         print("demo account:")

@@ -52,8 +52,13 @@ class LocalStack:
         storage_only: bool = False,
         threads: int = 8,
         admin_secret: str | None = None,
+        snapshot: str | Path | dict[str, Any] | None = None,
     ):
         self.demo = demo
+        #: a snapshot (synctools.snapshot) or about:sync export to load on start; then
+        #: ``snapshot_account`` has the email and password to log in with
+        self.snapshot = snapshot
+        self.snapshot_account: Any = None
         self.host = host
         self.port = port
         self.storage_only = storage_only
@@ -159,6 +164,11 @@ class LocalStack:
         if self.demo:
             say(f"serving on {self.url}; building and loading the demo account")
             self._install_demo()
+        if self.snapshot is not None:
+            from .snapshot import load_snapshot
+
+            say("loading the snapshot")
+            self.snapshot_account = load_snapshot(self.admin, self.snapshot)
         say(f"ready on {self.url}")
         return self
 

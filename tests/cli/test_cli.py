@@ -127,11 +127,14 @@ def test_one_off_login_for_a_single_command(stack, env):
 
 
 def test_doctor_fix_on_the_local_demo_stack(env, capsys):
-    assert main(["doctor", "--local", "--fix", "--yes", "--fail-on", "warning"]) == 0  # nothing left that bad
+    assert main(["doctor", "--local", "--fix", "--yes", "--fail-on", "error"]) == 0  # nothing left that bad
     text = capsys.readouterr().out
     before, after = text.split("after the fixes: ")
     assert "[ERROR] records.wrong-key" in before and "commit: committed" in before
-    assert "[ERROR]" not in after and "[WARNING]" not in after
+    assert "[ERROR]" not in after
+    # what is left waits for a person's choice: which password to keep, what to do with a livemark
+    left = {line.split(" — ")[0] for line in after.splitlines() if line.startswith("[WARNING]")}
+    assert left == {"[WARNING] passwords.duplicate", "[WARNING] bookmarks.non-syncable"}, after
 
 
 def test_lab_dry_run_opens_the_notebooks(env, capsys):

@@ -88,9 +88,9 @@ def healthy_records() -> dict[str, list[dict[str, Any]]]:
         for i in range(3)
     ]  # fmt: skip
     clients = [
-        {"id": laptop, "fxaDeviceId": "a" * 32, "name": "Ada's laptop", "type": "desktop", "version": "153.0",
+        {"id": laptop, "fxaDeviceId": os.urandom(16).hex(), "name": "Ada's laptop", "type": "desktop", "version": "153.0",
          "protocols": ["1.5"], "commands": [], "os": "Linux", "application": "Firefox"},
-        {"id": phone, "fxaDeviceId": "b" * 32, "name": "Ada's phone", "type": "mobile", "version": "153.0",
+        {"id": phone, "fxaDeviceId": os.urandom(16).hex(), "name": "Ada's phone", "type": "mobile", "version": "153.0",
          "protocols": ["1.5"], "os": "Android", "application": "Firefox"},
     ]  # fmt: skip
     tabs = [
@@ -167,6 +167,9 @@ def make_account(stack: Any, *, records: dict[str, list[dict[str, Any]]] | None 
     acct.cleartext = healthy_records() if records is None else records
     for coll, recs in acct.cleartext.items():
         acct.put(coll, recs, ttl=15_552_000 if coll == "clients" else None)
+    for client in acct.cleartext.get("clients", []):  # each device signed in, as Firefox does
+        if isinstance(client.get("fxaDeviceId"), str):
+            stack.admin.register_device(email, {"id": client["fxaDeviceId"], "name": client.get("name"), "type": client.get("type")})
     return acct
 
 

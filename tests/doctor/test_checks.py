@@ -4,6 +4,7 @@ through review, leaves an account where the doctor finds nothing."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -153,90 +154,8 @@ def test_records_about_to_expire_when_the_ttl_is_known(healthy):
 
 
 # ----------------------------------------------------------------------- bookmarks
-
-
-def _bookmarks_with(change) -> dict:
-    recs = healthy_records()
-    by_id = {r["id"]: r for r in recs["bookmarks"]}
-    change(by_id)
-    recs["bookmarks"] = list(by_id.values())
-    return recs
-
-
-def test_orphan_listed_by_a_folder_gets_that_folder_as_parent(stack):
-    folder, child = gid("folder"), gid("bm", 2)
-    acct = make_account(stack, records=_bookmarks_with(lambda b: b[child].update(parentid="nosuchfolder")))
-    report = doctor.check(acct.sync())
-    (f,) = report.of("bookmarks.orphan")
-    assert folder in f.record_ids and "lists it" in f.explanation
-    after = commit_fixes(acct, "bookmarks.orphan")
-    assert len(after) == 0, str(after)
-
-
-def test_item_missing_from_its_parents_children(stack):
-    acct = make_account(stack, records=_bookmarks_with(lambda b: b["toolbar"].update(children=[])))
-    after = commit_fixes(acct, "bookmarks.children-mismatch")
-    assert len(after) == 0, str(after)
-
-
-def test_missing_children_are_dropped_from_the_list(stack):
-    acct = make_account(stack, records=_bookmarks_with(lambda b: b["mobile"].update(children=["ghostghost01"])))
-    after = commit_fixes(acct, "bookmarks.missing-child")
-    assert len(after) == 0, str(after)
-
-
-def test_cycle(stack):
-    a, b = gid("cyc", 1), gid("cyc", 2)
-
-    def change(by_id):
-        by_id[a] = {"id": a, "type": "folder", "parentid": b, "parentName": "", "title": "A", "children": [b]}
-        by_id[b] = {"id": b, "type": "folder", "parentid": a, "parentName": "", "title": "B", "children": [a]}
-
-    acct = make_account(stack, records=_bookmarks_with(change))
-    report = doctor.check(acct.sync())
-    (f,) = report.of("bookmarks.cycle")
-    assert sorted(f.record_ids) == sorted([a, b])
-    after = commit_fixes(acct, "bookmarks.cycle")
-    assert len(after) == 0, str(after)
-
-
-def test_missing_root_and_a_second_root(stack):
-    def change(by_id):
-        del by_id["mobile"]
-        by_id["places"] = {"id": "places", "type": "folder", "parentid": "places", "title": "", "children": []}
-
-    acct = make_account(stack, records=_bookmarks_with(change))
-    report = doctor.check(acct.sync())
-    assert [f.record_ids[0] for f in report.of("bookmarks.root-missing")] == ["mobile"]
-    assert report.of("bookmarks.root-duplicate")[0].record_ids == ["places"]
-    after = commit_fixes(acct, "bookmarks.root-missing")
-    assert not after.of("bookmarks.root-missing")
-
-
-def test_duplicate_bookmarks(stack):
-    dup = gid("dup", 1)
-
-    def change(by_id):
-        src = by_id[gid("bm", 1)]
-        by_id[dup] = {**src, "id": dup}
-        by_id["unfiled"]["children"] = [*by_id["unfiled"]["children"], dup]
-
-    acct = make_account(stack, records=_bookmarks_with(change))
-    (f,) = doctor.check(acct.sync()).of("bookmarks.duplicate")
-    assert set(f.record_ids) == {gid("bm", 1), dup} and f.severity == "info"
-    after = commit_fixes(acct, "bookmarks.duplicate")
-    assert len(after) == 0, str(after)
-
-
-def test_malformed_separator_query_and_bookmark(stack):
-    def change(by_id):
-        by_id[gid("sep")]["bmkUri"] = "https://separator.example/"
-        by_id[gid("query")]["bmkUri"] = "https://not-a-place-query.example/"
-        by_id[gid("bm", 0)]["bmkUri"] = "no scheme here"
-
-    acct = make_account(stack, records=_bookmarks_with(change))
-    found = sorted(f.record_ids[0] for f in doctor.check(acct.sync()).of("bookmarks.malformed"))
-    assert found == sorted([gid("sep"), gid("query"), gid("bm", 0)])
+# (one case per problem kind, each fix committed and judged by the validator's rules:
+# test_bookmark_corpus.py)
 
 
 # ----------------------------------------------------------------------- clients, tabs
@@ -244,10 +163,11 @@ def test_malformed_separator_query_and_bookmark(stack):
 
 def test_stale_client_and_duplicate_names(stack):
     recs = healthy_records()
-    old = {"id": gid("oldpc"), "fxaDeviceId": "c" * 32, "name": "Ada's laptop", "type": "desktop",
+    old = {"id": gid("oldpc"), "fxaDeviceId": os.urandom(16).hex(), "name": "Ada's laptop", "type": "desktop",
            "version": "102.0", "protocols": ["1.5"], "commands": [{"command": "wipeEngine", "args": ["bookmarks"]}],
            "os": "WINNT", "application": "Firefox"}  # fmt: skip
     acct = make_account(stack, records=recs)
+    stack.admin.register_device(acct.email, {"id": old["fxaDeviceId"], "name": old["name"], "type": "desktop"})
     acct.put("clients", [old], age_days=60)
     acct.put("tabs", [{"id": old["id"], "clientName": old["name"], "tabs": []}], age_days=60)
     report = doctor.check(acct.sync())
@@ -257,7 +177,8 @@ def test_stale_client_and_duplicate_names(stack):
     (dup,) = report.of("clients.duplicate-name")
     assert set(dup.record_ids) == {old["id"], gid("laptop")}
     after = commit_fixes(acct, "clients.stale")
-    assert len(after) == 0, str(after)
+    # the device is still connected to the account: only disconnecting it there removes that note
+    assert [f.check for f in after] == ["clients.device-without-record"], str(after)
 
 
 def test_tabs_of_a_device_that_no_longer_exists(healthy):
