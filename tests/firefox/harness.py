@@ -163,6 +163,7 @@ class SignedIn:
     account: AccountInfo
     session: dict[str, Any]
     outcomes: list[SyncOutcome] = field(default_factory=list)
+    allowed_attempts: list[str] = field(default_factory=list)  # sinkhole request lines a test expects
 
     def sync_once(self, until: Until = synced_once, planted: Iterable[Rule] = ()) -> SyncOutcome:
         """Start Firefox on the profile (a signed-in profile syncs about a second after start),

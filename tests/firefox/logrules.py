@@ -29,18 +29,24 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class Earlier:
-    """Holds when the latest earlier line from ``logger`` whose message matches ``about``
-    exists and its message matches ``says`` in full."""
+    """A condition on the lines before the one to explain. By default: the latest earlier
+    line from ``logger`` whose message matches ``about`` exists and says ``says`` (matches in
+    full). With ``every``: the sync's log file has such lines and every one of them says it."""
 
     logger: str
     about: str
     says: str
+    every: bool = False
 
-    def holds(self, before: Sequence[LogLine]) -> bool:
-        for line in reversed(before):
-            if line.logger == self.logger and re.search(self.about, line.message):
-                return re.fullmatch(self.says, line.message) is not None
-        return False
+    def holds(self, line: LogLine, before: Sequence[LogLine]) -> bool:
+        if self.every:
+            found = [b for b in before if b.path == line.path and self._about(b)]
+            return bool(found) and all(re.fullmatch(self.says, b.message) for b in found)
+        latest = next((b for b in reversed(before) if self._about(b)), None)
+        return latest is not None and re.fullmatch(self.says, latest.message) is not None
+
+    def _about(self, line: LogLine) -> bool:
+        return line.logger == self.logger and re.search(self.about, line.message) is not None
 
 
 @dataclass(frozen=True)
@@ -49,13 +55,13 @@ class Rule:
     logger: str  # a regular expression matching the logger name in full
     message: str  # a regular expression matching the first message line in full
     reason: str
-    only_if: Earlier | None = None
+    only_if: tuple[Earlier, ...] = ()
 
     def explains(self, line: LogLine, before: Sequence[LogLine]) -> bool:
         return (
             re.fullmatch(self.logger, line.logger) is not None
             and re.fullmatch(self.message, line.message) is not None
-            and (self.only_if is None or self.only_if.holds(before))
+            and all(c.holds(line, before) for c in self.only_if)
         )
 
 
@@ -66,6 +72,14 @@ def planted(logger: str, message: str, reason: str) -> Rule:
 
 # Hosts of the closed network: Firefox reaches the stack and nothing else (sinkhole.py).
 LOCAL_URL = r"https?://(?:127\.0\.0\.1|localhost|\[::1\])(?![\w.-])"
+
+# Every record the addons engine failed to apply failed on a request to an internet host.
+ADDONS_OFFLINE = Earlier(
+    "Sync.Engine.Addons.Store",
+    r"^Failed to apply incoming record ",
+    rf"Failed to apply incoming record \S+: Error: [A-Z]+ (?!{LOCAL_URL})https?://\S+ failed.*",
+    every=True,
+)
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -84,7 +98,39 @@ RULES: tuple[Rule, ...] = (
             "registers during its first sync. Explained only when the last device list Firefox "
             "logged was empty."
         ),
-        only_if=Earlier("FirefoxAccounts", r"^Got new device list:", r"Got new device list: *"),
+        only_if=(Earlier("FirefoxAccounts", r"^Got new device list:", r"Got new device list: *"),),
+    ),
+    Rule(
+        Kind.OFFLINE,
+        logger=r"Sync\.SyncScheduler",
+        message=r"Engine addons found \d+ new records that failed to apply",
+        reason=(
+            "an add-on another device has is installed from addons.mozilla.org "
+            "(AddonRepository.getAddonsByIDs, then an XPI download), which the closed network "
+            "refuses, so the addons engine cannot apply its record (SyncScheduler logs this for "
+            "any engine with newly failed records). Explained only when every record the addons "
+            "engine failed to apply in this sync failed on a request to an internet host."
+        ),
+        only_if=(ADDONS_OFFLINE,),
+    ),
+    Rule(
+        Kind.OFFLINE,
+        logger=r"Sync\.ErrorHandler",
+        message=r"Some engines did not sync correctly\.",
+        reason=(
+            "policies.sys.mjs logs this when Status.service is error.sync.failed_partial. "
+            "Explained only when the addons engine is the one engine that failed, with "
+            "apply_fail, and only on records whose add-on is on an internet host."
+        ),
+        only_if=(
+            Earlier(
+                "Sync.Status",
+                r"^Status for engine ",
+                r"Status for engine addons: error\.engine\.reason\.apply_fail",
+                every=True,
+            ),
+            ADDONS_OFFLINE,
+        ),
     ),
     Rule(
         Kind.OFFLINE,

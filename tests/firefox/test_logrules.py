@@ -44,6 +44,36 @@ def test_no_devices_is_firefox_internal_only_after_an_empty_device_list(tmp_path
     ]
 
 
+AMO_FAIL = (
+    "Sync.Engine.Addons.Store",
+    "WARN",
+    "Failed to apply incoming record r1: Error: GET https://services.addons.mozilla.org/api/v4/addons/search/"
+    "?guid=x%40y failed(resource://gre/modules/addons/AddonRepository.sys.mjs:472:18) JS Stack trace: …",
+)
+LOCAL_FAIL = (
+    "Sync.Engine.Addons.Store",
+    "WARN",
+    "Failed to apply incoming record r2: Error: GET http://127.0.0.1:4000/addons failed(resource://…)",
+)
+ADDONS_ERROR = ("Sync.SyncScheduler", "ERROR", "Engine addons found 1 new records that failed to apply")
+ADDONS_STATUS = ("Sync.Status", "DEBUG", "Status for engine addons: error.engine.reason.apply_fail")
+PARTIAL = ("Sync.ErrorHandler", "ERROR", "Some engines did not sync correctly.")
+
+
+def test_an_add_on_install_refused_offline_is_noise_only_if_nothing_else_failed(tmp_path: Path) -> None:
+    assert _kinds(tmp_path, [AMO_FAIL, ADDONS_STATUS, ADDONS_ERROR, PARTIAL]) == [Kind.OFFLINE, Kind.OFFLINE]
+    # one record failed on the stack itself: that is not the network's fault
+    rows = [AMO_FAIL, LOCAL_FAIL, ADDONS_STATUS, ADDONS_ERROR, PARTIAL]
+    assert _kinds(tmp_path, rows) == [Kind.UNEXPLAINED, Kind.UNEXPLAINED]
+    # another engine failed too: the partial sync is not explained by the add-on
+    history = ("Sync.Status", "DEBUG", "Status for engine history: error.engine.reason.unknown_fail")
+    assert _kinds(tmp_path, [AMO_FAIL, ADDONS_STATUS, history, ADDONS_ERROR, PARTIAL]) == [
+        Kind.OFFLINE,
+        Kind.UNEXPLAINED,
+    ]
+    assert _kinds(tmp_path, [ADDONS_STATUS, ADDONS_ERROR, PARTIAL]) == [Kind.UNEXPLAINED, Kind.UNEXPLAINED]
+
+
 @pytest.mark.parametrize(
     "message, kind",
     [
@@ -73,8 +103,8 @@ def test_no_rule_names_a_firefox_version() -> None:
     version = re.compile(r"(?<![\d.])1\d\d\.\d+(?:\.\d+)?(?![\d.])|esr|Firefox/\d")
     for rule in RULES:
         fields = [rule.logger, rule.message, rule.reason]
-        if rule.only_if:
-            fields += [rule.only_if.about, rule.only_if.says]
+        for earlier in rule.only_if:
+            fields += [earlier.about, earlier.says]
         assert not [f for f in fields if version.search(f)], rule
     assert version.search("FirefoxAccounts 153.8.0esr") and not version.search("http://127.0.0.1:9/")
 
@@ -129,3 +159,12 @@ def test_outcome_of_a_completed_and_a_failed_sync(tmp_path: Path) -> None:
     (profile / "prefs.js").write_text("")
     with pytest.raises(AssertionError, match="did not record a successful sync"):
         read_outcome(profile, log_files(profile)[:1]).check()
+
+
+def test_docs_list_every_rule_in_order() -> None:
+    """docs/firefox.md's table of rules is the code's RULES: kind, logger and message."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "firefox.md").read_text("utf-8")
+    table = text.split("The rules (`RULES`, in this order):", 1)[1].split("\n\n", 2)[1]
+    rows = [re.split(r"(?<!\\)\|", row)[1:-1] for row in table.splitlines()[2:]]
+    cells = [[c.strip().strip("`").replace("\\|", "|") for c in row[:3]] for row in rows]
+    assert cells == [[r.kind.value, r.logger, r.message] for r in RULES]
