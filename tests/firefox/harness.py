@@ -41,6 +41,7 @@ KEY_ROTATION = 1_793_880_000_000
 SYNC_DEADLINE = 120
 QUIT_DEADLINE = 60
 POLL = 0.25
+SETTLE = 2  # looks, POLL apart
 
 Entries = list[dict[str, Any]]
 Until = Callable[[SyncOutcome], bool]
@@ -111,27 +112,33 @@ def _quit(proc: subprocess.Popen, profile: Path) -> str | None:
 
 class Logs:
     """The sync logs one Firefox run added to the profile, as they settle: Firefox writes a
-    log file asynchronously after its sync ends, so a file counts once its size held still
-    between two looks."""
+    log file asynchronously after its sync ended, so a file counts once it ends with a full
+    line and its size held still for SETTLE looks in a row."""
 
     def __init__(self, profile: Path):
         self.profile = profile
         self.before = set(log_files(profile))
-        self._sizes: dict[Path, int] = {}
+        self._seen: dict[Path, tuple[int, int]] = {}  # path -> (size, looks it held still)
 
     def settled(self) -> list[Path]:
         out = []
-        for path in log_files(self.profile):
-            if path in self.before:
-                continue
+        for path in self.all():
             size = path.stat().st_size
-            if self._sizes.get(path) == size:
+            last, still = self._seen.get(path, (-1, 0))
+            still = still + 1 if size == last else 0
+            self._seen[path] = (size, still)
+            if still >= SETTLE and size and _ends_with_newline(path):
                 out.append(path)
-            self._sizes[path] = size
         return out
 
     def all(self) -> list[Path]:
         return [p for p in log_files(self.profile) if p not in self.before]
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 def synced_once(outcome: SyncOutcome) -> bool:
