@@ -238,7 +238,9 @@ class Devices:
         if command not in (device.get("availableCommands") or {}):
             raise fxa_error(400, 157, "Unavailable device command")
         own = self._own(session)
-        data = {"command": command, "payload": payload, "sender": own["id"] if own else None}
+        data = {"command": command, "payload": payload}
+        if own is not None:  # FxA names the sender's device, if the sender has one
+            data["sender"] = own["id"]
         with self.svc.db.write() as conn:
             conn.execute(
                 "INSERT INTO device_commands(uid, device_id, data, expires) VALUES(?,?,?,?)",

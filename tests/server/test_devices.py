@@ -190,6 +190,16 @@ def test_a_command_reaches_only_its_target(two_devices: tuple[Session, Session])
     assert a.get("/account/device/commands").json()["messages"] == []  # not the sender's queue
 
 
+def test_a_sender_without_a_device_is_not_named(stack: LocalStack) -> None:
+    account = _account(stack)
+    target, loose = _session(stack, account), _session(stack, account)
+    target_id = target.register(availableCommands={SEND_TAB: "keys"})["id"]
+    body = {"target": target_id, "command": SEND_TAB, "payload": {"url": "x"}}
+    assert loose.post("/account/devices/invoke_command", body).status_code == 200
+    [message] = target.get("/account/device/commands").json()["messages"]
+    assert message["data"] == {"command": SEND_TAB, "payload": {"url": "x"}}
+
+
 def test_commands_page_like_pushbox(two_devices: tuple[Session, Session]) -> None:
     a, b = two_devices
     b_id = next(d["id"] for d in a.devices() if not d["isCurrentDevice"])
