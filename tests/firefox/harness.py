@@ -29,9 +29,9 @@ from synctools.server import LocalStack
 from synctools.server.admin import AccountInfo
 
 from .logrules import Rule
+from .marionette import PORT_FILE, Marionette, MarionetteError
 from .outcome import SyncOutcome, read_outcome
 from .profile import FIREFOX_ENV, write_profile
-from .quit import PORT_FILE, MarionetteError, marionette_port, quit_firefox
 from .sinkhole import Sinkhole
 from .synclog import log_files
 
@@ -70,9 +70,9 @@ def storage(entries: Entries) -> Entries:
 
 @contextlib.contextmanager
 def running_firefox(binary: str, profile: Path, log: Path) -> Iterator[subprocess.Popen]:
-    """Firefox in its own process group, quit through Marionette on the way out (quit.py: a
-    signal would end it without its shutdown, leaving prefs.js stale). Fails the test if
-    Firefox does not quit cleanly within QUIT_DEADLINE."""
+    """Firefox in its own process group, quit through Marionette on the way out
+    (Marionette.quit: a signal would end it without its shutdown, leaving prefs.js stale).
+    Fails the test if Firefox does not quit cleanly within QUIT_DEADLINE."""
     (profile / PORT_FILE).unlink(missing_ok=True)  # left over if a previous Firefox died
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -95,11 +95,8 @@ def _quit(proc: subprocess.Popen, profile: Path) -> str | None:
     """Quit Firefox; the reason it had to be killed instead, if it was."""
     why = None
     if proc.poll() is None:
-        deadline = time.monotonic() + QUIT_DEADLINE
-        while marionette_port(profile) is None and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(POLL)  # Marionette writes its port file a moment after start
         try:
-            quit_firefox(profile, timeout=QUIT_DEADLINE)
+            Marionette(profile, timeout=QUIT_DEADLINE, chrome=False).quit()
             proc.wait(timeout=QUIT_DEADLINE)
         except (OSError, MarionetteError, subprocess.TimeoutExpired) as exc:
             why = f"{type(exc).__name__}: {exc}"
@@ -139,6 +136,25 @@ def _ends_with_newline(path: Path) -> bool:
     with path.open("rb") as f:
         f.seek(-1, os.SEEK_END)
         return f.read(1) == b"\n"
+
+
+def first_sync_done(entries: Entries) -> bool:
+    """From the stack's side: Firefox's first sync re-uploaded meta/global (with the engines
+    it enabled) after its clients record, reference rows 20 and 33. ``sync_once`` waits for
+    Firefox's own end-of-sync log instead; this is for tests that drive Firefox themselves."""
+    clients_posted = False
+    for e in storage(entries):
+        if e["method"] == "POST" and e["path"].endswith("/storage/clients") and e["status"] == 200:
+            clients_posted = True
+        if (
+            clients_posted
+            and e["method"] == "PUT"
+            and e["path"].endswith("/storage/meta/global")
+            and e["headers"].get("x-if-unmodified-since") not in (None, "0")
+            and e["status"] == 200
+        ):
+            return True
+    return False
 
 
 def synced_once(outcome: SyncOutcome) -> bool:

@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .quit import MARIONETTE_PREFS
+from .marionette import PREFS as MARIONETTE_PREFS
 
 OLDSYNC = "https://identity.mozilla.com/apps/oldsync"
 DEAD = "http://127.0.0.1:9/"  # discard port: nothing listens, connections fail at once
