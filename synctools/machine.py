@@ -423,6 +423,15 @@ class Sync:
         """The record's server envelope as last seen (id, modified, sortindex, ttl, payload)."""
         return self._view.envelope(collection, record_id)
 
+    def envelopes(self, collection: str) -> dict[str, BSO]:
+        """Every record's server envelope of a downloaded collection, by id (a copy)."""
+        return self._view.envelopes(collection)
+
+    @property
+    def downloaded(self) -> list[str]:
+        """The collections this sync holds records of (downloaded, or read from the store)."""
+        return self._view.downloaded()
+
     def errors(self, collection: str | None = None, *, validate: bool = False) -> pd.DataFrame:
         """Every record that failed to decrypt, with why. ``validate=True`` also builds
         each collection's frame and adds the records whose cleartext breaks the

@@ -186,7 +186,11 @@ class KeyBundle:
         iv = os.urandom(BLOCK) if iv is None else iv
         if len(iv) != BLOCK:
             raise ValueError("IV must be 16 bytes")
-        data = json.dumps(cleartext, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(cleartext, ensure_ascii=False, separators=(",", ":"))
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (JSON from JavaScript may hold "\ud800"): escape it, as it came
+            data = json.dumps(cleartext, ensure_ascii=True, separators=(",", ":")).encode("ascii")
         return self.encrypt_bytes(data, iv)
 
     def encrypt_bytes(self, data: bytes, iv: bytes) -> dict[str, str]:

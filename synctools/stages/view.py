@@ -239,6 +239,10 @@ class LocalView:
             raise KeyError(f"no record {collection}/{record_id} was downloaded")
         return rec
 
+    def envelopes(self, collection: str) -> dict[str, BSO]:
+        view = self._held(collection)
+        return dict(view.envelopes) if view is not None else {}
+
     def envelope(self, collection: str, record_id: str) -> BSO | None:
         view = self.views.get(collection)
         return view.envelopes.get(record_id) if view is not None else None
