@@ -33,6 +33,7 @@ MAX_MESSAGE = 100_000  # a 2 MB JSON dump in one line stays readable in a frame
 #: (event, regex on the first line of a message). The order matters: the first match wins.
 EVENTS: list[tuple[str, re.Pattern[str]]] = [(name, re.compile(rx)) for name, rx in [
     ("sync_start", r"^Starting sync at (?P<date>.+?)(?: in browser session \S+)?$"),
+    ("sync_refused", r"^Cannot start sync: already syncing"),
     ("sync_finish", r"^Sync completed at .* after (?P<seconds>[\d.]+) secs"),
     ("sync_error", r"^Sync encountered an error"),
     ("login_error", r"^Sync encountered a login error"),
@@ -165,11 +166,11 @@ def syncs(log: pd.DataFrame) -> pd.DataFrame:
     rows = []
     cluster: str | None = None
     current: dict[str, Any] | None = None
-    for r in log.itertuples(index=False):
-        if isinstance(r.error, str) or not isinstance(r.message, str):
-            continue
-        event, values = recognise(r.message)
-        if event == "sync_start":
+    lines = [(r, *recognise(r.message)) for r in log.itertuples(index=False)
+             if not isinstance(r.error, str) and isinstance(r.message, str)]  # fmt: skip
+    refused = _refused_starts(lines)
+    for i, (r, event, values) in enumerate(lines):
+        if event == "sync_start" and i not in refused:
             if current is not None:
                 rows.append(_row(current))
             current = _new(r, cluster)
@@ -184,6 +185,21 @@ def syncs(log: pd.DataFrame) -> pd.DataFrame:
     if current is not None:
         rows.append(_row(current))
     return _frame.frame(rows, SYNC_SPEC, source=log.attrs.get("synctools", {}).get("source", ""), kind="syncs")
+
+
+def _refused_starts(lines: list[tuple[Any, str | None, dict[str, str]]]) -> set[int]:
+    """The ``Starting sync`` lines of syncs Firefox refused because one was running (a
+    score-triggered sync during the first): "Cannot start sync: already syncing?" follows
+    before any other sync starts. They are lines of the running sync, not syncs."""
+    refused: set[int] = set()
+    start: int | None = None
+    for i, (_r, event, _v) in enumerate(lines):
+        if event == "sync_start":
+            start = i
+        elif event == "sync_refused" and start is not None:
+            refused.add(start)
+            start = None
+    return refused
 
 
 def _new(r: Any, cluster: str | None) -> dict[str, Any]:
