@@ -37,6 +37,7 @@ from .base import (
     stamp,
     str_array,
     times_from_ints,
+    well_formed_values,
     wrong,
 )
 
@@ -433,11 +434,18 @@ def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
 
 def _strings(parts: list[Any]) -> Any:
     if pa is not None:
-        arrays = [p if isinstance(p, pa.Array) else pa.array(p, type=pa.string()) for p in parts]
+        arrays = [p if isinstance(p, pa.Array) else _arrow_strings(p) for p in parts]
         if not arrays:
             return pd.array([], dtype="str")
         return pa.chunked_array(arrays, type=pa.string()).to_pandas().array
-    return pd.array([x for p in parts for x in p], dtype="str")
+    return str_array([x for p in parts for x in p])
+
+
+def _arrow_strings(values: Sequence[str | None]) -> Any:
+    try:
+        return pa.array(values, type=pa.string())
+    except UnicodeEncodeError:  # half a surrogate pair (a title cut mid-emoji): as Firefox shows it
+        return pa.array(well_formed_values(values), type=pa.string())
 
 
 def _first_last(count: np.ndarray, dates: np.ndarray, na: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
