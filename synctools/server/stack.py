@@ -28,6 +28,8 @@ from .storage import DEFAULT_LIMITS, StorageNode
 from .tokenserver import TokenServer
 from .transport import channel_for
 
+#: open connections the stack serves at once (waitress defaults to 100; each idle one costs a file descriptor)
+CONNECTION_LIMIT = 500
 # node key -> path prefix; node 1 sits where a real Firefox saw it (/storage/1.5/{uid}).
 NODE_PREFIXES = {"node1": "/storage", "node2": "/storage2"}
 STORAGE_PATH_RE = re.compile(r"^(/[^/]*)?/1\.5/([0-9]{1,10})/storage/([^/]+)")
@@ -144,6 +146,11 @@ class LocalStack:
             threads=self.threads,
             ident="synctools",
             asyncore_loop_timeout=0.2,
+            # a notebook or a script that makes a Sync per cell leaves idle keep-alive
+            # connections behind: past waitress' 100 it stops accepting and every client
+            # hangs. Idle ones close after a minute; many more may wait meanwhile.
+            connection_limit=CONNECTION_LIMIT,
+            channel_timeout=60,
             clear_untrusted_proxy_headers=True,
         )
         server.channel_class = channel_for(app)
