@@ -59,7 +59,10 @@ def what(resp: requests.Response, client: StorageClient) -> str:
 
 def malformed(resp: requests.Response, client: StorageClient, problem: str) -> StorageError:
     info = ResponseInfo.from_response(resp, client.service, client.trace)
-    return StorageError(f"the storage node's answer to {what(resp, client)} is malformed: {problem}", info)
+    request = what(resp, client)
+    # A write was sent and answered: only its answer is unusable, so say it may have happened.
+    note = "" if request.startswith("GET") else "; the node may have applied the write: download again before retrying"
+    return StorageError(f"the storage node's answer to {request} is malformed: {problem}{note}", info)
 
 
 def parse_json(
