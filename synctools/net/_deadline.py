@@ -3,9 +3,9 @@
 requests' ``timeout`` bounds each socket read, not the request: a server that trickles
 one byte every few seconds keeps a request alive for ever. Each request sent through a
 :class:`DeadlineAdapter` gets a watchdog thread; when the deadline passes it shuts the
-request's socket down, which wakes the blocked read at once (whatever phase the request
-is in: connecting, sending, reading headers or the body), and the sender raises
-:class:`RequestDeadlineExceeded`.
+request's socket down, which wakes the blocked read at once (sending, reading the status
+line, the headers or the body), and the sender raises :class:`RequestDeadlineExceeded`.
+Opening the connection has no socket to cut yet: the connect timeout bounds it.
 
 The watchdog finds the socket through the urllib3 connection the request runs on: the
 pools this adapter builds use connection classes that register themselves with the

@@ -15,6 +15,8 @@ from .conftest import seed
 from .harness import drive, problems
 from .manglings import BY_NAME, ENDPOINTS, MANGLINGS, Endpoint, rule
 
+pytestmark = pytest.mark.slow  # ~600 whole syncs: a few minutes, still in CI
+
 STORAGE_ONLY = {
     "x-last-modified-future", "x-last-modified-garbage", "x-weave-timestamp-garbage",
     "x-weave-timestamp-past", "deep-payloads", "next-offset-repeated", "next-offset-fresh",
