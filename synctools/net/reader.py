@@ -92,6 +92,7 @@ class CollectionReader:
                 if self.last_modified is None:
                     self.last_modified = server_time(resp, self.client, "X-Last-Modified")
                 records = self._records(resp)
+                self._check_count(resp, len(records))
                 self.pages_read += 1
                 self.records_read += len(records)
                 if bar is not None:
@@ -135,7 +136,16 @@ class CollectionReader:
             lambda d: [bso_from_server(o, f"page {page} #{i}", now) for i, o in enumerate(d)],
         )  # fmt: skip
 
+    def _check_count(self, resp: requests.Response, got: int) -> None:
+        """``X-Weave-Records`` says how many records the page holds: a body that holds
+        another number lost (or gained) records on the way."""
+        said = resp.headers.get("X-Weave-Records", "").strip()
+        if said.isascii() and said.isdigit() and int(said) != got:
+            raise malformed(resp, self.client, f"X-Weave-Records says {int(said)} records, the body holds {got}")
+
     def _check_offset(self, resp: requests.Response, offset: str, used: set[str], got: int) -> None:
+        if got == 0:  # nothing read, yet more to come: records before the offset went missing
+            raise malformed(resp, self.client, "a page with no records announces another (X-Weave-Next-Offset)")
         if len(offset) > MAX_OFFSET:
             raise malformed(resp, self.client, f"X-Weave-Next-Offset is {len(offset)} characters long")
         if offset in used:

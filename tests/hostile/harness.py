@@ -35,7 +35,7 @@ class Outcome:
 def drive(proxied: ProxiedStack, account: Account, rule: Rule | None, *, deadline: float = 3.0) -> Outcome:
     """Log in, download everything, edit one healthy bookmark and commit it."""
     proxied.proxy.arm(rule)
-    saved = net.http.DEFAULT_DEADLINE
+    saved = getattr(net.http, "DEFAULT_DEADLINE", 120.0)  # (absent before the deadline existed)
     net.http.DEFAULT_DEADLINE = deadline  # every client this Sync builds gets it
     try:
         sync = Sync.local(proxied, email=account.email, password=account.password, page_size=PAGE_SIZE)
@@ -110,9 +110,10 @@ def leaks(secrets: set[str], texts: list[str]) -> list[str]:
     return found
 
 
-def problems(outcome: Outcome, proxied: ProxiedStack, account: Account, needle: str | None,
+def problems(outcome: Outcome, proxied: ProxiedStack, account: Account, needle: str | tuple[str, ...] | None,
              words: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
-    """What is wrong with an outcome (empty: all promises kept)."""
+    """What is wrong with an outcome (empty: all promises kept). An error must name the
+    endpoint (``needle``, or one of several), and say what was wrong (one of ``words``)."""
     out: list[str] = []
     err = outcome.error
     if err is not None:
@@ -120,17 +121,18 @@ def problems(outcome: Outcome, proxied: ProxiedStack, account: Account, needle: 
             tb = "".join(traceback.format_exception(err))
             return [f"a generic exception in phase {outcome.phase}: {type(err).__name__}: {err}\n{tb}"]
         text = str(err)
-        if needle is not None and needle not in text:
-            out.append(f"the error does not name the endpoint {needle!r}: {type(err).__name__}: {text}")
+        needles = (needle,) if isinstance(needle, str) else needle or ()
+        if needles and not any(n in text for n in needles):
+            out.append(f"the error does not name the endpoint {needles[0]!r}: {type(err).__name__}: {text}")
         if words and not any(w.lower() in text.lower() for w in words):
             out.append(f"the error does not say what was wrong ({' / '.join(words)}): {text}")
     elif outcome.phase == "done":
         # Honest: every record the server holds is a row, malformed ones with their error
         # (unless the download said it stopped reading a collection, and why).
         download = outcome.sync.results["download"]
-        unread = {r["collection"] for r in download.collections if r.get("errors") == "changed during read"}
+        read = {r["collection"] for r in download.collections if r.get("errors") != "changed during read"}
         for collection, n in account.counts.items():
-            if collection in unread:
+            if collection not in read:  # said why (changed during read), or the server hid it
                 continue
             rows = len(outcome.sync.frame(collection))
             if rows < n:

@@ -139,7 +139,7 @@ class HostileProxy:
                         rule.fired = True
                 if hit:
                     rule.original = Answer(answer.status, list(answer.headers), answer.body)
-                    answer = rule.mangle(answer, req)
+                    answer = rule.mangle(answer, req)  # a mangling that breaks is a test bug: let it show
         self._write(h, answer)
 
     @staticmethod

@@ -95,6 +95,25 @@ def test_endless_fresh_offsets_stop_at_the_cap_from_collection_counts(proxied):
     assert "info/collection_counts" in str(err.value)
 
 
+@pytest.mark.parametrize("keep_count", [True, False])
+def test_a_page_that_lost_its_records_is_an_error_not_a_silent_gap(proxied, keep_count):
+    """Page 1 emptied on the way: with X-Weave-Records (3) the count disagrees; without it,
+    an empty page still announces another. Reading on would skip 3 records for good."""
+    account = seed(proxied.stack)
+
+    def mangle(a: Answer, req: Request) -> Answer:
+        a.body = b"[]"
+        if not keep_count:
+            a.set_header("X-Weave-Records", None)
+        return a
+
+    outcome = drive(proxied, account, Rule("GET", r"/storage/bookmarks$", mangle))
+    assert isinstance(outcome.error, net.StorageError)
+    said = "X-Weave-Records says 3 records, the body holds 0" if keep_count else "a page with no records announces"
+    assert said in str(outcome.error) and "GET /storage/bookmarks" in str(outcome.error)
+    assert outcome.sync.store.last_sync("bookmarks") == 0  # nothing recorded as read
+
+
 def test_the_download_stage_decrypts_each_page_before_asking_for_the_next(proxied):
     """Streaming: when page 2 is asked for, page 1 is already decrypted into the store."""
     account = seed(proxied.stack)
