@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import SynctoolsError
-from .net.answers import EnvelopeError, MalformedBSO
 from .protocol._util import hkdf_sha256
 from .protocol.bso import BSO, ServerTime
 from .protocol.crypto import CryptoError, KeyBundle
@@ -426,12 +425,7 @@ class Store:
 
 def _mirror_record(collection: str, r: tuple[Any, ...]) -> MirrorRecord:
     rid, modified, sortindex, ttl, payload, error, reason = r
-    if reason == EnvelopeError.reason:  # still the record the server sent malformed, with why
-        err = EnvelopeError.from_stored(error or "", rid)
-        bso: BSO = MalformedBSO(rid, payload, ServerTime(modified) or None, sortindex, ttl, err)
-    else:
-        bso = BSO(rid, payload, ServerTime(modified), sortindex, ttl)
-    return MirrorRecord(collection, bso, error, reason)
+    return MirrorRecord(collection, BSO(rid, payload, ServerTime(modified), sortindex, ttl), error, reason)
 
 
 _SQL_INT = 2**63

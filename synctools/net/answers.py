@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import requests
@@ -25,7 +25,18 @@ from . import _json
 from .errors import ResponseInfo, StorageError
 
 if TYPE_CHECKING:
-    from .storage import StorageClient
+    from .http import Trace
+
+
+class StorageClient(Protocol):
+    """What the checks need of a storage client (the real one is in :mod:`.storage`,
+    which imports this module: a structural type keeps the imports pointing one way)."""
+
+    service: str
+    trace: Trace
+
+    @property
+    def endpoint(self) -> str: ...
 
 _ID = re.compile(r"[ -~]{1,64}")  # fullmatch: a final newline is not printable ASCII
 # What a parser may raise on a well-formed JSON value of the wrong shape.
@@ -153,6 +164,15 @@ class EnvelopeError(CryptoError):
         prefix, suffix = f"record {record_id!r}: ", f". {cls.hint}"
         detail = text[len(prefix) :] if text.startswith(prefix) else text
         return cls(detail[: -len(suffix)] if detail.endswith(suffix) else detail, record_id)
+
+
+def from_mirror(bso: BSO, error: str | None, reason: str | None) -> BSO:
+    """A record as the local store's mirror kept it: again a :class:`MalformedBSO` if it
+    was one (so a restart never shows it healthy), else the plain BSO."""
+    if reason != EnvelopeError.reason:
+        return bso
+    err = EnvelopeError.from_stored(error or "", bso.id)
+    return MalformedBSO(bso.id, bso.payload, bso.modified or None, bso.sortindex, bso.ttl, err)
 
 
 @dataclass(frozen=True, slots=True)

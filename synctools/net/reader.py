@@ -10,19 +10,28 @@ when a second page is announced), with a margin.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from synctools.protocol.bso import ServerTime
 
 from .answers import AnswerShapeError, bso_from_server, header_time, malformed, parse_json, server_time
+from .answers import StorageClient as _Checked
 from .errors import CollectionChanged, NotFound, PreconditionFailed
 
 if TYPE_CHECKING:
     import requests
 
-    from .storage import StorageClient
+
+class StorageClient(_Checked, Protocol):
+    """What a reader needs of a storage client (structural: :mod:`.storage` imports this)."""
+
+    def _request(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = ..., headers: Mapping[str, str] | None = ...
+    ) -> requests.Response: ...
+
+    def info_collection_counts(self) -> dict[str, int]: ...
 
 MAX_OFFSET = 4096  # characters: an offset is an opaque token, never a document
 

@@ -219,7 +219,7 @@ class LocalView:
             mirror = store.mirror(coll)
             if mirror:
                 view.read = True
-                bsos = [m.bso for m in mirror]
+                bsos = [net.answers.from_mirror(m.bso, m.error, m.reason) for m in mirror]
                 view.keep(bsos, decrypt_many(self.core.setup.bundle(coll), [b.payload for b in bsos],
                                              [b.id for b in bsos]))  # fmt: skip
         return view
