@@ -223,14 +223,16 @@ class Store:
 
     # ------------------------------------------------------------------ mirror
     def upsert_mirror(self, collection: str, records: Iterable[tuple[BSO, CryptoError | None]]) -> int:
+        # Fields a server sent of the wrong type (the network layer hands them on as
+        # MalformedBSO, with their error) are stored as NULL / text, never a crash.
         rows = [
             (
                 collection,
-                b.id,
-                int(b.modified or 0),
-                b.sortindex,
-                b.ttl,
-                b.payload,
+                b.id if type(b.id) is str else str(b.id),
+                _sql_int(b.modified) or 0,
+                _sql_int(b.sortindex),
+                _sql_int(b.ttl),
+                b.payload if type(b.payload) is str else _text(b.payload),
                 None if err is None else str(err),
                 None if err is None else err.reason,
             )
@@ -257,9 +259,7 @@ class Store:
                 " WHERE collection = ? ORDER BY modified, id",
                 (collection,),
             ).fetchall()
-        return [
-            MirrorRecord(collection, BSO(r[0], r[4], ServerTime(r[1]), r[2], r[3]), r[5], r[6]) for r in rows
-        ]
+        return [_mirror_record(collection, r) for r in rows]
 
     def mirror_record(self, collection: str, record_id: str) -> MirrorRecord | None:
         with self._lock:
@@ -270,7 +270,7 @@ class Store:
             ).fetchone()
         if r is None:
             return None
-        return MirrorRecord(collection, BSO(r[0], r[4], ServerTime(r[1]), r[2], r[3]), r[5], r[6])
+        return _mirror_record(collection, r)
 
     def mirror_collections(self) -> dict[str, int]:
         with self._lock:
@@ -421,3 +421,25 @@ class Store:
                     cleartext = None
             out.append(SnapshotRecord(c, rid, bso, cleartext))
         return out
+
+
+def _mirror_record(collection: str, r: tuple[Any, ...]) -> MirrorRecord:
+    rid, modified, sortindex, ttl, payload, error, reason = r
+    return MirrorRecord(collection, BSO(rid, payload, ServerTime(modified), sortindex, ttl), error, reason)
+
+
+_SQL_INT = 2**63
+
+
+def _sql_int(value: Any) -> int | None:
+    """An integer SQLite can hold, or None (a bool, a string, a float, 2**70 ...)."""
+    if isinstance(value, int) and not isinstance(value, bool) and -_SQL_INT <= value < _SQL_INT:
+        return int(value)
+    return None
+
+
+def _text(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return ""

@@ -220,7 +220,11 @@ def int_array(values: Sequence[int | None]) -> Any:
             pass
     if kinds <= {type(None)}:
         return pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
-    return pd.array(values, dtype="Int64")
+    # Whatever is not an integer an int64 can hold (a string, a float, a bool, 2**70 from a
+    # hostile server) is missing here, never a crash: the record's own error says why.
+    clean = [v if isinstance(v, int | np.integer) and not isinstance(v, bool) and -_INT64 <= v < _INT64 else None
+             for v in values]  # fmt: skip
+    return pd.array(clean, dtype="Int64")
 
 
 def to_array(col: Column, values: Sequence[Any]) -> Any:

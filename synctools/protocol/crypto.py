@@ -91,7 +91,7 @@ def _parse_envelope(payload: Any, record_id: str | None) -> tuple[bytes, str, st
     if isinstance(payload, str | bytes):
         try:
             payload = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested 50,000 deep
             raise PayloadShapeError("payload is not JSON", record_id) from None
     if not isinstance(payload, Mapping):
         raise PayloadShapeError("payload is not a JSON object", record_id)
@@ -116,7 +116,7 @@ def _unpad(padded: bytes, record_id: str | None) -> bytes:
 def _load_cleartext(raw: bytes, record_id: str | None) -> dict[str, Any]:
     try:
         obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested 50,000 deep
         raise CleartextJSONError("cleartext is not UTF-8 JSON", record_id) from None
     _check_cleartext(obj, record_id)
     return obj

@@ -51,6 +51,8 @@ class CollectionView:
         its envelope."""
         errors: list[CryptoError | None] = []
         for b, r in zip(bsos, results):
+            if isinstance(b, net.MalformedBSO) and b.error is not None:
+                r = b.error  # the server sent its envelope malformed: that is its error
             if isinstance(r, CryptoError):
                 self.errors[b.id] = r
                 self.records.pop(b.id, None)
@@ -155,14 +157,18 @@ class LocalView:
             progress=core.options.progress, total=None,
         )  # fmt: skip
         reasons: dict[str, int] = {}
-        try:
-            for page in core.call(reader.pages):
+
+        def read() -> None:  # page by page: each is decrypted and stored as it arrives
+            for page in reader.pages():
                 row["pages"] += 1
                 failed = self.absorb(coll, page.records)
                 for err in failed:
                     reasons[err.reason] = reasons.get(err.reason, 0) + 1
                 row["downloaded"] += len(page.records)
                 row["failed"] += len(failed)
+
+        try:  # core.call around the whole read: a node move on page 5 is one too
+            core.call(read)
         except net.CollectionChanged as exc:
             result.warnings.append(f"{coll}: {exc}; run download() again to read a consistent view")
             row["errors"] = "changed during read"
@@ -213,7 +219,7 @@ class LocalView:
             mirror = store.mirror(coll)
             if mirror:
                 view.read = True
-                bsos = [m.bso for m in mirror]
+                bsos = [net.answers.from_mirror(m.bso, m.error, m.reason) for m in mirror]
                 view.keep(bsos, decrypt_many(self.core.setup.bundle(coll), [b.payload for b in bsos],
                                              [b.id for b in bsos]))  # fmt: skip
         return view
