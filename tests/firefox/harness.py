@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import requests
 
+from synctools.device.logs import log_files
 from synctools.protocol import onepw
 from synctools.protocol.keys import SyncKeys, derive_sync_keys
 from synctools.server import LocalStack
@@ -30,10 +31,9 @@ from synctools.server.admin import AccountInfo
 
 from .logrules import Rule
 from .marionette import PORT_FILE, Marionette, MarionetteError
-from .outcome import SyncOutcome, read_outcome
+from .outcome import SyncOutcome, read_outcome, sync_problem
 from .profile import FIREFOX_ENV, write_profile
 from .sinkhole import Sinkhole
-from .synclog import log_files
 
 KEY_ROTATION = 1_793_880_000_000
 # seconds. A signed-in profile syncs as soon as FxA is ready (sync_auth.sys.mjs's "login"
@@ -113,8 +113,8 @@ class Logs:
     line and its size held still for SETTLE looks in a row."""
 
     def __init__(self, profile: Path):
-        self.profile = profile
-        self.before = set(log_files(profile))
+        self.folder = profile / "weave" / "logs"
+        self.before = set(log_files(self.folder))
         self._seen: dict[Path, tuple[int, int]] = {}  # path -> (size, looks it held still)
 
     def settled(self) -> list[Path]:
@@ -129,7 +129,7 @@ class Logs:
         return out
 
     def all(self) -> list[Path]:
-        return [p for p in log_files(self.profile) if p not in self.before]
+        return [p for p in log_files(self.folder) if p not in self.before]
 
 
 def _ends_with_newline(path: Path) -> bool:
@@ -159,12 +159,12 @@ def first_sync_done(entries: Entries) -> bool:
 
 def synced_once(outcome: SyncOutcome) -> bool:
     """A sync ended (completed or failed) and its log is written."""
-    return bool(outcome.runs)
+    return not outcome.syncs.empty
 
 
 def synced(engine: str) -> Until:
-    """A sync that ran ``engine`` (whatever it found to do) ended."""
-    return lambda outcome: any(engine in r.engines for r in outcome.runs)
+    """A sync that ran ``engine`` (whatever it found to do, or failed in it) ended."""
+    return lambda outcome: not outcome.ran(engine).empty
 
 
 @dataclass
@@ -199,7 +199,7 @@ class SignedIn:
         deadline = time.monotonic() + SYNC_DEADLINE
         with running_firefox(self.binary, self.profile, self.log) as proc:
             while True:
-                so_far = read_outcome(self.profile, logs.settled(), planted=planted)
+                so_far = read_outcome(self.profile, logs.settled(), planted=planted, prefs=False)
                 if until(so_far):
                     break
                 if proc.poll() is not None:
@@ -207,9 +207,10 @@ class SignedIn:
                     pytest.fail(f"Firefox exited ({proc.returncode}) before syncing; its output: {tail}")
                 if time.monotonic() > deadline:
                     seen = [f"{e['method']} {e['path']} {e['status']}" for e in self.stack.admin.requests()]
+                    ended = [sync_problem(s) or "ok" for _, s in so_far.syncs.iterrows()]
                     pytest.fail(
-                        f"no sync ended as expected within {SYNC_DEADLINE} s ({len(so_far.runs)} ended: "
-                        f"{[r.problem or 'ok' for r in so_far.runs]}); the stack saw: {seen[-40:]}"
+                        f"no sync ended as expected within {SYNC_DEADLINE} s ({len(ended)} ended: "
+                        f"{ended}); the stack saw: {seen[-40:]}"
                     )
                 time.sleep(POLL)
         outcome = read_outcome(

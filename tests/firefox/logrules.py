@@ -3,9 +3,11 @@ FATAL line is explained by one rule below, or it is unexplained and the test fai
 
 A rule is data: the kind of explanation, the logger, a regular expression the message must
 match in full, the reason (with where in Firefox it comes from), and optionally a condition
-on an earlier line that must hold for the explanation to be true. docs/firefox.md lists the
-rules and the evidence. No rule names a Firefox version: a rule that stops matching is
-reported as an unexplained line, never skipped.
+on an earlier line that must hold for the explanation to be true. Rules judge the rows of
+``synctools.device``'s log timeline (``logs.timeline``: time, logger, level, message, event,
+file, line), the reader the product uses on any profile. docs/firefox.md lists the rules
+and the evidence. No rule names a Firefox version: a rule that stops matching is reported
+as an unexplained line, never skipped.
 """
 
 from __future__ import annotations
@@ -14,10 +16,19 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from .synclog import LogLine
+import pandas as pd
 
-SERIOUS = ("ERROR", "FATAL")
+SERIOUS = ("Error", "Fatal")  # synctools.device.logs.LEVELS: Firefox's ERROR and FATAL
+
+# a row of the timeline (a namedtuple from itertuples): .logger, .level, .message, .file, .line
+Row = Any
+
+
+def first_line(row: Row) -> str:
+    """What a rule matches: a message's first line (a stack trace may continue it)."""
+    return str(row.message).split("\n", 1)[0]
 
 
 class Kind(StrEnum):
@@ -38,15 +49,15 @@ class Earlier:
     says: str
     every: bool = False
 
-    def holds(self, line: LogLine, before: Sequence[LogLine]) -> bool:
+    def holds(self, line: Row, before: Sequence[Row]) -> bool:
         if self.every:
-            found = [b for b in before if b.path == line.path and self._about(b)]
-            return bool(found) and all(re.fullmatch(self.says, b.message) for b in found)
+            found = [b for b in before if b.file == line.file and self._about(b)]
+            return bool(found) and all(re.fullmatch(self.says, first_line(b)) for b in found)
         latest = next((b for b in reversed(before) if self._about(b)), None)
-        return latest is not None and re.fullmatch(self.says, latest.message) is not None
+        return latest is not None and re.fullmatch(self.says, first_line(latest)) is not None
 
-    def _about(self, line: LogLine) -> bool:
-        return line.logger == self.logger and re.search(self.about, line.message) is not None
+    def _about(self, line: Row) -> bool:
+        return line.logger == self.logger and re.search(self.about, first_line(line)) is not None
 
 
 @dataclass(frozen=True)
@@ -57,17 +68,17 @@ class Rule:
     reason: str
     only_if: tuple[Earlier, ...] = ()
 
-    def explains(self, line: LogLine, before: Sequence[LogLine]) -> bool:
+    def explains(self, line: Row, before: Sequence[Row]) -> bool:
         return (
             re.fullmatch(self.logger, line.logger) is not None
-            and re.fullmatch(self.message, line.message) is not None
+            and re.fullmatch(self.message, first_line(line)) is not None
             and all(c.holds(line, before) for c in self.only_if)
         )
 
 
-def planted(logger: str, message: str, reason: str) -> Rule:
+def planted(logger: str, message: str, reason: str, *only_if: Earlier) -> Rule:
     """A rule for a fault the test itself injected (say, a 503 from a storage node)."""
-    return Rule(Kind.PLANTED, logger, message, reason)
+    return Rule(Kind.PLANTED, logger, message, reason, only_if)
 
 
 # Hosts of the closed network: Firefox reaches the stack and nothing else (sinkhole.py).
@@ -147,21 +158,29 @@ RULES: tuple[Rule, ...] = (
 
 @dataclass(frozen=True)
 class Verdict:
-    line: LogLine
+    line: Row  # the timeline row
     kind: Kind
     rule: Rule | None
 
+    @property
+    def where(self) -> str:
+        return f"{self.line.file}:{self.line.line}"
+
+    @property
+    def message(self) -> str:
+        return first_line(self.line)
+
     def __str__(self) -> str:
         why = f": {self.rule.reason}" if self.rule else ""
-        return f"{self.line.where} [{self.kind.value}] {self.line}{why}"
+        return f"{self.where} [{self.kind.value}] {self.line.logger} {self.line.level.upper()} {self.message}{why}"
 
 
-def classify(
-    lines: Sequence[LogLine], *, planted: Iterable[Rule] = (), rules: Sequence[Rule] = RULES
-) -> list[Verdict]:
-    """A verdict for every ERROR and FATAL line of ``lines`` (in log order); the test's
-    planted faults are tried first."""
+def classify(log: pd.DataFrame, *, planted: Iterable[Rule] = (), rules: Sequence[Rule] = RULES) -> list[Verdict]:
+    """A verdict for every ERROR and FATAL line of the timeline ``log`` (in log order); the
+    test's planted faults are tried first. Rows that are not log lines (``error``) are no
+    line of Firefox's and are left out."""
     ordered = [*planted, *rules]
+    lines = list(log[log["error"].isna()].itertuples(index=False))
     verdicts = []
     for i, line in enumerate(lines):
         if line.level not in SERIOUS:

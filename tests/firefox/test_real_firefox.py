@@ -11,64 +11,40 @@ what it applied and uploaded, services.sync.lastSync, and every ERROR line expla
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pandas as pd
 import pytest
 import requests
 
 from synctools import Sync
+from synctools.device import Profile
 
+from .conftest import firefox_or_skip, nothing_left_the_machine
 from .harness import SignedIn, session_auth, signed_in_firefox, storage, synced
 from .logrules import Kind, planted
-from .outcome import SyncOutcome, read_bookmark, read_outcome
+from .outcome import SyncOutcome, read_outcome
 
 pytestmark = [pytest.mark.firefox, pytest.mark.slow]
-
-FIREFOX = shutil.which("firefox-esr")
-
-
-def _firefox_or_skip() -> str:
-    if FIREFOX is None:
-        reason = "firefox-esr is not installed (run .ci/install-firefox.sh)"
-        if os.environ.get("SYNCTOOLS_REQUIRE_FIREFOX"):  # CI installs it: never skip there
-            pytest.fail(f"SYNCTOOLS_REQUIRE_FIREFOX is set but {reason}")
-        pytest.skip(reason)
-    return FIREFOX
-
-
-def _nothing_left_the_machine(ff: SignedIn) -> None:
-    unexpected = [a for a in ff.sink.attempts if a not in ff.allowed_attempts]
-    assert unexpected == [], f"Firefox tried to reach the internet; silence it in profile.py: {unexpected}"
-    unexplained = [str(v) for o in ff.outcomes for v in o.unexplained]
-    assert unexplained == [], f"unexplained ERROR lines in Firefox's sync logs: {unexplained}"
-
-
-@pytest.fixture
-def firefox(tmp_path: Path) -> Iterator[SignedIn]:
-    with signed_in_firefox(_firefox_or_skip(), tmp_path) as ff:
-        yield ff
-        _nothing_left_the_machine(ff)
 
 
 @pytest.fixture(scope="module")
 def first_sync(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SignedIn, SyncOutcome]]:
     """One Firefox's first sync, shared by the tests that only read it."""
-    with signed_in_firefox(_firefox_or_skip(), tmp_path_factory.mktemp("first-sync")) as ff:
+    with signed_in_firefox(firefox_or_skip(), tmp_path_factory.mktemp("first-sync")) as ff:
         yield ff, ff.sync_once()
-        _nothing_left_the_machine(ff)
+        nothing_left_the_machine(ff)
 
 
 def test_real_firefox_first_sync(first_sync: tuple[SignedIn, SyncOutcome]) -> None:
     ff, outcome = first_sync
     outcome.check()  # completed, Status success, lastSync recorded, every ERROR line explained
-    first = outcome.runs[0]
-    assert first.engines["clients"].outgoing == 1  # Firefox uploaded its own clients record
-    assert first.engines["bookmarks"].outgoing >= 5  # the bookmark roots of a new profile
+    first = outcome.syncs.iloc[0]
+    assert first["uploaded"]["clients"] == 1  # Firefox uploaded its own clients record
+    assert first["uploaded"]["bookmarks"] >= 5  # the bookmark roots of a new profile
     entries = outcome.requests
 
     # -- what Firefox sent resembles the reference trace (shared/reference/firefox-first-sync.md)
@@ -131,7 +107,7 @@ def test_an_unexplained_error_line_fails_the_check(
     """Feed the classifier the real first-sync log with one line injected: the check fails
     and names that line and its file; the real log alone passes."""
     ff, outcome = first_sync
-    real = outcome.runs[0].log
+    real = outcome.log_file(0)
     lines = real.read_text("utf-8").splitlines(keepends=True)
     at = len(lines) // 2
     ms = next(int(t.split("\t")[0]) for t in lines[at:] if t[:1].isdigit())
@@ -141,7 +117,7 @@ def test_an_unexplained_error_line_fails_the_check(
 
     assert read_outcome(ff.profile, [real], since=outcome.since).unexplained == []
     tampered = read_outcome(ff.profile, [copy], since=outcome.since)
-    assert [(v.line.where, v.line.message) for v in tampered.unexplained] == [
+    assert [(v.where, v.message) for v in tampered.unexplained] == [
         (f"{real.name}:{at + 1}", "Something nobody explained")
     ]
     with pytest.raises(AssertionError, match=rf"{real.name}:{at + 1}.*Something nobody explained"):
@@ -171,13 +147,14 @@ def test_firefox_applies_a_bookmark_synctools_wrote(firefox: SignedIn) -> None:
     outcome = ff.sync_once(until=synced("bookmarks"))
     outcome.check()
     bookmarks = outcome.engine("bookmarks")
-    assert (
-        bookmarks is not None and bookmarks.applied >= 2 and bookmarks.failed == 0
-    )  # the bookmark, its folder
-    assert read_bookmark(ff.profile, bookmark["id"]) == (
+    assert bookmarks is not None and bookmarks["applied"] >= 2  # the bookmark, its folder
+    assert bookmarks["failed_to_apply"] == 0
+    applied = Profile(ff.profile).bookmarks().set_index("id").loc[bookmark["id"]]
+    assert (applied["title"], applied["url"], applied["parent_id"], applied["sync_status"]) == (
         "Written by synctools",
         "https://example.com/synctools",
-        "unfiled_____",
+        "unfiled",
+        "normal",
     )
 
 
@@ -194,11 +171,11 @@ def test_a_planted_fault_fails_the_sync_and_is_explained(firefox: SignedIn) -> N
     outcome = ff.sync_once(planted=[fault])
     assert outcome.unexplained == []
     assert [v.rule for v in outcome.verdicts] == [fault]  # the fault happened, and nothing else
-    run = outcome.runs[0]
-    assert not run.completed and run.service_status == "error.login.failed" and not run.ok
+    run = outcome.syncs.iloc[0]
+    assert pd.isna(run["took"]) and run["service_status"] == "error.login.failed" and run["outcome"] == "error"
     with pytest.raises(AssertionError, match="did not complete"):
         outcome.check()
-    assert "services.sync.lastSync" not in outcome.prefs  # Firefox agrees: no sync succeeded
+    assert outcome.settings is not None and outcome.settings.last_sync is None  # Firefox agrees: no sync succeeded
 
 
 def test_an_add_on_from_another_device_is_offline_noise(firefox: SignedIn) -> None:
@@ -221,17 +198,18 @@ def test_an_add_on_from_another_device_is_offline_noise(firefox: SignedIn) -> No
     assert sync.commit(sync.plan_upload().accept()).status == "committed"
 
     outcome = ff.sync_once(until=synced("addons"))
-    failed_on = [line for line in outcome.lines if line.message.startswith("Failed to apply incoming record")]
-    hosts = {urlsplit(u).hostname for line in failed_on for u in re.findall(r"https?://\S+", line.message)}
+    failed_on = outcome.log[outcome.log["message"].str.startswith("Failed to apply incoming record")]
+    hosts = {urlsplit(u).hostname for m in failed_on["message"] for u in re.findall(r"https?://[^\s(]+", m)}
     ff.allowed_attempts = [f"CONNECT {host}:443 HTTP/1.1" for host in hosts]
     assert ff.sink.attempts and set(ff.sink.attempts) <= set(ff.allowed_attempts)  # refused, not reached
 
-    assert {v.line.message for v in outcome.explained(Kind.OFFLINE)} == {
+    assert {v.message for v in outcome.explained(Kind.OFFLINE)} == {
         "Engine addons found 1 new records that failed to apply",
         "Some engines did not sync correctly.",
     }
     addons = outcome.engine("addons")
-    assert addons is not None and addons.failure == "error.engine.reason.apply_fail" and addons.failed == 1
+    assert addons is not None and addons["status"] == "error.engine.reason.apply_fail"
+    assert addons["failed_to_apply"] == 1
     with pytest.raises(AssertionError, match="addons"):
         outcome.check()  # Firefox calls this sync partial: so does the outcome, unless excused
     outcome.check(excuse={"addons": "its add-on is on the internet, which the closed network refuses"})
