@@ -177,11 +177,11 @@ def check_server(
     if uid is not None and (isinstance(uid, bool) or not isinstance(uid, int) or uid < 0):
         raise CheckServerError(f"uid must be a storage uid (an integer ≥ 0), got {uid!r}")
 
+    given = _as_token(storage_token) if storage_token is not None else None
     walk = _Walk(session.trace if session is not None else Trace(), timeout, probe_body_limit)
-    walk.trace.add_secret(password)
-    walk.trace.add_secret(secret)
-    target = token_url or node_url or (storage_token.api_endpoint if isinstance(storage_token, Token)
-                                       else str((storage_token or {}).get("api_endpoint", "the node")))  # fmt: skip
+    for value in (password, secret, *((given.id, given.key) if given else ())):
+        walk.trace.add_secret(value)
+    target = token_url or node_url or (given.api_endpoint if given is not None else "the node")
     try:
         token: Token | None = None
         how = ""
@@ -190,8 +190,8 @@ def check_server(
             assert ts_url is not None
             token, keys, access = walk.sign_in(ts_url, auth_url, oauth_url, email, password, session, totp, code)
             how = "tokenserver"
-        elif storage_token is not None:
-            token, how = walk.given_token(storage_token), "token"
+        elif given is not None:
+            token, how = given, "token"
         elif secret is not None:
             assert node_url is not None and uid is not None
             token, how = walk.mint(node_url, secret, uid), "secret"
@@ -451,22 +451,6 @@ class _Walk:
         self.fail(R.TOKENSERVER_ERROR, f"the tokenserver failed: {exc}. Fix: read the tokenserver's log for this "
                   "request.", step="tokenserver")  # fmt: skip
 
-    def given_token(self, data: Token | dict[str, Any]) -> Token:
-        if isinstance(data, Token):
-            token = data
-        else:
-            try:
-                for field in ("id", "key"):
-                    self.trace.add_secret(str(data.get(field) or ""))
-                token = Token.from_json(dict(data))
-            except (ValueError, TypeError, AttributeError) as exc:
-                raise CheckServerError(f"storage_token: {exc}") from None
-        self.trace.add_secret(token.id)
-        self.trace.add_secret(token.key)
-        if not token.api_endpoint.startswith(("http://", "https://")):
-            raise CheckServerError(f"storage_token's api_endpoint must be an http(s) URL, got {token.api_endpoint[:60]!r}")
-        return token
-
     def mint(self, node_url: str, secret: str, uid: int) -> Token:
         node = node_url.rstrip("/")
         data = {"uid": uid, "node": node, "fxa_uid": "synctools-check-server", "fxa_kid": "0-check",
@@ -474,7 +458,9 @@ class _Walk:
         token_id = tokens.make_token(data, secret, 300)
         token = Token.from_json({"id": token_id, "key": tokens.derived_secret(token_id, secret), "uid": uid,
                                  "api_endpoint": f"{node}/1.5/{uid}", "duration": 300})  # fmt: skip
-        return self.given_token(token)
+        self.trace.add_secret(token.id)
+        self.trace.add_secret(token.key)
+        return token
 
     def check_token(self, token: Token, ts_url: str | None) -> None:
         detail = (f"uid {token.uid}, node {token.node}, node_type {token.node_type or '-'}, valid {token.duration} s, "
@@ -792,6 +778,23 @@ def _wrong_secret(how: str, tried: list[str]) -> str:
     return (who + " (Or a proxy passes a Host check-server could not guess.) Fix: give the tokenserver and every "
             "storage node the same SYNC_MASTER_SECRET (master_secret in the config file), restart both, and sign "
             "in to Sync again.")  # fmt: skip
+
+
+def _as_token(data: Any) -> Token:
+    """A storage token from a :class:`Token` or a tokenserver answer (a dict)."""
+    if isinstance(data, Token):
+        token = data
+    elif isinstance(data, dict):
+        try:
+            token = Token.from_json(dict(data))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise CheckServerError(f"storage_token: {exc}") from None
+    else:
+        raise CheckServerError(f"storage_token must be a Token or a dict (id, key, uid, api_endpoint, duration), "
+                               f"not {type(data).__name__}")  # fmt: skip
+    if not token.api_endpoint.startswith(("http://", "https://")):
+        raise CheckServerError(f"storage_token's api_endpoint must be an http(s) URL, got {token.api_endpoint[:60]!r}")
+    return token
 
 
 def _heartbeat_json(resp: requests.Response | None) -> dict[str, Any] | None:

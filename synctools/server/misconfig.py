@@ -379,7 +379,7 @@ class Front:
         expired = expires is not None and expires <= node_now and not _INFO_COLLECTIONS.match(path)
         if stale or expired:
             return ("401 Unauthorized", [("Content-Type", "application/json"), ("WWW-Authenticate", "Hawk"),
-                    ("X-Weave-Timestamp", f"{node_now:.2f}")], b"0")  # fmt: skip
+                    ("X-Weave-Timestamp", f"{node_now:.2f}"), ("Date", formatdate(node_now, usegmt=True))], b"0")  # fmt: skip
         return None
 
     def _after(self, route: str, environ: dict[str, Any], status: str, headers: list[tuple[str, str]],
