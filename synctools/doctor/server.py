@@ -314,7 +314,7 @@ class _Walk:
         except _NoAnswer:
             return None
 
-    def proxy_auth(self, resp: requests.Response, scheme: str, where: str) -> None:
+    def proxy_auth(self, resp: requests.Response, scheme: str, where: str) -> NoReturn:
         self.fail(R.PROXY_AUTH, f"{where} answers 401 with WWW-Authenticate: {scheme} — a reverse proxy in front of "
                   "the Sync services demands its own login, which Firefox never sends (it signs requests with OAuth "
                   "and Hawk instead). Fix: remove the proxy's authentication (auth_basic, AuthType) from the "
@@ -419,7 +419,7 @@ class _Walk:
         self.step("tokenserver", "ok", f"X-KeyID {keys.kid.split('-')[0]}-… accepted; storage token issued")
         return token, keys, oauth.access_token
 
-    def token_refused(self, exc: net.NetError, ts_url: str, keys: SyncKeys) -> None:
+    def token_refused(self, exc: net.NetError, ts_url: str, keys: SyncKeys) -> NoReturn:
         desc = getattr(exc, "description", "") or str(exc)
         if isinstance(exc, net.InvalidCredentials):
             self.fail(R.OAUTH_SERVER, f"the tokenserver refused the OAuth token the accounts server just issued "
@@ -497,15 +497,19 @@ class _Walk:
             answers.append(coll)
             if coll.status_code != 200:
                 self.node_refused(coll, token, how, coll_ok=False)
+            collections = R.json_body(coll)
+            if not isinstance(collections, dict):
+                self.fail(R.PUBLIC_URL if via_ts else R.NODE_ERROR, f"the node URL {token.node} answers "
+                          f"{R.describe_answer(coll)} for info/collections, not a storage node's JSON object: the URL "
+                          "leads to another site or a catch-all page. Fix: make the node URL (the tokenserver's nodes "
+                          "table) the public URL of syncstorage-rs, and check the proxy forwards /1.5/ to it.",
+                          step="node")  # fmt: skip
             conf = self.hawk_get(token, ep + "/info/configuration")
             answers.append(conf)
-            if conf.status_code == 401:
-                self.node_refused(conf, token, how, coll_ok=True)
             if conf.status_code not in (200, 404):
                 self.node_refused(conf, token, how, coll_ok=True)
-            count = R.json_body(coll)
-            self.step("node", "ok", f"info/collections 200 ({len(count) if isinstance(count, dict) else '?'} "
-                      f"collections), info/configuration {conf.status_code}")  # fmt: skip
+            self.step("node", "ok", f"info/collections 200 ({len(collections)} collections), info/configuration "
+                      f"{conf.status_code}")  # fmt: skip
             quota = self.hawk_get(token, ep + "/info/quota")
             answers.append(quota)
         except _NoAnswer as exc:
@@ -517,7 +521,7 @@ class _Walk:
         if self.probe_body_limit:
             self.body_limit(ep, config)
 
-    def node_refused(self, resp: requests.Response, token: Token, how: str, *, coll_ok: bool) -> None:
+    def node_refused(self, resp: requests.Response, token: Token, how: str, *, coll_ok: bool) -> NoReturn:
         path = resp.request.path_url if resp.request is not None else ""
         said = R.describe_answer(resp)
         if resp.status_code == 401:
@@ -535,7 +539,7 @@ class _Walk:
         self.fail(R.NODE_ERROR, f"the storage node answers {said} for {path}. Fix: read the node's log for this "
                   "request; __heartbeat__ above says whether its database is reachable.", step="node")  # fmt: skip
 
-    def diagnose_401(self, first: requests.Response, token: Token, how: str, coll_ok: bool) -> None:
+    def diagnose_401(self, first: requests.Response, token: Token, how: str, coll_ok: bool) -> NoReturn:
         """Tell apart what makes a node refuse a fresh token (syncstorage-rs answers all
         of them alike: 401, body ``0``) by asking again with other signatures."""
         if (scheme := R.basic_auth_challenge(first)) is not None or R.is_html(first):
