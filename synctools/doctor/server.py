@@ -176,6 +176,8 @@ def check_server(
         raise CheckServerError("secret needs node_url and uid: the token is minted for that node and storage uid")
     if uid is not None and (isinstance(uid, bool) or not isinstance(uid, int) or uid < 0):
         raise CheckServerError(f"uid must be a storage uid (an integer ≥ 0), got {uid!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
+        raise CheckServerError(f"timeout must be between 0 and 600 seconds, got {timeout!r}")
 
     given = _as_token(storage_token) if storage_token is not None else None
     walk = _Walk(session.trace if session is not None else Trace(), timeout, probe_body_limit)
@@ -201,7 +203,8 @@ def check_server(
             walk.check_token(token, ts_url)
             walk.check_node(token, ts_url, how)
             if account:
-                walk.key_rollback(ts_url, keys, access)  # type: ignore[arg-type]
+                assert ts_url is not None
+                walk.key_rollback(ts_url, keys, access)
     except _Stop:
         pass
     return walk.report(target)

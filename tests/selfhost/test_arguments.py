@@ -99,6 +99,8 @@ def test_a_token_file_that_is_not_a_token_is_one_line(tmp_path) -> None:
         {"token_url": "http://x.example", "email": "a@example.com", "password": "pw", "storage_token": {}},
         {"storage_token": {"id": "x"}},
         {"storage_token": "not a dict"},
+        {"token_url": "http://x.example", "timeout": 0},
+        {"token_url": "http://x.example", "timeout": float("nan")},
     ],
 )
 def test_arguments_the_function_cannot_use_raise_check_server_error(kwargs) -> None:

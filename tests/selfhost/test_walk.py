@@ -155,3 +155,21 @@ def test_serve_misconfigure_in_a_subprocess() -> None:
     finally:
         proc.send_signal(signal.SIGINT)  # the process this test started, by its handle
         assert proc.wait(timeout=60) == 0
+
+
+def test_a_saved_session_is_checked_against_the_tokenserver_it_names(tmp_path) -> None:
+    from synctools import net
+
+    with LocalStack(demo=True, misconfigure="wrong-secret") as stack:
+        demo = stack.demo_account
+        session = net.FxaClient(stack.auth_url, stack.oauth_url).login(demo.email, demo.password)
+        session.fetch_keys()
+        session.oauth_token()
+        path = tmp_path / "session.json"
+        net.save_session(session, path, include_keys=True, extra={"synctools_cli": {"token_url": stack.token_url}})
+        proc = run_cli(["check-server", "--session", str(path), "--json"])
+        assert [f["check"] for f in report_json(proc)["findings"]] == ["server.wrong-secret"]
+        assert_no_secrets(proc.stdout + proc.stderr, [demo.password, stack.secret, *session.trace._secrets])
+        path.chmod(0o644)  # a session others can read is refused, in one line
+        proc = run_cli(["check-server", "--session", str(path)])
+        assert proc.returncode == 1 and "readable by other users" in proc.stderr and "Traceback" not in proc.stderr
