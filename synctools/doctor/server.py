@@ -637,6 +637,7 @@ class _Walk:
         ts_skew = None
         if token.server_time is not None:  # the tokenserver's X-Timestamp when it minted the token
             ts_skew = token.server_time - (token.expires_at.timestamp() - token.duration)
+            ts_skew = 0.0 if abs(ts_skew) < 1.5 else ts_skew  # X-Timestamp has whole seconds
         detail = f"the node's clock is {R.relative(skew)} this machine's" + (
             f", the tokenserver's {R.relative(ts_skew)} it" if ts_skew is not None else "")
         if abs(skew) <= R.SKEW_WARN and (ts_skew is None or abs(ts_skew) <= R.SKEW_WARN):
