@@ -40,6 +40,8 @@ from .model import CHECKS, SEVERITIES, Finding, Report
 #: the old Python syncserver under /token, and the prefixes proxies give them
 USUAL_PREFIXES = ("", "/token", "/tokenserver", "/sync", "/ff-sync", "/firefox-sync", "/fxsync", "/syncserver")
 PROBE_COLLECTION = "synctools-check-server"
+#: FxA errnos for a client id or scope it will not grant: unknown client_id, scopes not allowed
+SCOPE_ERRNOS = (162, 169)
 MAX_PROBE_BYTES = 4 * 1024 * 1024
 STEP_MARK = {"ok": "ok  ", "fail": "FAIL", "warn": "warn", "note": "note", "skip": "skip"}
 
@@ -399,10 +401,20 @@ class _Walk:
                 value = str(answer() if callable(answer) else answer)
                 (session.verify_totp if method in ("totp-2fa", "totp") else session.verify_code)(value)
             keys = session.fetch_keys()
+        except net.FxaError as exc:
+            if exc.errno in SCOPE_ERRNOS:  # scoped-key-data: this client id may not have the Sync scope
+                self.fail(R.OAUTH_SCOPE, f"the accounts server does not give client id {session.client.client_id} "
+                          f"the Sync scope ({exc}): it grants {OLDSYNC_SCOPE} only to Mozilla's own clients "
+                          f"(Firefox desktop is {net.fxa.FIREFOX_CLIENT_ID}). Fix: sign in as Firefox does; on a "
+                          "self-hosted accounts server, allow that client id the oldsync scope.", step="oauth")  # fmt: skip
+            self.fail(R.ACCOUNT, f"the accounts server refused: {exc}.", step="accounts")
         except net.NetError as exc:
             self.fail(R.ACCOUNT, f"the accounts server refused: {exc}.", step="accounts")
         try:
             oauth = session.oauth_token()
+        except net.ServerUnreachable as exc:
+            self.fail(R.FXA_UNREACHABLE, f"the accounts server stopped answering when asked for the OAuth token "
+                      f"({exc}). Fix: check that it runs, and retry.", step="oauth")  # fmt: skip
         except net.NetError as exc:
             self.fail(R.OAUTH_SCOPE, f"the accounts server refused an OAuth token for Sync ({exc}): it grants the "
                       f"scope {OLDSYNC_SCOPE} only to Mozilla's own client ids (Firefox desktop is "

@@ -173,3 +173,14 @@ def test_a_saved_session_is_checked_against_the_tokenserver_it_names(tmp_path) -
         path.chmod(0o644)  # a session others can read is refused, in one line
         proc = run_cli(["check-server", "--session", str(path)])
         assert proc.returncode == 1 and "readable by other users" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_client_id_without_the_sync_scope_is_named() -> None:
+    from synctools import net
+
+    with LocalStack(demo=True) as stack:
+        demo = stack.demo_account
+        other = net.FxaClient(stack.auth_url, stack.oauth_url, client_id="0123456789abcdef").login(demo.email, demo.password)
+        report = check_server(stack.token_url, session=other)
+    assert [f.check for f in report] == ["server.oauth-scope"]
+    assert "0123456789abcdef" in report.findings[0].explanation
