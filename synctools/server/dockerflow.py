@@ -14,10 +14,11 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .stack import LocalStack
+# The stack is passed in, never imported (it imports this module): ``Any`` keeps the
+# dependency one-way, type-only imports included.
+LocalStack = Any
 
 NAMES = ("__heartbeat__", "__lbheartbeat__", "__version__")
 SOURCE = "https://github.com/synctools/synctools (embedded stack)"

@@ -29,11 +29,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from .stack import LocalStack
+# The stack is passed in, never imported (it imports this module): ``Any`` keeps the
+# dependency one-way, type-only imports included.
+LocalStack = Any
 
 
 @dataclass(frozen=True)
