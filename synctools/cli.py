@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "synctools.commands.lab",
     "synctools.commands.device",  # device: a Firefox profile (docs/device.md)
     "synctools.commands.snapshot",  # snapshot
+    "synctools.commands.check_server",  # check-server: a self-hosted setup, link by link
 ]
 
 

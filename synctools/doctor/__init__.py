@@ -33,6 +33,7 @@ from ..states import MAIN_LINE, STOPPED, Event, State
 from . import addons, bookmark_items, bookmarks, content, device, devices, logins, records, setup
 from .context import Context, failure
 from .model import CHECKS, SEVERITIES, CheckInfo, Finding, Fix, Link, Op, Report
+from .server import check_server as check_server  # a self-hosted server, link by link
 
 if TYPE_CHECKING:  # pragma: no cover
     from synctools.machine import Sync

@@ -23,7 +23,9 @@ from .accounts_db import SCHEMA as ACCOUNTS_SCHEMA
 from .admin import Admin, RequestLog, client_state_of
 from .app import Application
 from .db import Database
+from .dockerflow import Dockerflow
 from .faults import FaultTable
+from .misconfig import Front, Misconfig, parse_kinds
 from .storage import DEFAULT_LIMITS, StorageNode
 from .tokenserver import TokenServer
 from .transport import channel_for
@@ -41,6 +43,8 @@ class LocalStack:
     ``data_dir=None`` keeps everything in a temporary directory removed on stop.
     ``storage_only=True`` serves one storage node at the root (``/1.5/{uid}/...``) that
     accepts tokens minted with ``secret`` (e.g. by Mozilla's tokenlib).
+    ``misconfigure`` names self-hosting mistakes to reproduce once started (a kind of
+    :data:`synctools.server.misconfig.KINDS`, a list of them, or ``{kind: params}``).
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class LocalStack:
         threads: int = 8,
         admin_secret: str | None = None,
         snapshot: str | Path | dict[str, Any] | None = None,
+        misconfigure: str | list[str] | dict[str, dict[str, Any]] | None = None,
     ):
         self.demo = demo
         #: a snapshot (synctools.snapshot) or about:sync export to load on start; then
@@ -73,6 +78,8 @@ class LocalStack:
         self.faults = FaultTable()
         self.request_log = RequestLog()
         self.admin = Admin(self)
+        self._misconfigure = parse_kinds(misconfigure)
+        self.misconfig = Misconfig(self)
         self.demo_account: Any = None
         self.node_prefixes: dict[str, StorageNode] = {}
         self.root_node: StorageNode | None = None
@@ -138,7 +145,8 @@ class LocalStack:
         else:
             data = self._data_dir
             data.mkdir(parents=True, exist_ok=True)
-        app = Application(self)
+        # the proxy in front (misconfigurations), Dockerflow beside, the services behind
+        app = Front(Dockerflow(Application(self), self), self)
         server = create_server(
             app,
             host=self.host,
@@ -176,6 +184,12 @@ class LocalStack:
 
             say("loading the snapshot")
             self.snapshot_account = load_snapshot(self.admin, self.snapshot)
+        try:
+            for kind, params in self._misconfigure.items():
+                self.misconfig.turn_on(kind, **params)
+        except BaseException:
+            self.stop()
+            raise
         say(f"ready on {self.url}")
         return self
 
@@ -264,6 +278,9 @@ class LocalStack:
 
     def stop(self) -> None:
         self._close_server()
+        if self.url:
+            self.misconfig.turn_off()
+        self.misconfig.close()
         for node in [*self.node_prefixes.values(), *([self.root_node] if self.root_node else [])]:
             node.close()
         for db in self._databases:
