@@ -7,7 +7,9 @@ Each subcommand lives beside the code it drives and registers itself here throug
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -20,6 +22,7 @@ COMMAND_MODULES = [
     "synctools.demo",
     "synctools.commands.account",  # login, logout, status
     "synctools.commands.data",  # pull, export, doctor, trace
+    "synctools.commands.changes",  # discard, restore
     "synctools.commands.lab",
     "synctools.commands.device",  # device: a Firefox profile (docs/device.md)
     "synctools.commands.snapshot",  # snapshot
@@ -56,11 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except CommandError as exc:
-        print(f"synctools: error: {exc}", file=sys.stderr)
+    except SynctoolsError as exc:  # CommandError, and any other error raised on purpose
+        print(f"synctools: error: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `synctools export ... -o - | head`: the reader left, nothing is wrong
+        # Python would report the failed flush at exit; point stdout at nothing instead
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports it
 
 
 if __name__ == "__main__":
