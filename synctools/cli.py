@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 from .errors import SynctoolsError
@@ -33,8 +34,17 @@ class CommandError(SynctoolsError):
     """An expected failure: printed as one line, exit status 1, no traceback."""
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # Sync ids are base64url and may start with "-": argparse takes them for options
+        odd = [a for a in message.partition("unrecognized arguments: ")[2].split() if a[:1] == "-" and a[1:2] != "-"]
+        if odd and len(odd[0]) > 2:
+            message += f" (a record id that starts with '-' goes after '--', e.g. `... -- {odd[0]}`)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="synctools",
         description="Inspect and debug Firefox Sync account data; run a local sync stack.",
     )
