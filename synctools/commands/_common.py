@@ -90,7 +90,7 @@ def expected_errors(fn: Callable[[argparse.Namespace], int | None]) -> Callable[
     def run(args: argparse.Namespace) -> int:
         try:
             return int(fn(args) or 0)
-        except CommandError:
+        except (CommandError, BrokenPipeError):  # main() ends a closed pipe quietly
             raise
         except SynctoolsError as exc:
             raise CommandError(_one_line(exc)) from None
@@ -161,6 +161,18 @@ def check_url(option: str, url: str | None) -> str | None:
 def check_server_urls(args: argparse.Namespace) -> None:
     for option in ("--auth-url", "--oauth-url", "--token-url"):
         check_url(option, getattr(args, option[2:].replace("-", "_"), None))
+
+
+def check_session_target(path: Path) -> None:
+    """Where ``login`` will save the session: not a folder, and no file where one of its
+    folders should be (the missing folders are made, 0700)."""
+    if path.is_dir():
+        raise CommandError(f"the session path {path} is a folder: give --session a file name")
+    for folder in path.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise CommandError(f"the session path {path} cannot be made: {folder} is a file, not a folder")
+            return
 
 
 def check_writable(path: str | os.PathLike[str] | None, option: str) -> None:

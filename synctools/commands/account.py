@@ -15,6 +15,7 @@ from ._common import (
     ask,
     check_email,
     check_server_urls,
+    check_session_target,
     expected_errors,
     open_sync,
     out,
@@ -94,6 +95,7 @@ def run_login(args: argparse.Namespace) -> int:
                            "Use --local directly with status, pull, export, doctor or trace")  # fmt: skip
     check_server_urls(args)
     path = session_path(args)
+    check_session_target(path)  # before the password: a login whose session cannot be saved is lost
     email = check_email(args.email if args.email is not None else ask("Email: ", secret=False))
     password = ask(f"Password for {email}: ", secret=True)
     sync = Sync.login(

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -346,3 +347,24 @@ def test_more_mistakes_are_one_line(env, capsys, monkeypatch, argv):
         assert exc.code == 2 and "usage:" in capsys.readouterr().err
         return
     assert code == 1 and err.count("synctools: error:") == 1 and "Traceback" not in err, err
+
+
+def test_a_reader_that_goes_away_is_no_error(env):
+    """`synctools ... | head`: stdout closes early; no traceback, the shell's status for SIGPIPE."""
+    code = "import sys; from synctools.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, "lab", "--dry-run"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_login_refuses_a_session_path_it_could_not_save_before_the_password(stack, env, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    acct = stack.demo_account
+    proc = run_cli(["login", "--email", acct.email, "--session", str(a_file / "session.json"), *server_args(stack)],
+                   env, stdin=acct.password + "\n")  # fmt: skip
+    assert "is a file, not a folder" in one_line_error(proc)
+    assert "Password for" not in proc.stderr
