@@ -136,8 +136,9 @@ def test_trace_csv_into_a_missing_folder_fails_before_any_request(env, tmp_path)
 )
 def test_outputs_that_cannot_be_written_fail_first(env, tmp_path, args, option):
     args = [a.format(missing=tmp_path / "missing", tmp=tmp_path) for a in args]
-    line = one_line_error(run_cli([*args, "--local"], env))
-    assert option in line
+    proc = run_cli([*args, "--local"], env)
+    assert one_line_error(proc).startswith(f"synctools: error: {option} ")
+    assert "starting the embedded stack" not in proc.stderr  # refused before any work
 
 
 def test_logout_that_cannot_reach_the_server_keeps_the_session_and_fails(stack, env):
@@ -171,9 +172,9 @@ def test_pull_that_could_not_store_a_collection_fails(stack, env):
 
 
 def test_doctor_fix_without_a_terminal_asks_for_yes_before_any_work(env):
-    line = one_line_error(run_cli(["doctor", "--local", "--fix"], env))
-    assert "--yes" in line
-    assert "starting the embedded stack" not in line
+    proc = run_cli(["doctor", "--local", "--fix"], env)
+    assert "--yes" in one_line_error(proc)
+    assert "starting the embedded stack" not in proc.stderr
 
 
 # -- the walk: every command, hostile arguments, broken files, servers that do not answer --
