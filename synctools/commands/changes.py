@@ -127,7 +127,7 @@ def run_restore(args: argparse.Namespace) -> int:
             raise CommandError(f"no snapshot {args.snapshot} in the local store; there are: {have}")
         refuse_if_staged(sync, "restore")
         records = sync.store.snapshot_records(args.snapshot)
-        collections = sorted({c for c, _, _ in records})
+        collections = sorted({r.collection for r in records})
         ready(sync)
         sync.download(collections)  # the plan is guarded by what is on the server now
         try:
@@ -141,8 +141,8 @@ def run_restore(args: argparse.Namespace) -> int:
                 return 0
             commit_plan(sync, plan)
         finally:  # what this command staged and did not write must not ride along with a later plan
-            for c, rid, _ in records:
-                sync.store.unstage(c, rid)
+            for r in records:
+                sync.store.unstage(r.collection, r.id)
     return 0
 
 

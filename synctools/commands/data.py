@@ -290,7 +290,7 @@ def _fix(sync: Any, report: Any, yes: bool) -> Any:
 
 def _discard_all(sync: Any) -> None:
     if sync.store is not None:
-        for collection in sorted({c.collection for c in sync.store.staged()}):
+        for collection in sorted({c for c, _, _ in sync.store.staged_index()}):
             sync.discard(collection)
 
 
