@@ -270,11 +270,15 @@ def _argv(data, sessions: dict[str, Path], paths: dict[str, Path], dead: int) ->
         "discard": {**server, "all": lambda: ["--all"], "yes": lambda: ["--yes"]},
         "restore": {**server, "commit": lambda: ["--commit"], "yes": lambda: ["--yes"]},
         "lab": {"dir": lambda: ["--dir", path()], "allow-root": lambda: ["--allow-root"]},
+        "device": {"json": lambda: ["--json"], "export": lambda: ["--export", path()],
+                   "format": lambda: ["--format", pick(["csv", "json", "parquet"])], "syncs": lambda: ["--syncs", pick(["-1", "0", "x"])]},
     }  # fmt: skip
     command = data.draw(st.sampled_from(sorted(per_command)))
     argv = [command]
     if command == "export":
         argv.append(pick(WORDS))
+    if command == "device":
+        argv.append(path())
     if command == "discard" and data.draw(st.booleans()):
         argv += [pick(WORDS)] + ([pick(WORDS)] if data.draw(st.booleans()) else [])
     if command == "restore" and data.draw(st.booleans()):
