@@ -270,6 +270,7 @@ def _argv(data, sessions: dict[str, Path], paths: dict[str, Path], dead: int) ->
         "discard": {**server, "all": lambda: ["--all"], "yes": lambda: ["--yes"]},
         "restore": {**server, "commit": lambda: ["--commit"], "yes": lambda: ["--yes"]},
         "lab": {"dir": lambda: ["--dir", path()], "allow-root": lambda: ["--allow-root"]},
+        "snapshot": {**server, "output": lambda: ["-o", path()], "from-aboutsync": lambda: ["--from-aboutsync", path()]},
         "device": {"json": lambda: ["--json"], "export": lambda: ["--export", path()],
                    "format": lambda: ["--format", pick(["csv", "json", "parquet"])], "syncs": lambda: ["--syncs", pick(["-1", "0", "x"])]},
     }  # fmt: skip
