@@ -5,7 +5,10 @@ It holds what a sync must remember between notebook cells and kernel restarts:
 - ``mirror``: the server's records as last seen, exactly as the server sent them (the
   encrypted payload and the envelope), plus whether each decrypted and why not;
 - ``staged``: the person's edits, additions and deletions waiting for review;
-- ``state``: last-sync times, syncIDs, the node, the declined list — small JSON values;
+- ``state``: last-sync times, syncIDs, the node, the declined list — small JSON values —
+  and the server's setup as last read (info/configuration, info/collections, and the
+  meta/global and crypto/keys records as the server sent them: crypto/keys stays the
+  server's ciphertext), so a sync can open offline (``Sync.open_offline``);
 - ``snapshots``: every server record a commit replaced, so it can be put back.
 
 Nothing secret is stored in clear. The mirror keeps the server's ciphertext, never
@@ -145,17 +148,29 @@ class Store:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.touch(mode=0o600, exist_ok=True)
-        self._db = sqlite3.connect(
-            ":memory:" if self.path is None else str(self.path), check_same_thread=False, isolation_level=None
-        )
-        if self.path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        columns = {r[1] for r in self._db.execute("PRAGMA table_info(snapshots)")}
-        if "sealed" not in columns:  # a store from before snapshots kept cleartexts
-            self._db.execute("ALTER TABLE snapshots ADD COLUMN sealed TEXT")
-        found = self.get_state("schema_version")
+        try:
+            self._db = sqlite3.connect(
+                ":memory:" if self.path is None else str(self.path), check_same_thread=False, isolation_level=None
+            )
+            if self.path is not None:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "state" not in tables:  # never add our tables to, say, Firefox's places.sqlite
+                self._db.close()
+                raise StoreError(
+                    f"{self.path} is another program's database (tables: {', '.join(sorted(tables)[:5])}):"
+                    " give the local store a path of its own"
+                )
+            self._db.executescript(_SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(snapshots)")}
+            if "sealed" not in columns:  # a store from before snapshots kept cleartexts
+                self._db.execute("ALTER TABLE snapshots ADD COLUMN sealed TEXT")
+            found = self.get_state("schema_version")
+        except (sqlite3.Error, ValueError) as exc:  # not SQLite, or unreadable
+            raise StoreError(
+                f"{self.path} cannot be used as the local store ({exc}): move it aside, or give another path"
+            ) from None
         if found is None:
             self.set_state("schema_version", SCHEMA_VERSION)
         elif found != SCHEMA_VERSION:
@@ -196,6 +211,23 @@ class Store:
                 "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, json.dumps(value)),
             )
+
+    # ------------------------------------------------------------------ the server's setup, as last read
+    def set_server_record(self, collection: str, record_id: str, bso: BSO | None) -> None:
+        """Keep a setup record (meta/global, crypto/keys) exactly as the server sent it;
+        ``None`` when the server had none."""
+        value = None
+        if bso is not None:
+            value = {"payload": bso.payload, "modified": None if bso.modified is None else int(bso.modified)}
+        self.set_state(f"server/{collection}/{record_id}", value)
+
+    def server_record(self, collection: str, record_id: str) -> BSO | None:
+        """A setup record kept by :meth:`set_server_record` (``None``: never read, or absent)."""
+        value = self.get_state(f"server/{collection}/{record_id}")
+        if not isinstance(value, dict) or not isinstance(value.get("payload"), str):
+            return None
+        modified = value.get("modified")
+        return BSO(record_id, value["payload"], None if modified is None else ServerTime(modified))
 
     def last_sync(self, collection: str) -> ServerTime:
         return ServerTime(self.get_state(f"last_sync/{collection}", 0))
@@ -344,6 +376,13 @@ class Store:
                 )
             )
         return out
+
+    def staged_index(self) -> list[tuple[str, str, str]]:
+        """(collection, id, kind) of every staged change, without opening a record (it
+        works when the records can no longer be read with these keys)."""
+        with self._lock:
+            rows = self._db.execute("SELECT collection, id, kind FROM staged ORDER BY collection, id").fetchall()
+        return [(c, rid, kind) for c, rid, kind in rows]
 
     def unstage(self, collection: str, record_id: str | None = None, *, staged_at: float | None = None) -> int:
         """Drop staged changes; with ``staged_at``, only that version of the record."""
