@@ -26,6 +26,7 @@ from fxa._utils import APIClient, FxATokenBearerAuth
 
 from synctools.protocol.keys import OLDSYNC_SCOPE, SyncKeys, derive_sync_keys
 
+from ._private import write_private
 from .errors import (
     FxaBusy,
     FxaError,
@@ -175,7 +176,8 @@ class FxaClient:
                     if sig.kind == "backoff":
                         self.retry_policy(sig)  # a notice: the call itself succeeded
                 if expect is not None and not isinstance(answer, expect):
-                    raise malformed(session, self.trace, where, f"expected a JSON object, got {_jtype(answer)}")
+                    want = "an array" if expect is list else "a JSON object"
+                    raise malformed(session, self.trace, where, f"expected {want}, got {_jtype(answer)}")
                 return answer
             retry = [s for s in getattr(err, "signals", ()) if s.kind == "retry-after"]
             if retry and self.retry_policy(retry[0]) is True:
@@ -379,8 +381,11 @@ class FxaSession:
         """``/account/devices``: the devices connected to the account (read-only).
 
         Firefox hides client records whose ``fxaDeviceId`` is not in this list."""
-        resp = self.client.call("GET", "/account/devices", auth=self._auth())
-        return [dict(d) for d in resp] if isinstance(resp, list) else []
+        resp = self.client.call("GET", "/account/devices", auth=self._auth(), expect=list)
+        if not all(isinstance(d, dict) for d in resp):
+            raise malformed(self.client.auth_session, self.client.trace, "GET /account/devices",
+                            "the device list holds an entry that is not an object")  # fmt: skip
+        return [dict(d) for d in resp]
 
     # ------------------------------------------------------------------- keys
     def fetch_keys(self) -> SyncKeys:
@@ -602,10 +607,9 @@ class FxaSession:
         return data
 
     def save(self, path: str | os.PathLike[str], *, include_keys: bool = False) -> Path:
-        """Write the session to ``path`` (mode 0600). Keys only with ``include_keys=True``."""
-        from .sessionfile import save_session
-
-        return save_session(self, path, include_keys=include_keys)
+        """Write the session to ``path`` (mode 0600). Keys only with ``include_keys=True``;
+        :func:`~synctools.net.sessionfile.load_session` reads it back."""
+        return write_private(path, self.to_dict(include_keys=include_keys))
 
 
 def malformed(session: TracedSession, trace: Trace, where: str, problem: str) -> FxaError:

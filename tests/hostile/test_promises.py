@@ -249,3 +249,24 @@ def test_the_local_store_keeps_records_of_wrong_types_without_a_crash():
     assert set(back) == {"a", "7", "c"}
     assert back["a"].payload == '{"x": 1}' and back["a"].sortindex is None and back["a"].ttl is None
     assert back["c"].payload == "null" and back["c"].modified == ServerTime(9)
+
+
+# ------------------------------------------------------------------------- device list
+
+
+@pytest.mark.parametrize("body", [b'{"devices": []}', b'[{"id": "a"}, 7]', b"[", b'"x"'])
+def test_a_malformed_device_list_skips_the_device_checks_and_says_why(proxied, body):
+    """The device list is a JSON array (FxA's /account/devices): the merge of the client's
+    strict answers once refused every real one, and the doctor silently skipped its checks.
+    A list that is not one is an error naming the endpoint, and the doctor still runs."""
+    from synctools import doctor
+
+    account = seed(proxied.stack)
+    sync = _sync(proxied, account)
+    assert isinstance(sync.session.devices(), list)  # the real answer reads
+    proxied.proxy.arm(Rule("GET", r"/account/devices$", lambda a, r: Answer(a.status, a.headers, body), nth=1))
+    with pytest.raises(net.FxaError, match="GET /account/devices"):
+        sync.session.devices()
+    proxied.proxy.arm(Rule("GET", r"/account/devices$", lambda a, r: Answer(a.status, a.headers, body), nth=1))
+    report = doctor.check(sync)
+    assert not report.of("doctor.check-failed") and report.of("bookmarks.root-missing")
