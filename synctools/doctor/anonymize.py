@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from synctools._version import __version__
 
-from .model import CHECKS
+from .registry import CHECKS, SEVERITIES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import Report
+    from synctools.machine import Sync
 
 FORMAT = "synctools-doctor-share/1"
 #: facts whose string values are vocabulary of the checks, never account data
@@ -84,12 +85,14 @@ def _op(op: Any, h: _Hasher) -> dict[str, Any]:
     return out
 
 
-def anonymize(report: Report) -> dict[str, Any]:
+def anonymize(found: Iterable[Any], sync: Sync | None) -> dict[str, Any]:
+    """A report's findings (:class:`~synctools.doctor.Finding`), and the shapes of the
+    records they name as ``sync`` holds them, safe to share (see :meth:`Report.anonymized`)."""
+    found = list(found)
     h = _Hasher()
-    sync = report._sync
     records: dict[str, dict[str, Any]] = {}
     findings = []
-    for f in report.findings:
+    for f in found:
         info = CHECKS.get(f.check)
         findings.append({
             "check": f.check,
@@ -107,7 +110,7 @@ def anonymize(report: Report) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "synctools": __version__,
-        "counts": report.counts,
+        "counts": {s: sum(1 for f in found if f.severity == s) for s in SEVERITIES},
         "account": _account(sync),
         "findings": findings,
         "records": records,

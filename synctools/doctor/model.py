@@ -18,30 +18,14 @@ import pandas as pd
 
 from synctools.display import mimebundle
 
+from .anonymize import anonymize
+from .registry import CHECKS, SEVERITIES, CheckInfo, register
+
 if TYPE_CHECKING:  # pragma: no cover
     from synctools.machine import Sync
 
-SEVERITIES = ("error", "warning", "info")
+__all__ = ["CHECKS", "CHECK_FAILED", "SEVERITIES", "CheckInfo", "Finding", "Fix", "Link", "Op", "Report", "register"]
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
-
-
-@dataclass(frozen=True)
-class CheckInfo:
-    """One check: a stable id, its usual severity and what it looks for (no account data)."""
-
-    id: str
-    severity: str
-    summary: str
-
-
-#: every check the doctor runs, by id (filled by the modules that define them)
-CHECKS: dict[str, CheckInfo] = {}
-
-
-def register(check_id: str, severity: str, summary: str) -> str:
-    assert severity in SEVERITIES, severity
-    CHECKS[check_id] = CheckInfo(check_id, severity, summary)
-    return check_id
 
 
 #: a check that raised: reported as one finding, never allowed to hide the others
@@ -279,9 +263,7 @@ class Report:
     def anonymized(self) -> dict[str, Any]:
         """The findings and the shapes of the records involved, with urls, titles,
         usernames, device names and every secret removed (ids hashed): safe to share."""
-        from .anonymize import anonymize
-
-        return anonymize(self)
+        return anonymize(self.findings, self._sync)
 
     # --------------------------------------------------------------- display
     def _headline(self) -> str:

@@ -21,6 +21,10 @@ from typing import Any
 from synctools.protocol.bso import BSO, ServerTime
 
 from .errors import BatchError
+from .upload_result import UploadResult
+
+__all__ = ["UNLIMITED", "InfoConfiguration", "PackingPlan", "PostQueue", "PostResponse", "UploadResult",
+           "plan_packing", "serialize"]  # fmt: skip
 
 UNLIMITED = sys.maxsize
 
@@ -108,36 +112,6 @@ class PostResponse:
 
 # (body, X-If-Unmodified-Since or None, batch: "true" | id | None, commit) -> PostResponse
 Poster = Callable[[bytes, ServerTime | None, str | None, bool], PostResponse]
-
-
-@dataclass
-class UploadResult:
-    """The outcome of an upload: per-record success and failure, and what it took."""
-
-    collection: str
-    modified: ServerTime | None = None
-    success: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    posts: int = 0
-    commits: int = 0
-    batched: bool = True
-    records: int = 0
-    payload_bytes: int = 0
-
-    @property
-    def atomic(self) -> bool:
-        """True when every record was applied by one committed batch."""
-        return self.batched and self.commits <= 1
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def __repr__(self) -> str:
-        return (
-            f"<UploadResult {self.collection}: {len(self.success)} ok, {len(self.failed)} failed, "
-            f"{self.posts} POSTs, {self.commits} commits, modified={self.modified}>"
-        )
 
 
 def serialize(record: BSO | Mapping[str, Any]) -> tuple[str, bytes, int]:

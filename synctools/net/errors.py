@@ -21,8 +21,8 @@ from ._deadline import RequestDeadlineExceeded
 if TYPE_CHECKING:
     import requests
 
-    from .batching import UploadResult
     from .http import ServerSignal, Trace
+    from .upload_result import UploadResult
 
 MAX_BODY = 2000
 # Services whose successful answers exist to hand out credentials (session, key-fetch and

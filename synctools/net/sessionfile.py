@@ -8,7 +8,6 @@ users can read, and says how to fix it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
@@ -19,26 +18,11 @@ from typing import Any
 
 from synctools.protocol.keys import OLDSYNC_SCOPE, SyncKeys
 
+from ._private import write_private
 from .fxa import FIREFOX_CLIENT_ID, SESSION_FORMAT, FxaClient, FxaSession, OAuthToken
 from .http import Trace
 
-
-def write_private(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Write JSON readable by its owner only (0600), atomically; a new folder gets 0700."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to an existing file
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.replace(tmp, path)
-    return path
+__all__ = ["load_session", "save_session", "write_private"]
 
 
 def save_session(
