@@ -275,8 +275,3 @@ def _timestamp(value: str | None) -> float | None:
         return None
     return t if t is not None and 0 <= t < 1e11 else None
 
-
-def token_age(token: Token) -> float:
-    """Seconds until ``token`` expires (negative once expired)."""
-    return (token.expires_at - datetime.now(UTC)).total_seconds()
-

@@ -27,14 +27,6 @@ def b64url_decode(text: str) -> bytes:
         raise ValueError("not valid base64url") from exc
 
 
-def b64_std_decode(text: str | bytes) -> bytes:
-    """Strict standard base64 decode; raises ``ValueError`` on bad input."""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("not valid base64") from exc
-
-
 def fingerprint(secret: bytes, length: int = 8) -> str:
     """A short, non-reversible label for secret bytes, safe to show on screen.
 

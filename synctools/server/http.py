@@ -136,11 +136,6 @@ class Response:
                 return value
         return None
 
-    def set_header(self, name: str, value: str) -> None:
-        lname = name.lower()
-        self.headers = [(k, v) for k, v in self.headers if k.lower() != lname]
-        self.headers.append((name, value))
-
     @property
     def status_line(self) -> str:
         try:
