@@ -9,7 +9,7 @@ only the accepted ones) and shows the result, or the conflict and the new plan.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as w
@@ -99,15 +99,27 @@ class DiffView(View):
     """One planned change: the server's version and the local one side by side,
     changed fields highlighted, with Accept and Reject buttons."""
 
-    def __init__(self, change: PlannedChange, on_decide: Callable[[DiffView], None] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        change: PlannedChange,
+        on_decide: Callable[[DiffView], None] | None = None,
+        *,
+        linked: Sequence[str] = (),
+        decide: Callable[[PlannedChange, bool | None], None] | None = None,
+        **kwargs: Any,
+    ):
         self.change = change
         self._on_decide = on_decide
+        self._decide = decide  # the plan's own decision, which takes a linked group whole
         rows, tones = field_rows(change)
         against = when_html(change.base_modified) if change.base_modified is not None else None
         sub = f"staged against the server's version of {against}" if against else "new on the server"
         title = (f"<div style='{h.FONT};font-size:14px;font-weight:600;margin:4px 0'>{h.esc(change.kind)} "
                  f"{h.esc(change.collection)}/{h.esc(change.id)} <small style='font-weight:normal'>{sub}</small></div>")  # fmt: skip
         parts = [title]
+        if linked:
+            parts.append(h.banner(f"linked with {', '.join(linked)}: a move touches the item and both folders,"
+                                  " so these changes are accepted or rejected together", "info"))  # fmt: skip
         if change.after is None:
             parts.append(h.banner("raw restore: puts back the exact bytes the server had (they do not decrypt)", "info"))
         parts.append(h.table(rows, ["field", "server now", "after commit", "change"], tones=tones,
@@ -130,8 +142,12 @@ class DiffView(View):
         self._draw()
 
     def decide(self, accepted: bool | None) -> None:
-        """Accept (True), reject (False) or undo (None); the plan sees it at once."""
-        self.change.accepted = accepted
+        """Accept (True), reject (False) or undo (None); the plan sees it at once (and, for
+        a linked change, decides its whole group)."""
+        if self._decide is not None:
+            self._decide(self.change, accepted)
+        else:
+            self.change.accepted = accepted
         self._draw()
         if self._on_decide is not None:
             self._on_decide(self)
@@ -146,6 +162,18 @@ class DiffView(View):
         h.paint(self.reject_button, "bad" if a is False else None)
         tone = {None: "muted", True: "ok", False: "bad"}[a]
         self.status.value = h.badge(DECISION_WORDS[a], tone)
+
+
+def _grouped(plan: UploadPlan) -> list[PlannedChange]:
+    """The plan's changes in order, each linked group together where its first member is."""
+    out: list[PlannedChange] = []
+    placed: set[tuple[str, str]] = set()
+    for c in plan.changes():
+        for member in plan.linked(c.collection, c.id) or [c]:
+            if (member.collection, member.id) not in placed:
+                placed.add((member.collection, member.id))
+                out.append(member)
+    return out
 
 
 class UploadReview(View):
@@ -163,8 +191,13 @@ class UploadReview(View):
         self.new_review: UploadReview | None = None
         self.error: str | None = None
         self._special: bool | None = None  # the decision on a meta/global or fresh-start plan
-        changes = plan.changes() if isinstance(plan, UploadPlan) else []
-        self.diffs = [DiffView(c, on_decide=lambda _: self._refresh()) for c in changes[:max_changes]]
+        up = plan if isinstance(plan, UploadPlan) else None
+        changes = _grouped(up) if up is not None else []
+        self.diffs = [
+            DiffView(c, on_decide=lambda _: self._refresh(), decide=self._decide_linked,
+                     linked=[o.id for o in up.linked(c.collection, c.id) if o.id != c.id] if up is not None else ())
+            for c in changes[:max_changes]
+        ]  # fmt: skip
         self.hidden = len(changes) - len(self.diffs)
         self.header = html(self._header(), "synctools-review-header")
         self.accept_all = w.Button(description="Accept all", icon="check-double")
@@ -232,6 +265,21 @@ class UploadReview(View):
         if isinstance(self.plan, UploadPlan):
             return bool(self.plan.changes())
         return self._special is True
+
+    def _decide_linked(self, change: PlannedChange, value: bool | None) -> None:
+        """One Accept/Reject click: the plan decides the change's linked group with it."""
+        plan = self.plan
+        if not isinstance(plan, UploadPlan):
+            change.accepted = value
+        elif value is True:
+            plan.accept(change.collection, change.id)
+        elif value is False:
+            plan.reject(change.collection, change.id)
+        else:
+            for c in plan.linked(change.collection, change.id) or [change]:
+                c.accepted = None
+            for d in self.diffs:
+                d._draw()
 
     def _decide_all(self, value: bool) -> None:
         if isinstance(self.plan, UploadPlan):

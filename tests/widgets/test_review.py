@@ -181,3 +181,46 @@ def test_batches_shown_follow_the_rejections(stack, account):
     assert "3 record(s) in 1 POST(s)" in review.batches.value
     review.diffs[0].reject_button.click()
     assert "2 record(s) in 1 POST(s)" in review.batches.value
+
+
+def test_a_bookmark_move_is_shown_together_and_decided_whole():
+    """A move touches the item and both folders: the review shows the three together,
+    says they are linked, and one click decides all three, so the Commit button never
+    meets a half-decided move (which a commit refuses)."""
+    from synctools.testing import in_process_node
+
+    with in_process_node() as node:
+        node.set_up()
+        node.put("bookmarks", [
+            {"id": "unfiled", "type": "folder", "parentid": "places", "title": "", "children": ["folderA", "folderB"]},
+            {"id": "folderA", "type": "folder", "parentid": "unfiled", "title": "A", "children": ["bmX", "bmY"]},
+            {"id": "folderB", "type": "folder", "parentid": "unfiled", "title": "B", "children": []},
+            {"id": "bmX", "type": "bookmark", "parentid": "folderA", "title": "X", "bmkUri": "https://x.example/"},
+            {"id": "bmY", "type": "bookmark", "parentid": "folderA", "title": "Y", "bmkUri": "https://y.example/"},
+        ])  # fmt: skip
+        sync = node.sync()
+        sync.run(until="download")
+        sync.edit("bookmarks", "folderA", {"children": ["bmY"]})
+        sync.edit("bookmarks", "bmY", {"title": "Y, renamed"})  # staged between the parts of the move
+        sync.edit("bookmarks", "bmX", {"parentid": "folderB"})
+        sync.edit("bookmarks", "folderB", {"children": ["bmX"]})
+        sync.merge()
+        review = UploadReview(sync, sync.plan_upload())
+        order = [d.change.id for d in review.diffs]
+        move = {"bmX", "folderA", "folderB"}
+        at = [i for i, rid in enumerate(order) if rid in move]
+        assert at == list(range(at[0], at[0] + 3)), f"the move's parts are not together: {order}"
+        (x,) = [d for d in review.diffs if d.change.id == "bmX"]
+        assert "linked with folderA, folderB" in html_of(x.body) or "linked with folderB, folderA" in html_of(x.body)
+        (y,) = [d for d in review.diffs if d.change.id == "bmY"]
+        assert "linked with" not in html_of(y.body)
+        x.reject_button.click()
+        assert {d.change.id: d.change.accepted for d in review.diffs} == {
+            "bmX": False, "folderA": False, "folderB": False, "bmY": None}  # fmt: skip
+        [d for d in review.diffs if d.change.id == "folderB"][0].accept_button.click()
+        y.accept_button.click()
+        assert not review.plan.half_decided() and review.can_commit
+        assert review.commit().status == "committed"
+        fresh = node.sync()
+        fresh.run(until="download")
+        assert fresh.record("bookmarks", "folderB")["children"] == ["bmX"]
