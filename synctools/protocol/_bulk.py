@@ -66,10 +66,20 @@ _NOT_JSON: Any = object()
 
 
 def _loads_or_not(text: str | bytes) -> Any:
-    """The parsed JSON, or ``_NOT_JSON``. orjson's depth limit (1,024) stands where the
-    standard parser would raise RecursionError on a body nested 50,000 levels deep."""
+    """The parsed JSON, or ``_NOT_JSON``.
+
+    orjson first. It refuses two things JSON allows: an escaped lone surrogate
+    (``"\\ud83d"``, which Firefox writes for a title cut mid-emoji and reads back with
+    JSON.parse) and nesting past 1,024 levels. The standard parser reads the first; on the
+    second it raises RecursionError (cleanly: the C scanner counts its depth), and the
+    record is "not JSON", never a crash of the batch.
+    """
     try:
         return _fast_loads(text)
+    except (ValueError, RecursionError):
+        pass
+    try:
+        return json.loads(text)
     except (ValueError, RecursionError):
         return _NOT_JSON
 

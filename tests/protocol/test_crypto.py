@@ -285,3 +285,35 @@ def test_a_record_with_a_lone_surrogate_round_trips():
     bundle = KeyBundle.from_ksync(bytes(64))
     record = {"id": "x", "title": "broken \ud800 title", "ok": "naïve"}
     assert bundle.decrypt(bundle.encrypt(record), "x") == record
+
+
+# ------------------------------------------------------ cleartexts JSON allows, or breaks
+
+
+def _payloads(bundle, texts):
+    import json as _json
+    import os as _os
+
+    return [_json.dumps(bundle.encrypt_bytes(t, _os.urandom(16))) for t in texts]
+
+
+def test_bulk_reads_an_escaped_lone_surrogate_as_firefox_does():
+    """Firefox writes a title cut mid-emoji as "\\ud83d" and JSON.parse reads it back;
+    orjson refuses it, so the bulk path must fall back, not call the record broken."""
+    from synctools.protocol.crypto import KeyBundle, decrypt_many
+
+    bundle = KeyBundle.random()
+    texts = [b'{"id":"a","title":"cut \\ud83d"}', b'{"id":"b","title":"whole \\ud83d\\ude00"}']
+    got = decrypt_many(bundle, _payloads(bundle, texts), ["a", "b"])
+    assert got == [{"id": "a", "title": "cut \ud83d"}, {"id": "b", "title": "whole \U0001f600"}]
+
+
+def test_bulk_fails_one_record_nested_50000_deep_and_keeps_the_rest():
+    from synctools.protocol.crypto import CleartextJSONError, KeyBundle, decrypt_many
+
+    bundle = KeyBundle.random()
+    deep = b'{"id":"d","x":' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    texts = [b'{"id":"a"}', deep, b'{"id":"c"}']
+    got = decrypt_many(bundle, _payloads(bundle, texts), ["a", "d", "c"])
+    assert got[0] == {"id": "a"} and got[2] == {"id": "c"}
+    assert isinstance(got[1], CleartextJSONError)
