@@ -306,7 +306,8 @@ def to_csv(
 ) -> str | None:
     """Write a frame to CSV (or return the text when ``path`` is None)."""
     kwargs.setdefault("index", False)
-    return export_view(df, reveal=reveal).to_csv(path, **kwargs)
+    text: str | None = export_view(df, reveal=reveal).to_csv(path, **kwargs)  # pandas is untyped here
+    return text
 
 
 def to_json(
@@ -317,4 +318,6 @@ def to_json(
     kwargs.setdefault("date_format", "iso")
     if kwargs["orient"] == "records":
         kwargs.setdefault("lines", True)
-    return export_view(df, reveal=reveal, json_objects=False).to_json(path, **kwargs)
+    # pandas is untyped here: the text when path is None, else None
+    text: str | None = export_view(df, reveal=reveal, json_objects=False).to_json(path, **kwargs)
+    return text

@@ -34,7 +34,8 @@ def _table(rows: list[dict[str, Any]] | pd.DataFrame, max_rows: int = 30) -> str
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     if frame.empty:
         return "<p><i>none</i></p>"
-    return frame.head(max_rows).to_html(index=False, border=0, escape=True)
+    table: str = frame.head(max_rows).to_html(index=False, border=0, escape=True)  # pandas is untyped here
+    return table
 
 
 @dataclass

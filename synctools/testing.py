@@ -44,7 +44,7 @@ class WSGIAdapter(BaseAdapter):
         super().__init__()
         self.app = app
 
-    def send(  # type: ignore[override]  # requests' own stubs disagree with BaseAdapter
+    def send(
         self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, verify: Any = True,
         cert: Any = None, proxies: Any = None,
     ) -> requests.Response:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synctools.errors import CommandError
 
 from ._common import ask, expected_errors, out, read_saved, say
+
+if TYPE_CHECKING:  # for the types only: the functions import the doctor when they run
+    from synctools.doctor.server import ServerReport
 
 EPILOG = """\
 examples:
@@ -98,7 +101,7 @@ def _common(args: argparse.Namespace) -> dict[str, Any]:
     return {"timeout": args.timeout, "probe_body_limit": not args.no_body_probe}
 
 
-def _check(args: argparse.Namespace) -> Any:
+def _check(args: argparse.Namespace) -> ServerReport:
     from synctools import net
     from synctools.doctor.server import check_server
 
@@ -140,7 +143,7 @@ def _check(args: argparse.Namespace) -> Any:
     return check_server(args.token_url, **kw)
 
 
-def _local(args: argparse.Namespace) -> Any:
+def _local(args: argparse.Namespace) -> ServerReport:
     from synctools.doctor.server import check_server
     from synctools.server import LocalStack
 

@@ -57,7 +57,7 @@ class _Builder:
             self.depth[root] = 0
 
     def _date_under(self, parent: str, skew: float = 1.0) -> int:
-        lo = self.nodes[parent]["dateAdded"]
+        lo: int = self.nodes[parent]["dateAdded"]
         hi = EPOCH_MS - 2 * 3_600_000
         return lo + int((hi - lo) * self.rng.random() ** skew)
 
@@ -70,7 +70,8 @@ class _Builder:
         if node["type"] == "folder":
             self.kids[node["id"]] = []
             self.depth[node["id"]] = self.depth[parent] + 1
-        return node["id"]
+        node_id: str = node["id"]
+        return node_id
 
     def folder(self, parent: str, title: str) -> str:
         fid = self.add(parent, {"type": "folder", "title": title}, skew=1.8)

@@ -68,7 +68,7 @@ def _failure(reason: Any) -> str | None:
     """A failureReason object ({"name": "httperror", "code": 503}) as one line."""
     if not isinstance(reason, dict):
         return None if reason is None else str(reason)
-    name = reason.get("name", "?")
+    name: str = reason.get("name", "?")  # JSON: Firefox writes a string here
     rest = {k: v for k, v in reason.items() if k != "name"}
     return name + (" " + json.dumps(rest, sort_keys=True) if rest else "")
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import configparser
 import os
 import re
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -28,6 +29,8 @@ from synctools.engines.base import Frames
 from . import files, logs, pings, places
 from ._sqlite import Snapshot, reading
 from .errors import NotAProfileError, ProfileFileError
+
+T = TypeVar("T")
 
 #: files that make a folder a Firefox profile (any one of them)
 MARKERS = ("prefs.js", "places.sqlite", "times.json", "compatibility.ini", "signedInUser.json")
@@ -113,10 +116,11 @@ class Profile:
             return None, path
         return self._snapshot.connect(path), path
 
-    def _cached(self, key: str, fn: Any) -> Any:
+    def _cached(self, key: str, fn: Callable[[], T]) -> T:
         if key not in self._cache:
             self._cache[key] = fn()
-        return self._cache[key]
+        value: T = self._cache[key]  # what fn made for this key
+        return value
 
     def _places(self, reader: Any, empty: list[tuple[str, str]], kind: str, **kwargs: Any) -> pd.DataFrame:
         con, path = self._db("places.sqlite")

@@ -128,7 +128,7 @@ def _illegal(rec: dict[str, Any], action: Any) -> tuple[list[tuple[str, bool]], 
     return problems, changes
 
 
-def _matches(a: Any, b: Any) -> bool:
+def _matches(a: object, b: object) -> bool:
     """Form actions match when equal or when either is empty (LoginHelper.doLoginsMatch)."""
     return a == b or a == "" or b == ""
 

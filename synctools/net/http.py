@@ -318,7 +318,8 @@ class Trace:
 
     def _repr_html_(self) -> str:
         cols = ["service", "method", "url", "status", "elapsed_ms", "response_bytes", "signals"]
-        return self.frame()[cols].to_html()
+        table: str = self.frame()[cols].to_html()  # pandas is untyped here
+        return table
 
     def dump_text(self) -> str:
         """Everything the trace holds, as one string (what a test scans for secrets)."""
@@ -369,7 +370,7 @@ class TracedSession(requests.Session):
         self.last_response: requests.Response | None = None
         self.headers["User-Agent"] = user_agent
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None and self.timeout is not None:
             kwargs["timeout"] = self.timeout
         started = datetime.now(UTC)

@@ -90,7 +90,7 @@ class ServerTime(int):
         """The JSON number (two decimals survive ``json.dumps`` of this float)."""
         return int(self) / 100
 
-    def __add__(self, other: object) -> ServerTime:  # type: ignore[override]
+    def __add__(self, other: object) -> ServerTime:
         if isinstance(other, int):
             return ServerTime(int(self) + int(other))
         return NotImplemented

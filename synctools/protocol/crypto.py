@@ -119,7 +119,8 @@ def _load_cleartext(raw: bytes, record_id: str | None) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested 50,000 deep
         raise CleartextJSONError("cleartext is not UTF-8 JSON", record_id) from None
     _check_cleartext(obj, record_id)
-    return obj
+    cleartext: dict[str, Any] = obj  # _check_cleartext refused anything but an object
+    return cleartext
 
 
 def _check_cleartext(obj: Any, record_id: str | None) -> None:

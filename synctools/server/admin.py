@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..protocol import onepw
 from ..protocol.bso import BSOValidationError, ServerTime, valid_collection_name, validate_bso_fields
 from . import totp
-from .storage import DEFAULT_LIMITS
+from .storage import DEFAULT_LIMITS, StorageNode
 from .storage_db import Item
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ class Admin:
                          "DO UPDATE SET record=excluded.record", (device_id, uid, None, json.dumps(record)))  # fmt: skip
         return record
 
-    def _node_of(self, email: str):
+    def _node_of(self, email: str) -> tuple[AccountInfo, StorageNode]:
         info = self.account(email)
         return info, self._stack.node_by_url(info.node)
 

@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..protocol.bso import ServerTime
 from .admin import AccountInfo
@@ -245,7 +245,9 @@ class Application:
             return json_response({"code": status, "errno": errno, "error": name, "message": message}, status)
         return Response(status, "0")
 
-    def _apply_before(self, fault: Fault, req: Request, route: str, environ: dict[str, Any]):
+    def _apply_before(
+        self, fault: Fault, req: Request, route: str, environ: dict[str, Any]
+    ) -> Response | Literal["drop"] | None:
         p = fault.params
         if fault.kind == "slow":
             time.sleep(float(p.get("delay", 1.0)))

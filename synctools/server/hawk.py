@@ -100,7 +100,7 @@ def parse_header(header: str) -> dict[str, str]:
     """The attributes of a Hawk Authorization header, refused unless it has what every
     Hawk request must carry (id, ts, nonce, mac) and ``ts`` is whole seconds."""
     try:
-        parsed = mohawk.util.parse_authorization_header(header)
+        parsed: dict[str, str] = mohawk.util.parse_authorization_header(header)  # mohawk is untyped
     except (mohawk.exc.HawkFail, ValueError) as exc:
         raise HawkError(f"malformed Hawk header: {type(exc).__name__}") from None
     missing = [name for name in REQUIRED_FIELDS if not parsed.get(name)]
@@ -163,4 +163,5 @@ def check_hawk(
         raise StaleTimestamp(now, stale_answer(now, used)) from None
     except (mohawk.exc.HawkFail, ValueError) as exc:
         raise HawkError(f"Hawk check failed: {type(exc).__name__}") from None
-    return receiver.parsed_header["id"]
+    sender_id: str = receiver.parsed_header["id"]  # mohawk is untyped; parse_header checked it
+    return sender_id

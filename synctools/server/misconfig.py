@@ -276,7 +276,8 @@ class Front:
 
     @property
     def m(self) -> Misconfig:
-        return self.stack.misconfig
+        misconfig: Misconfig = self.stack.misconfig  # LocalStack is Any here (see above)
+        return misconfig
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         m = self.m

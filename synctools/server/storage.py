@@ -244,7 +244,9 @@ class StorageNode:
         except ValueError:
             raise error(400) from None
 
-    def _precondition(self, req: Request, resource_ts: Callable[[sqlite3.Connection], int]):
+    def _precondition(
+        self, req: Request, resource_ts: Callable[[sqlite3.Connection], int]
+    ) -> Callable[[sqlite3.Connection], None]:
         """A check to run inside the transaction: raises 304/412 per the headers."""
         since, unmodified = self._precondition_values(req)
 

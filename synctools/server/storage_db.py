@@ -305,11 +305,12 @@ class StorageDB:
     def get_item(
         self, conn: sqlite3.Connection, user: int, coll: str, bso_id: str
     ) -> tuple[str, int, str, int | None] | None:
-        return conn.execute(
+        row: tuple[str, int, str, int | None] | None = conn.execute(  # the SELECT's columns
             "SELECT id, modified, payload, sortindex FROM bso "
             "WHERE user=? AND collection=? AND id=? AND expiry>?",
             (user, coll, bso_id, int(now())),
         ).fetchone()
+        return row
 
     def usage_bytes(self, user: int) -> int:
         row = (

@@ -31,7 +31,7 @@ class _Parser(HTTPRequestParser):
         self.app = app
 
     def received(self, data: bytes) -> int:
-        consumed = super().received(data)
+        consumed: int = super().received(data)  # waitress is untyped
         if self.error is not None or not self.headers_finished or self.refused:
             return consumed
         # A declared length is checked before any body byte is read; a chunked body
@@ -51,7 +51,7 @@ class _Task(WSGITask):
     closes the connection after a refused body."""
 
     def get_environment(self) -> dict[str, Any]:
-        environ = super().get_environment()
+        environ: dict[str, Any] = super().get_environment()  # waitress is untyped
         environ["synctools.drop"] = self._drop
         if getattr(self.request, "refused", False):
             environ[BODY_REFUSED] = True
@@ -82,7 +82,7 @@ class _ErrorTask(ErrorTask):
         # A transfer coding we cannot read is the client's fault: 400, as actix (under
         # syncstorage-rs) answers, not waitress's 501.
         status = 400 if error.code == 501 else error.code
-        app = self.channel.app  # type: ignore[attr-defined]
+        app = self.channel.app
         resp = app.error_response(_path_of(self.request), status, error.reason)
         self.status = resp.status_line
         self.response_headers.extend(resp.headers)
@@ -116,7 +116,7 @@ def channel_for(app: Any) -> type[HTTPChannel]:
             self.app = app
             super().__init__(*args, **kwargs)
 
-        def parser_class(self, adj: Any) -> _Parser:  # type: ignore[override]
+        def parser_class(self, adj: Any) -> _Parser:
             return _Parser(adj, app)
 
     return Channel

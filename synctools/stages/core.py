@@ -153,7 +153,7 @@ class Core:
         collection (or of everything) must be dropped: node moved, syncID changed, fresh
         start. Held weakly, so parts and core make no reference cycle (a Sync, its storage
         session and its sockets go as soon as the last reference does)."""
-        self._forgetters.append(weakref.WeakMethod(forget))  # type: ignore[arg-type]
+        self._forgetters.append(weakref.WeakMethod(forget))
 
     def forget(self, collection: str | None = None) -> None:
         for ref in self._forgetters:

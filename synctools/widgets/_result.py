@@ -29,7 +29,7 @@ def _as_time(value: Any) -> Any:
 def rows_of(rows: Any) -> list[dict[str, Any]]:
     """A result table (rows or a DataFrame) as rows, server times made timestamps."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-    out = frame.to_dict("records")
+    out: list[dict[str, Any]] = frame.to_dict("records")  # pandas is untyped here
     for row in out:
         for col in TIME_COLUMNS:
             if col in row:

@@ -51,7 +51,8 @@ def html(value: str = "", cls: str | None = None) -> w.HTML:
 def html_of(widget: w.Widget) -> str:
     """The HTML a view draws right now: its HTML children in order (buttons left out)."""
     if isinstance(widget, w.HTML):
-        return widget.value
+        value: str = widget.value  # ipywidgets is untyped: HTML.value is a Unicode trait
+        return value
     static = getattr(widget, "html", None)  # a DataGrid: its first rows as a table
     if callable(static):
         return str(static())

@@ -119,7 +119,7 @@ class DoctorView(View):
     def stage(self, card: FindingCard) -> list[str]:
         """What *Stage fix* does: ``finding.stage(sync)``; nothing is written."""
         try:
-            done = card.finding.stage(self.sync)
+            done: list[str] = card.finding.stage(self.sync)  # Finding.stage; the card holds it as Any
         except Exception as exc:  # shown on the card; the report stays usable
             card.status.value = h.banner(f"{type(exc).__name__}: {exc}", "bad")
             return []

@@ -188,7 +188,9 @@ class DataGrid(anywidget.AnyWidget):
             parts = [_texts(self._frame[c]) for c in self._frame.columns]
             hay = parts[0].str.cat(parts[1:], sep="\x1f") if parts else pd.Series([""] * len(self._frame))
             self._haystack = hay.str.lower()
-        return self._haystack.str.contains(needle, regex=False).to_numpy(bool)
+        # pandas is untyped here: one bool per row
+        found: np.ndarray = self._haystack.str.contains(needle, regex=False).to_numpy(bool)
+        return found
 
     def _refilter(self) -> None:
         keep = np.ones(len(self._frame), dtype=bool) if self._mask is None else self._mask.copy()
