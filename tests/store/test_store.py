@@ -73,17 +73,21 @@ def test_unstage_with_staged_at_drops_only_that_version(store):
     assert store.staged() == []
 
 
+#: long enough that random base64 never holds it by chance ("pw" did, once in a few hundred runs)
+SECRET_PW = "pw-correct-horse-battery-7391"
+
+
 def test_a_snapshot_keeps_envelopes_and_sealed_cleartexts(store):
     sid = store.snapshot("before", "https://node/1.5/1", [
-        SnapshotRecord("passwords", "p1", BSO("p1", "ciphertext", ServerTime(10), 5, 60), {"id": "p1", "password": "pw"}),
+        SnapshotRecord("passwords", "p1", BSO("p1", "ciphertext", ServerTime(10), 5, 60), {"id": "p1", "password": SECRET_PW}),
         SnapshotRecord("passwords", "p2", None),  # did not exist: a restore deletes it
         SnapshotRecord("passwords", "p3", BSO("p3", "never decrypted", ServerTime(11))),
     ])  # fmt: skip
     got = {r.id: r for r in store.snapshot_records(sid)}
-    assert got["p1"].bso == BSO("p1", "ciphertext", ServerTime(10), 5, 60) and got["p1"].cleartext["password"] == "pw"
+    assert got["p1"].bso == BSO("p1", "ciphertext", ServerTime(10), 5, 60) and got["p1"].cleartext["password"] == SECRET_PW
     assert got["p2"].bso is None and got["p3"].cleartext is None
     raw = store._db.execute("SELECT sealed FROM snapshots WHERE id = 'p1'").fetchone()[0]
-    assert "pw" not in raw  # sealed, like staged records
+    assert SECRET_PW not in raw  # sealed, like staged records
     info = store.snapshots()[0]
     assert (info.snapshot, info.label, info.node, info.records) == (sid, "before", "https://node/1.5/1", 3)
     store.set_key(OTHER)  # keys changed: the cleartext is unreadable, the envelope still there
