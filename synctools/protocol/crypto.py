@@ -118,6 +118,8 @@ def _load_cleartext(raw: bytes, record_id: str | None) -> dict[str, Any]:
         obj = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise CleartextJSONError("cleartext is not UTF-8 JSON", record_id) from None
+    except RecursionError:  # hostile nesting must fail one record, never the whole batch
+        raise CleartextJSONError("cleartext JSON nests too deeply to read", record_id) from None
     _check_cleartext(obj, record_id)
     return obj
 
@@ -281,7 +283,7 @@ class CollectionKeys:
 
 
 # The bulk path lives in its own module; it is part of this module's public face.
-from ._bulk import DecryptResult, decrypt_many  # noqa: E402
+from ._bulk import DecryptResult, decrypt_many, load_cleartexts  # noqa: E402
 
 __all__ = [
     "Base64Error",
@@ -295,4 +297,5 @@ __all__ = [
     "PaddingError",
     "PayloadShapeError",
     "decrypt_many",
+    "load_cleartexts",
 ]
