@@ -21,8 +21,11 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
-__all__ = ["BrokenProcessPool", "default_workers", "pool", "shutdown"]
+from synctools.protocol.crypto import KeyBundle, decrypt_many
+
+__all__ = ["BrokenProcessPool", "allowed_workers", "decrypt_and_parse", "default_workers", "pool", "shutdown"]
 
 PARALLEL_FROM = 40_000  # below this many records, starting processes costs more than it saves
 
@@ -33,9 +36,15 @@ _size = 0
 
 def default_workers(n_records: int) -> int:
     """How many processes to use for ``n_records`` (1 = stay in this process)."""
-    if n_records < PARALLEL_FROM or not interactive():
+    if n_records < PARALLEL_FROM:
         return 1
-    return max(1, min(os.cpu_count() or 1, 4))
+    return allowed_workers()
+
+
+def allowed_workers() -> int:
+    """Processes to use for a big collection when nobody said: up to 4 in interactive
+    sessions, none (1) where a script would run again in each worker."""
+    return max(1, min(os.cpu_count() or 1, 4)) if interactive() else 1
 
 
 def interactive() -> bool:
@@ -74,3 +83,10 @@ def shutdown() -> None:
 
 
 atexit.register(shutdown)
+
+
+def decrypt_and_parse(collection: str, bundle: KeyBundle, payloads: list[str], ids: list[str]) -> tuple[Any, list[Any]]:
+    """One part of a collection decrypted and parsed by its engine (a worker's job)."""
+    from synctools import engines
+
+    return engines.get(collection).parse_cleartexts(decrypt_many(bundle, payloads, ids, raw=True), ids)

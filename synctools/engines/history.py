@@ -15,6 +15,7 @@ both paths give the same frames.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synctools.protocol.crypto import CryptoError, KeyBundle, decrypt_many
+from synctools.protocol._columns import BSOColumns
+from synctools.protocol.crypto import CryptoError, KeyBundle, decrypt_many, load_cleartexts
 
 from . import _workers
 from .base import (
@@ -32,8 +34,11 @@ from .base import (
     Column,
     Engine,
     Frames,
+    Part,
     RecordShapeError,
+    batch_from_columns,
     describe_error,
+    live_order,
     stamp,
     str_array,
     times_from_ints,
@@ -62,6 +67,9 @@ TRANSITIONS = (
 _MAXI = np.iinfo(np.int64).max
 _MINI = np.iinfo(np.int64).min
 _KNOWN = frozenset({"id", "deleted", "histUri", "title", "visits"})
+_BOM = b"\xef\xbb\xbf"
+#: an object key written with a \\u escape (``"\\u0064eleted": null`` is still ``deleted``)
+_ESCAPED_KEY = re.compile(rb'\\u[0-9a-fA-F]{4}(?:[^"\\]|\\.)*"\s*:')
 
 
 @dataclass
@@ -81,6 +89,30 @@ class _Chunk:
     vtype: np.ndarray  # int64
     vtype_na: np.ndarray
     extras: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def take(self, rows: np.ndarray) -> _Chunk:
+        """The chunk of pages ``rows`` (ascending), with their visits."""
+        new = np.full(self.n, -1, dtype=np.int64)
+        new[rows] = np.arange(len(rows))
+        keep = new[self.vpage] >= 0 if len(self.vpage) else np.zeros(0, dtype=bool)
+        pick: Any = rows.tolist()
+        return _Chunk(
+            n=len(rows),
+            deleted=self.deleted[rows],
+            deleted_na=self.deleted_na[rows],
+            errors=[self.errors[i] for i in pick],
+            url=self.url.take(pa.array(rows)) if pa is not None and isinstance(self.url, pa.Array)
+            else [self.url[i] for i in pick],
+            title=self.title.take(pa.array(rows)) if pa is not None and isinstance(self.title, pa.Array)
+            else [self.title[i] for i in pick],
+            count=self.count[rows],
+            vpage=new[self.vpage[keep]],
+            vdate=self.vdate[keep],
+            vdate_na=self.vdate_na[keep],
+            vtype=self.vtype[keep],
+            vtype_na=self.vtype_na[keep],
+            extras={int(new[i]): x for i, x in self.extras.items() if new[i] >= 0},
+        )
 
 
 # --------------------------------------------------------------------------- plain path
@@ -203,6 +235,8 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
     blob = b"\n".join(texts)
     if b"\r" in blob or blob.count(b"\n") != len(texts) - 1:
         return None  # a pretty-printed record: line-delimited reading would split it
+    if _BOM in blob:
+        return None  # Arrow skips a byte order mark that JSON (and the plain path) refuses
     try:
         tbl = pj.read_json(
             pa.BufferReader(blob),
@@ -211,15 +245,22 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
             ),
             parse_options=pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="infer"),
         )
+        if tbl.num_rows != len(texts) or tbl.schema != _SCHEMA:
+            return None  # unknown fields (kept in `extra` by the plain path), nested surprises
+        tbl = tbl.combine_chunks()
+        tbl.validate(full=True)  # Arrow's reader does not check UTF-8; JSON text must be UTF-8
     except (ValueError, pa.ArrowException, UnicodeError):
         return None
-    if tbl.num_rows != len(texts) or tbl.schema != _SCHEMA:
-        return None  # unknown fields (kept in `extra` by the plain path), nested surprises
-    tbl = tbl.combine_chunks()
+    if tbl.column("id").null_count:
+        return None  # no id, or a null one: the plain path names the record
     want = pa.array(ids if len(ok) == n else [ids[i] for i in ok], type=pa.string())
     if pc.any(pc.not_equal(tbl.column("id"), want)).as_py():
         return None  # a cleartext id that does not match its BSO: the plain path names it
     deleted = tbl.column("deleted").chunk(0) if tbl.num_rows else pa.array([], pa.bool_())
+    if blob.count(b'"deleted"') != len(deleted) - deleted.null_count or (
+        deleted.null_count and b"\\u" in blob and _ESCAPED_KEY.search(blob)
+    ):
+        return None  # `"deleted": null` reads as absent in Arrow, but is a bad record
     visits = tbl.column("visits").chunk(0)
     url = tbl.column("histUri").chunk(0)
     title = tbl.column("title").chunk(0)
@@ -232,6 +273,10 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
     parents = pc.list_parent_indices(visits).to_numpy()
     dates = flat.field("date")
     types = flat.field("type")
+    if (dates.null_count < len(dates) and pc.min(dates).as_py() == _MINI) or (
+        types.null_count < len(types) and pc.min(types).as_py() == _MINI
+    ):
+        return None  # the plain path refuses the lowest int64 (it marks "no visit")
     counts = pc.fill_null(pc.list_value_length(visits), 0).to_numpy(zero_copy_only=False).astype(np.int64)
     errors: list[str | None] = [None] * n
     deleted_na = np.zeros(n, dtype=bool)
@@ -293,6 +338,33 @@ class HistoryEngine(Engine):
     def build(self, batch: Batch, *, reveal: bool = False) -> Frames:
         chunks = [_plain_chunk(batch.records[a : a + CHUNK]) for a in range(0, len(batch), CHUNK)]
         return self._assemble(batch, chunks, reveal)
+
+    def parse_cleartexts(self, results: Sequence[Any], ids: Sequence[str | None]) -> tuple[Any, list[Any]]:
+        """One part's raw cleartexts to a column chunk: Arrow when it reads the part
+        exactly, else the plain path (whose checks name each bad record)."""
+        if pa is not None and results:
+            got = _arrow_chunk(results, ids)
+            if got is not None:  # every cleartext Arrow read is a JSON object with its BSO's id
+                return got, [r if isinstance(r, CryptoError) else None for r in results]
+        records = load_cleartexts(results, ids)
+        return _plain_chunk(records), [r if isinstance(r, CryptoError) else None for r in records]
+
+    def assemble(self, parts: Sequence[Part], *, reveal: bool = False) -> Frames:
+        chunks: list[_Chunk] = []
+        envs: list[BSOColumns] = []
+        for p in parts:
+            rows = p.live_rows()
+            if rows is None:
+                chunks.append(p.parsed)
+                envs.append(p.env)
+            elif len(rows):
+                chunks.append(p.parsed.take(rows))
+                envs.append(p.env.take(rows))
+        env = BSOColumns.concat(envs) if envs else BSOColumns.empty()
+        order = live_order(parts)
+        if order is not None:  # a newer version read later goes where its record first was
+            env = env.take(order)
+        return self._assemble(batch_from_columns(env, []), chunks, reveal, order)
 
     def from_payloads(
         self,
@@ -372,22 +444,33 @@ class HistoryEngine(Engine):
         return done
 
     # -- chunks -> frames
-    def _assemble(self, batch: Batch, chunks: list[_Chunk], reveal: bool) -> Frames:
+    def _assemble(self, batch: Batch, chunks: list[_Chunk], reveal: bool, order: np.ndarray | None = None) -> Frames:
+        """Frames from column chunks (in ``batch`` order); ``order`` permutes the pages of
+        the chunks (their visits follow) into the order of ``batch``."""
         n = len(batch)
         offsets = np.cumsum([0] + [c.n for c in chunks])
         count = _cat([c.count for c in chunks], np.int64)
-        vpage = _cat([c.vpage + off for c, off in zip(chunks, offsets)], np.int64)
         vdate = _cat([c.vdate for c in chunks], np.int64)
         vdate_na = _cat([c.vdate_na for c in chunks], bool)
-        first, last = _first_last(count, vdate, vdate_na)
-        deleted = pd.arrays.BooleanArray(
-            _cat([c.deleted for c in chunks], bool), _cat([c.deleted_na for c in chunks], bool)
-        )
+        vtype = _cat([c.vtype for c in chunks], np.int64)
+        vtype_na = _cat([c.vtype_na for c in chunks], bool)
+        del_values = _cat([c.deleted for c in chunks], bool)
+        del_na = _cat([c.deleted_na for c in chunks], bool)
         errors = [e for c in chunks for e in c.errors]
         extras = np.full(n, None, dtype=object)
         for c, off in zip(chunks, offsets):
             for i, x in c.extras.items():
                 extras[off + i] = x
+        url, title = _strings([c.url for c in chunks]), _strings([c.title for c in chunks])
+        if order is not None:
+            visits_at = _visit_rows(count, order)
+            count, del_values, del_na, extras = count[order], del_values[order], del_na[order], extras[order]
+            errors = [errors[i] for i in order.tolist()]
+            url, title = url.take(order), title.take(order)
+            vdate, vdate_na, vtype, vtype_na = vdate[visits_at], vdate_na[visits_at], vtype[visits_at], vtype_na[visits_at]
+        vpage = np.repeat(np.arange(n, dtype=np.int64), count)
+        first, last = _first_last(count, vdate, vdate_na)
+        deleted = pd.arrays.BooleanArray(del_values, del_na)
         env = batch.envelope()
         count_arr = pd.arrays.IntegerArray(
             count, np.asarray(deleted.isna()) | np.asarray(deleted.fillna(False))
@@ -397,8 +480,8 @@ class HistoryEngine(Engine):
                 **env,
                 "deleted": deleted,
                 "error": str_array(errors),
-                "url": _strings([c.url for c in chunks]),
-                "title": _strings([c.title for c in chunks]),
+                "url": url,
+                "title": title,
                 "visit_count": count_arr,
                 "first_visit": times_from_ints(first, first == _MAXI, "us"),
                 "last_visit": times_from_ints(last, last == _MINI, "us"),
@@ -406,8 +489,6 @@ class HistoryEngine(Engine):
             },
             copy=False,
         )
-        vtype = _cat([c.vtype for c in chunks], np.int64)
-        vtype_na = _cat([c.vtype_na for c in chunks], bool)
         codes = np.where((vtype >= 1) & (vtype <= 9) & ~vtype_na, vtype - 1, -1).astype(np.int8)
         visits = pd.DataFrame(
             {
@@ -425,6 +506,15 @@ class HistoryEngine(Engine):
 
 def _with_records(batch: Batch, records: list[Any]) -> Batch:
     return Batch(batch.ids, records, batch.modified, batch.sortindex, batch.ttl)
+
+
+def _visit_rows(count: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Indexes of the visits of pages ``order`` (each page's visits in a run), given each
+    page's visit ``count`` (visits stored page after page)."""
+    starts = np.cumsum(count) - count
+    sel = count[order]
+    run = np.cumsum(sel) - sel
+    return np.repeat(starts[order] - run, sel) + np.arange(int(sel.sum()), dtype=np.int64)
 
 
 def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
