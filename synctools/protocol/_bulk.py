@@ -165,19 +165,17 @@ def _decrypt_into(
     if not m:
         return
     ct_ascii = list(map(str.encode, cts))  # the regex/ascii check guarantees ASCII
-    digests = list(map(_hmac_digest, repeat(bundle.hmac_key, m), ct_ascii, repeat("sha256", m)))
+    digests = map(_hmac_digest, repeat(bundle.hmac_key, m), ct_ascii, repeat("sha256", m))
+    mac_ok = list(map(operator.eq, map(bytes.hex, digests), map(str.lower, macs)))
     bad: dict[int, CryptoError] = {}
-    for k in _hmac_mismatches(digests, macs):
-        bad[k] = HMACMismatchError("HMAC mismatch", ids[pos[k]])
-    cipher = _b64_many(ct_ascii)
-    if cipher is None:  # some record is not strict base64: per record, for its precise error
-        cipher = _joined(_decode_all(ct_ascii, "ciphertext", pos, ids, bad))
-    ivs_ascii = list(map(str.encode, ivs))
-    iv_raw = _b64_many(ivs_ascii)
-    if iv_raw is None:
-        iv_raw = _joined(_decode_all(ivs_ascii, "IV", pos, ids, bad))
-    ct, lens = cipher
-    iv, iv_lens = iv_raw
+    if not all(mac_ok):
+        for k, ok in enumerate(mac_ok):
+            if not ok:
+                bad[k] = HMACMismatchError("HMAC mismatch", ids[pos[k]])
+    cipher = _decode_all(ct_ascii, "ciphertext", pos, ids, bad)
+    iv_raw = _decode_all(list(map(str.encode, ivs)), "IV", pos, ids, bad)
+    lens = np.fromiter(map(len, cipher), dtype=np.int64, count=m)
+    iv_lens = np.fromiter(map(len, iv_raw), dtype=np.int64, count=m)
     for k in np.flatnonzero(iv_lens != BLOCK).tolist():
         bad.setdefault(k, Base64Error(f"IV must decode to 16 bytes, got {iv_lens[k]}", ids[pos[k]]))
     for k in np.flatnonzero((lens == 0) | (lens % BLOCK != 0)).tolist():
@@ -185,92 +183,22 @@ def _decrypt_into(
     if bad:  # drop the failures and carry on with the rest
         for k, exc in bad.items():
             results[pos[k]] = exc
-        keep = np.ones(m, dtype=bool)
-        keep[list(bad)] = False
-        ct = ct[np.repeat(keep, lens)]
-        iv = iv[np.repeat(keep, iv_lens)]
-        pos = [p for p, k in zip(pos, keep.tolist()) if k]
+        keep = [k for k in range(m) if k not in bad]
+        pos = [pos[k] for k in keep]
+        cipher = [cipher[k] for k in keep]
+        iv_raw = [iv_raw[k] for k in keep]
         lens = lens[keep]
         m = len(pos)
         if not m:
             return
-    _cbc_and_parse(bundle.enc_key, pos, ct, iv, lens, ids, results, raw)
-
-
-def _hmac_mismatches(digests: list[bytes], macs: list[str]) -> list[int]:
-    """Positions whose hex ``mac`` is not its digest, compared in one pass when every mac
-    is 64 hex digits (case-insensitive, as ``mac.lower() == digest.hex()``)."""
-    m = len(digests)
-    want = None
-    if set(map(len, macs)) == {64}:
-        try:
-            want = bytes.fromhex("".join(macs))
-        except ValueError:
-            want = None
-    if want is not None and len(want) == 32 * m:  # fromhex skips whitespace: the length tells
-        got = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(m, 32)
-        return np.flatnonzero((got != np.frombuffer(want, dtype=np.uint8).reshape(m, 32)).any(axis=1)).tolist()
-    ok = map(operator.eq, map(bytes.hex, digests), map(str.lower, macs))
-    return [k for k, good in enumerate(ok) if not good]
-
-
-def _joined(parts: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-    return np.frombuffer(b"".join(parts), dtype=np.uint8), lens
-
-
-# base64 alphabet -> 6-bit value; "=" -> 64; anything else -> 255
-_B64 = np.full(256, 255, dtype=np.uint8)
-_B64[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", dtype=np.uint8)] = np.arange(64)
-_B64[ord("=")] = 64
-
-
-def _b64_many(texts: list[bytes]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Strict base64 decoding of many texts at once: the decoded bytes joined, and each
-    text's decoded length. None when any text is not what ``a2b_base64(strict_mode=True)``
-    accepts (a character outside the alphabet, a length not a multiple of 4, padding
-    anywhere but the last one or two places): then decode per record, for the error."""
-    m = len(texts)
-    chars = np.fromiter(map(len, texts), dtype=np.int64, count=m)
-    if (chars % 4).any():
-        return None
-    vals = _B64[np.frombuffer(b"".join(texts), dtype=np.uint8)]
-    if vals.size and vals.max() == 255:
-        return None
-    ends = np.cumsum(chars)
-    pad = vals == 64
-    npad = np.zeros(m, dtype=np.int64)
-    if pad.any():
-        full = chars > 0
-        last1 = np.zeros(m, dtype=bool)
-        last2 = np.zeros(m, dtype=bool)
-        last1[full] = pad[ends[full] - 1]
-        last2[full] = pad[ends[full] - 2]
-        if (last2 & ~last1).any() or int(pad.sum()) != int(last1.sum() + last2.sum()):
-            return None  # "=" in the middle, or three of them
-        npad = last1.astype(np.int64) + last2
-        vals = np.where(pad, 0, vals).astype(np.uint8)
-    quads = vals.reshape(-1, 4)
-    out = np.empty((len(quads), 3), dtype=np.uint8)
-    out[:, 0] = (quads[:, 0] << 2) | (quads[:, 1] >> 4)
-    out[:, 1] = ((quads[:, 1] & 15) << 4) | (quads[:, 2] >> 2)
-    out[:, 2] = ((quads[:, 2] & 3) << 6) | quads[:, 3]
-    flat = out.reshape(-1)
-    lens = chars // 4 * 3 - npad
-    if npad.any():  # drop each text's padding bytes from the end of its output
-        keep = np.ones(len(flat), dtype=bool)
-        out_ends = np.cumsum(chars // 4 * 3)
-        keep[out_ends[npad >= 1] - 1] = False
-        keep[out_ends[npad == 2] - 2] = False
-        flat = flat[keep]
-    return flat, lens
+    _cbc_and_parse(bundle.enc_key, pos, cipher, iv_raw, lens, ids, results, raw)
 
 
 def _cbc_and_parse(
     enc_key: bytes,
     pos: list[int],
-    ct_arr: np.ndarray,
-    iv_arr: np.ndarray,
+    cipher: list[bytes],
+    iv_raw: list[bytes],
     lens: np.ndarray,
     ids: list[str | None],
     results: list[Any],
@@ -278,14 +206,16 @@ def _cbc_and_parse(
 ) -> None:
     m = len(pos)
     total = int(lens.sum())
+    blob = b"".join(cipher)
     ends = np.cumsum(lens)
     starts = ends - lens
     # "previous block" stream: ciphertext shifted by one block, IVs at record starts
+    ct_arr = np.frombuffer(blob, dtype=np.uint8)
     prev = np.empty(total, dtype=np.uint8)
     prev[BLOCK:] = ct_arr[:-BLOCK]
-    prev.reshape(-1, BLOCK)[starts // BLOCK] = iv_arr.reshape(-1, BLOCK)
+    prev.reshape(-1, BLOCK)[starts // BLOCK] = np.frombuffer(b"".join(iv_raw), dtype=np.uint8).reshape(-1, BLOCK)
     ecb = Cipher(algorithms.AES(enc_key), modes.ECB()).decryptor()  # noqa: S305 - CBC done by hand
-    plain = np.frombuffer(ecb.update(ct_arr.tobytes()) + ecb.finalize(), dtype=np.uint8)
+    plain = np.frombuffer(ecb.update(blob) + ecb.finalize(), dtype=np.uint8)
     body = np.bitwise_xor(plain, prev)
     del prev, plain, ct_arr
     pad = body[ends - 1].astype(np.int64)

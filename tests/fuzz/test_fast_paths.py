@@ -1,11 +1,10 @@
 """Each fast path against the checked path it stands in for, on generated hostile input:
-vectorised base64 against ``binascii`` (strict), the columnar page reader against
-``BSO.from_json``, Arrow's history reader against the per-record parser. A fast path
-may give up (and hand over); it may never answer differently."""
+the columnar page reader against ``BSO.from_json``, Arrow's history reader against the
+per-record parser. A fast path may give up (and hand over); it may never answer
+differently."""
 
 from __future__ import annotations
 
-import binascii
 import json
 
 import numpy as np
@@ -15,29 +14,9 @@ from hypothesis import strategies as st
 from synctools import engines
 from synctools.engines.base import Part
 from synctools.frames import frames_from_records
-from synctools.protocol._bulk import _b64_many
 from synctools.protocol._columns import BSOColumns, columns_from_json
 from synctools.protocol.bso import BSO, BSOValidationError
 from synctools.protocol.crypto import load_cleartexts
-
-B64 = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n*", max_size=24)
-
-
-@given(st.lists(st.one_of(st.binary(max_size=40).map(lambda b: binascii.b2a_base64(b, newline=False).decode()), B64),
-                min_size=1, max_size=8))  # fmt: skip
-def test_vectorised_base64_is_strict_base64(texts):
-    raw = [t.encode() for t in texts]
-    try:
-        want = [binascii.a2b_base64(t, strict_mode=True) for t in raw]
-    except binascii.Error:
-        want = None
-    got = _b64_many(raw)
-    if got is None:
-        return  # handed over to the per-record decoder
-    assert want is not None, texts
-    flat, lens = got
-    assert flat.tobytes() == b"".join(want) and lens.tolist() == [len(w) for w in want]
-
 
 ANY = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
                 st.floats(allow_nan=False), st.text(max_size=8), st.lists(st.integers(), max_size=2))  # fmt: skip
