@@ -292,6 +292,17 @@ class Part:
         return None if self.live.all() else np.flatnonzero(self.live)
 
 
+def live_env(parts: Sequence[Part]) -> BSOColumns:
+    """The envelopes of the parts' live rows, in the order :meth:`Engine.assemble` puts them."""
+    envs = []
+    for p in parts:
+        rows = p.live_rows()
+        envs.append(p.env if rows is None else p.env.take(rows))
+    env = BSOColumns.concat(envs) if envs else BSOColumns.empty()
+    order = live_order(parts)
+    return env if order is None else env.take(order)
+
+
 def live_order(parts: Sequence[Part]) -> np.ndarray | None:
     """The permutation that puts the parts' live rows (concatenated in part order) in
     the order their records were first read; None when they already are."""
@@ -469,6 +480,11 @@ class Engine:
         Runs in a worker thread while the next part decrypts: no shared state."""
         records = load_cleartexts(results, ids)
         return records, [r if isinstance(r, CryptoError) else None for r in records]
+
+    def compact(self, frames: Frames) -> Any:
+        """What :meth:`assemble` built, as one part's parse sharing the frames' memory, or
+        None (the default: the parts are kept as they are)."""
+        return None
 
     def assemble(self, parts: Sequence[Part], *, reveal: bool = False) -> Frames:
         """All frames from parsed parts, their live rows in order."""

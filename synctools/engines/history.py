@@ -74,16 +74,16 @@ _ESCAPED_KEY = re.compile(rb'\\u[0-9a-fA-F]{4}(?:[^"\\]|\\.)*"\s*:')
 
 @dataclass
 class _Chunk:
-    """Columns for a run of consecutive records (every record gets a page row)."""
+    """Columns for a run of consecutive records (every record gets a page row). Visits
+    are stored page after page: ``count`` says how many each page has."""
 
     n: int
     deleted: np.ndarray  # bool
     deleted_na: np.ndarray  # bool: error rows
     errors: list[str | None]
-    url: Any  # list[str | None] or a pyarrow string array
+    url: Any  # list[str | None], or a pyarrow string (chunked) array
     title: Any
     count: np.ndarray  # int64 visits per page
-    vpage: np.ndarray  # int64 page index (within chunk) of each visit
     vdate: np.ndarray  # int64 µs
     vdate_na: np.ndarray
     vtype: np.ndarray  # int64
@@ -94,25 +94,28 @@ class _Chunk:
         """The chunk of pages ``rows`` (ascending), with their visits."""
         new = np.full(self.n, -1, dtype=np.int64)
         new[rows] = np.arange(len(rows))
-        keep = new[self.vpage] >= 0 if len(self.vpage) else np.zeros(0, dtype=bool)
+        visits = _visit_rows(self.count, rows)
         pick: Any = rows.tolist()
         return _Chunk(
             n=len(rows),
             deleted=self.deleted[rows],
             deleted_na=self.deleted_na[rows],
             errors=[self.errors[i] for i in pick],
-            url=self.url.take(pa.array(rows)) if pa is not None and isinstance(self.url, pa.Array)
-            else [self.url[i] for i in pick],
-            title=self.title.take(pa.array(rows)) if pa is not None and isinstance(self.title, pa.Array)
-            else [self.title[i] for i in pick],
+            url=_take_strings(self.url, rows),
+            title=_take_strings(self.title, rows),
             count=self.count[rows],
-            vpage=new[self.vpage[keep]],
-            vdate=self.vdate[keep],
-            vdate_na=self.vdate_na[keep],
-            vtype=self.vtype[keep],
-            vtype_na=self.vtype_na[keep],
+            vdate=self.vdate[visits],
+            vdate_na=self.vdate_na[visits],
+            vtype=self.vtype[visits],
+            vtype_na=self.vtype_na[visits],
             extras={int(new[i]): x for i, x in self.extras.items() if new[i] >= 0},
         )
+
+
+def _take_strings(values: Any, rows: np.ndarray) -> Any:
+    if pa is not None and isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.take(pa.array(rows))
+    return [values[i] for i in rows.tolist()]
 
 
 # --------------------------------------------------------------------------- plain path
@@ -133,7 +136,6 @@ def _plain_chunk(records: Sequence[Any]) -> _Chunk:
     urls: list[str | None] = [None] * n
     titles: list[str | None] = [None] * n
     count = np.zeros(n, dtype=np.int64)
-    vpage: list[int] = []
     vdate: list[int | None] = []
     vtype: list[int | None] = []
     extras: dict[int, dict[str, Any]] = {}
@@ -174,7 +176,6 @@ def _plain_chunk(records: Sequence[Any]) -> _Chunk:
             continue
         urls[i], titles[i] = url, title
         count[i] = len(dates)
-        vpage.extend([i] * len(dates))
         vdate.extend(dates)
         vtype.extend(types)
         if extra:
@@ -189,7 +190,6 @@ def _plain_chunk(records: Sequence[Any]) -> _Chunk:
         url=urls,
         title=titles,
         count=count,
-        vpage=np.asarray(vpage, dtype=np.int64),
         vdate=np.fromiter((0 if d is None else d for d in vdate), np.int64, len(vdate)),
         vdate_na=vd_na,
         vtype=np.fromiter((0 if t is None else t for t in vtype), np.int64, len(vtype)),
@@ -270,7 +270,6 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
     flat = visits.flatten()
     if flat.null_count:
         return None  # a null visit: the plain path reports it
-    parents = pc.list_parent_indices(visits).to_numpy()
     dates = flat.field("date")
     types = flat.field("type")
     if (dates.null_count < len(dates) and pc.min(dates).as_py() == _MINI) or (
@@ -294,7 +293,6 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
         full = np.zeros(n, dtype=np.int64)
         full[ok] = counts
         counts = full
-        parents = np.asarray(ok, dtype=np.int64)[parents]
     return _Chunk(
         n=n,
         deleted=pc.fill_null(is_del, False).to_numpy(zero_copy_only=False),
@@ -303,7 +301,6 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
         url=url,
         title=title,
         count=counts,
-        vpage=parents.astype(np.int64, copy=False),
         vdate=dates.fill_null(0).to_numpy(),
         vdate_na=dates.is_null().to_numpy(zero_copy_only=False),
         vtype=types.fill_null(0).to_numpy(),
@@ -348,6 +345,28 @@ class HistoryEngine(Engine):
                 return got, [r if isinstance(r, CryptoError) else None for r in results]
         records = load_cleartexts(results, ids)
         return _plain_chunk(records), [r if isinstance(r, CryptoError) else None for r in records]
+
+    def compact(self, frames: Frames) -> _Chunk | None:
+        """The assembled frames as one chunk that shares their buffers (no copy), to
+        stand for every part they were built from: a view then holds its records' parse
+        once, not twice. None where the frames do not hold the parse as it was."""
+        main, visits = frames.main, frames.companions.get("visits")
+        if visits is None or pa is None:
+            return None
+        try:
+            deleted, count, vtype = main["deleted"].array, main["visit_count"].array, visits["type"].array
+            dates = visits["date"].array
+            url, title = main["url"].array.__arrow_array__(), main["title"].array.__arrow_array__()
+            errors = main["error"].array.__arrow_array__().to_pylist()
+            parts = (deleted._data, deleted._mask, count._data, vtype._data, vtype._mask, dates.asi8)
+        except AttributeError:  # not the arrays this engine built
+            return None
+        extra = main["extra"].to_numpy()
+        return _Chunk(
+            n=len(main), deleted=parts[0], deleted_na=parts[1], errors=errors, url=url, title=title,
+            count=parts[2], vdate=parts[5], vdate_na=np.asarray(dates.isna()), vtype=parts[3], vtype_na=parts[4],
+            extras={i: x for i, x in enumerate(extra.tolist()) if x is not None},
+        )  # fmt: skip
 
     def assemble(self, parts: Sequence[Part], *, reveal: bool = False) -> Frames:
         chunks: list[_Chunk] = []
@@ -523,10 +542,17 @@ def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
 
 def _strings(parts: list[Any]) -> Any:
     if pa is not None:
-        arrays = [p if isinstance(p, pa.Array) else pa.array(p, type=pa.string()) for p in parts]
+        arrays: list[Any] = []
+        for p in parts:  # large_string, as pandas keeps its strings (a compacted part already is)
+            if isinstance(p, pa.ChunkedArray):
+                arrays.extend(c.cast(pa.large_string()) for c in p.chunks)
+            elif isinstance(p, pa.Array):
+                arrays.append(p.cast(pa.large_string()))
+            else:
+                arrays.append(pa.array(p, type=pa.large_string()))
         if not arrays:
             return pd.array([], dtype="str")
-        return pa.chunked_array(arrays, type=pa.string()).to_pandas().array
+        return pa.chunked_array(arrays, type=pa.large_string()).to_pandas().array
     return pd.array([x for p in parts for x in p], dtype="str")
 
 

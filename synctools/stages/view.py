@@ -26,7 +26,7 @@ import pandas as pd
 
 from .. import engines, net
 from ..engines import Frames, _workers
-from ..engines.base import Part
+from ..engines.base import Part, live_env
 from ..protocol._columns import NO_TIME, BSOColumns
 from ..protocol.bso import BSO, ServerTime
 from ..protocol.crypto import CryptoError, KeyBundle, decrypt_many
@@ -175,9 +175,32 @@ class CollectionView:
             self._frames.clear()
             self._frames_version = self.version
         if reveal not in self._frames:
+            engine = engines.get(self.name)
             parts = [p for p in self.parts if len(p.env)]
-            self._frames[reveal] = engines.get(self.name).assemble(parts, reveal=reveal)
+            built = self._frames[reveal] = engine.assemble(parts, reveal=reveal)
+            self._compact(engine, parts, built)
         return self._frames[reveal]
+
+    def _compact(self, engine: engines.Engine, parts: list[Part], built: Frames) -> None:
+        """Stand one part, sharing the frames' memory, for all the parts they came from
+        (same records, same order, same keys from here on): a big collection then holds
+        its parse once. Only where the engine can (history), and the parts share a key."""
+        if len(parts) < 2 and all(p.live.all() for p in parts):
+            return
+        bundles = {id(b) for p, b in zip(self.parts, self._bundles) if len(p.env)}
+        if len(bundles) != 1:
+            return
+        parsed = engine.compact(built)
+        if parsed is None:
+            return
+        env = live_env(parts)
+        n = len(env)
+        bundle = next(b for p, b in zip(self.parts, self._bundles) if len(p.env))
+        self.parts = [Part(env, parsed, np.ones(n, dtype=bool), np.arange(n, dtype=np.int64))]
+        self._bundles = [bundle]
+        self._starts = [0]
+        self._rows = n
+        self._where.update(zip(env.ids, range(n)))  # in place: a million ids need no second dict
 
 
 class _Envelopes(Mapping[str, BSO]):

@@ -163,3 +163,28 @@ def test_a_hostile_page_is_read_record_by_record_and_hides_nothing(stack, accoun
     assert set(mirror) == {"d1", "d2", "d3"} and mirror["d1"].bso.modified == 170000000100
     assert mirror["d3"].reason == "hmac-mismatch" and mirror["d2"].bso.sortindex is None
     assert np.array_equal(s.frame("history", "visits")["id"].to_numpy(), np.array(["d1", "d1", "d2"], dtype=object))
+
+
+def test_frames_stay_right_after_the_parts_are_compacted_and_change_again(stack, account):
+    """After the first frames, a view keeps one part that shares their memory; later
+    downloads, replacements and commits build on it."""
+    put_history(stack, account, [page(f"c{i:03d}", i % 5) for i in range(40)])
+    s = Sync.local(stack, email=account.email, password=account.password, page_size=7)
+    s.run(until="download")
+    first = s.frame("history")
+    assert len(s._view.views["history"].parts) == 1  # six pages now one part
+    put_history(stack, account, [page("c003", 9, "replaced"), page("c100", 2), page("c101", 0)])
+    s.download()
+    s.edit("history", "c010", {"title": "committed"})
+    s.merge()
+    s.commit(s.plan_upload())
+    again = s.collection_frames("history")
+    fresh = Sync.local(stack, email=account.email, password=account.password)
+    fresh.run(until="download")
+    want = fresh.collection_frames("history")
+    assert list(again.main["id"][:40]) == list(first["id"])  # every record kept its place
+    for name, df in want:
+        got = again[name]
+        key = ["id"] if name == "main" else ["id", "date"]
+        pd.testing.assert_frame_equal(got.sort_values(key, ignore_index=True), df.sort_values(key, ignore_index=True), obj=name)
+    assert again.main.set_index("id").at["c003", "visit_count"] == 9
