@@ -21,11 +21,8 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
 
-from synctools.protocol.crypto import KeyBundle, decrypt_many
-
-__all__ = ["BrokenProcessPool", "allowed_workers", "decrypt_and_parse", "default_workers", "pool", "shutdown"]
+__all__ = ["BrokenProcessPool", "allowed_workers", "default_workers", "pool", "shutdown"]
 
 PARALLEL_FROM = 40_000  # below this many records, starting processes costs more than it saves
 
@@ -84,9 +81,3 @@ def shutdown() -> None:
 
 atexit.register(shutdown)
 
-
-def decrypt_and_parse(collection: str, bundle: KeyBundle, payloads: list[str], ids: list[str]) -> tuple[Any, list[Any]]:
-    """One part of a collection decrypted and parsed by its engine (a worker's job)."""
-    from synctools import engines
-
-    return engines.get(collection).parse_cleartexts(decrypt_many(bundle, payloads, ids, raw=True), ids)

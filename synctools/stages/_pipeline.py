@@ -25,18 +25,25 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ..engines import _workers
+from ..engines import _workers, decrypt_and_parse
 from ..protocol._columns import BSOColumns
 from ..protocol.crypto import CryptoError, KeyBundle, decrypt_many
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engines import Engine
     from ..store import Store
-    from .view import CollectionView
 
 T = TypeVar("T")
+
+
+class CollectionView(Protocol):
+    """What an Absorber needs of the view it fills (stages.view.CollectionView)."""
+
+    name: str
+
+    def add_part(self, env: BSOColumns, bundle: KeyBundle, parsed: Any, errors: list[CryptoError | None]) -> None: ...
 INLINE_BELOW = 256  # rows: a small part (a commit's records) is cheaper without the thread hop
 
 
@@ -122,7 +129,7 @@ class Absorber:
         if self.workers > 1 and self._seen > _workers.PARALLEL_FROM:
             try:
                 fut = _workers.pool(self.workers).submit(
-                    _workers.decrypt_and_parse, self.view.name, self.bundle, env.payloads, env.ids
+                    decrypt_and_parse, self.view.name, self.bundle, env.payloads, env.ids
                 )
             except (_workers.BrokenProcessPool, RuntimeError):
                 _workers.shutdown()
