@@ -341,14 +341,21 @@ class LocalView:
         absorber = Absorber(view, self.core.setup.bundle(coll), engines.get(coll), store=store,
                             workers=self._workers())  # fmt: skip
         changed: net.CollectionChanged | None = None
-        with absorber, prefetch(reader.pages()) as pages:
-            try:
-                while (page := core.call(lambda: next(pages, None))) is not None:
-                    row["pages"] += 1
-                    row["downloaded"] += len(page.records)
-                    absorber.put(page.records)
-            except net.CollectionChanged as exc:
-                changed = exc
+
+        def read_all() -> None:
+            nonlocal changed
+            # Leaving this block waits for every page's parse and mirror write, so a node
+            # move (which core.call turns into a reset of the mirror) comes after them.
+            with absorber, prefetch(reader.pages()) as pages:
+                try:
+                    for page in pages:
+                        row["pages"] += 1
+                        row["downloaded"] += len(page.records)
+                        absorber.put(page.records)
+                except net.CollectionChanged as exc:
+                    changed = exc
+
+        core.call(read_all)
         for err in absorber.failed:
             reasons[err.reason] = reasons.get(err.reason, 0) + 1
         row["failed"] = len(absorber.failed)

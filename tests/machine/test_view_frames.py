@@ -188,3 +188,28 @@ def test_frames_stay_right_after_the_parts_are_compacted_and_change_again(stack,
         key = ["id"] if name == "main" else ["id", "date"]
         pd.testing.assert_frame_equal(got.sort_values(key, ignore_index=True), df.sort_values(key, ignore_index=True), obj=name)
     assert again.main.set_index("id").at["c003", "visit_count"] == 9
+
+
+def test_a_node_move_mid_download_leaves_nothing_of_the_old_node(stack, account, monkeypatch):
+    """Pages read before the move are parsed and mirrored in other threads: all of that
+    must be done before the move resets the mirror, or old records would survive it."""
+    from synctools.machine import NodeReassigned
+    from synctools.net.storage import CollectionReader
+
+    put_history(stack, account, [page(f"n{i:04d}", 2) for i in range(900)])
+    s = Sync.local(stack, email=account.email, password=account.password, page_size=300)  # parsed off-thread
+    s.run(until="fetch_crypto_keys")
+    real = CollectionReader.pages
+
+    def move_after_the_first_page(self):
+        for n, got in enumerate(real(self)):
+            yield got
+            if n == 0:  # the server moves the account while we read
+                stack.admin.reassign(account.email)
+                stack.admin.expire_tokens(account.email)
+
+    monkeypatch.setattr(CollectionReader, "pages", move_after_the_first_page)
+    with pytest.raises(NodeReassigned):
+        s.download(["history"])
+    assert s.store.mirror("history") == [] and s.store.mirror_collections() == {}
+    assert s.store.last_sync("history") == 0 and s._view.views == {}
