@@ -135,7 +135,7 @@ def seed(stack: Stack, sync: Sync, n: int) -> int:
     t0 = time.perf_counter()
     records = make_records(n - have, seed=18)
     for i, rec in enumerate(records):
-        rec["id"] = f"up{i:010d}"  # never one of the demo's ids
+        rec["id"] = f"up{have + i:010d}"  # never one of the demo's, nor one seeded before
     for a in range(0, len(records), SEED_BATCH):
         bsos = [
             {"id": r["id"], "sortindex": len(r["visits"]),
