@@ -7,9 +7,12 @@ Each subcommand lives beside the code it drives and registers itself here throug
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 from .errors import SynctoolsError
@@ -20,9 +23,11 @@ COMMAND_MODULES = [
     "synctools.demo",
     "synctools.commands.account",  # login, logout, status
     "synctools.commands.data",  # pull, export, doctor, trace
+    "synctools.commands.changes",  # discard, restore
     "synctools.commands.lab",
     "synctools.commands.device",  # device: a Firefox profile (docs/device.md)
     "synctools.commands.snapshot",  # snapshot
+    "synctools.commands.check_server",  # check-server: a self-hosted setup, link by link
 ]
 
 
@@ -30,8 +35,17 @@ class CommandError(SynctoolsError):
     """An expected failure: printed as one line, exit status 1, no traceback."""
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # Sync ids are base64url and may start with "-": argparse takes them for options
+        odd = [a for a in message.partition("unrecognized arguments: ")[2].split() if a[:1] == "-" and a[1:2] != "-"]
+        if odd and len(odd[0]) > 2:
+            message += f" (a record id that starts with '-' goes after '--', e.g. `... -- {odd[0]}`)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="synctools",
         description="Inspect and debug Firefox Sync account data; run a local sync stack.",
     )
@@ -56,11 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except CommandError as exc:
-        print(f"synctools: error: {exc}", file=sys.stderr)
+    except SynctoolsError as exc:  # CommandError, and any other error raised on purpose
+        print(f"synctools: error: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `synctools export ... -o - | head`: the reader left, nothing is wrong
+        # Python would report the failed flush at exit; point stdout at nothing instead
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports it
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from synctools import engines
-from synctools.engines.base import Batch, Frames
+from synctools.engines.base import Batch, Frames, str_array
 from synctools.protocol.bso import BSO, ServerTime
 from synctools.protocol.crypto import CollectionKeys, CryptoError, KeyBundle
 
@@ -282,7 +282,7 @@ def export_view(df: pd.DataFrame, *, reveal: bool = False, json_objects: bool = 
         if objects:
             out = out.copy() if out is df else out
             for c in objects:
-                out[c] = pd.array([_json_cell(v) for v in out[c]], dtype="str")
+                out[c] = str_array([_json_cell(v) for v in out[c]])
     return out
 
 

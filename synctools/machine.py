@@ -47,6 +47,7 @@ from .results import (
 )
 from .stages.commit import Committer
 from .stages.core import BackoffPolicy, Core, Options, ServerSetup, StorageFactory
+from .stages.offline import Offline, OfflineError, OfflinePart
 from .stages.setup import Credentials, Endpoints, SetupPart, data_dir, default_store_path
 from .stages.staging import Keep, Staging
 from .stages.view import LocalView
@@ -79,6 +80,8 @@ __all__ = [
     "BackoffActive",
     "Credentials",
     "NodeReassigned",
+    "Offline",
+    "OfflineError",
     "S",
     "StageOrderError",
     "StalePlanError",
@@ -127,6 +130,7 @@ class Sync:
         self._view = LocalView(core)
         self._staging = Staging(core, self._view)
         self._committer = Committer(core, self._setup, self._view, self._staging)
+        self._offline = OfflinePart(core, self._setup, self._view)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -231,6 +235,8 @@ class Sync:
         who = creds.email or (session.email if session else None) or "?"
         nxt = NEXT_STAGE.get(self.state)
         hint = f", next: {nxt}()" if nxt else ""
+        if self.offline is not None:
+            hint = f", offline as of {self.offline.as_of}"
         return f"<Sync {who} state={self.state.value}{hint}>"
 
     # ------------------------------------------------------------------ what it knows
@@ -410,6 +416,22 @@ class Sync:
         resets it) and, with ``wipe=True``, its collection deleted first. Review, then commit."""
         return self._setup.plan_engine_reset(engine, wipe=wipe)
 
+    def open_offline(self, reason: str = "asked for", collections: Iterable[str] | None = None) -> StageResult:
+        """Work from the local store alone, when the server does not answer: the setup
+        stages and ``download`` run again, each answered by what the store kept of the
+        server (meta/global and crypto/keys as sent, the mirror), and the state moves as
+        online. Needs :meth:`authenticate` first (no network with a saved session that
+        holds the keys); ``collections`` limits what is decrypted (default: all mirrored).
+        Afterwards :attr:`offline` says why and as of when, and every network stage,
+        commit and server-reading plan raises :class:`OfflineError`."""
+        return self._offline.open_offline(reason, collections)
+
+    @property
+    def offline(self) -> Offline | None:
+        """Why and as of when this sync works from the local store alone (None: online)."""
+        offline: Offline | None = self._core.offline
+        return offline
+
     # ------------------------------------------------------------------ records (3)
     def download(self, collections: Iterable[str] | str | None = None) -> DownloadResult:
         """3: for each collection, read what is newer than the last sync (paged), decrypt
@@ -426,6 +448,15 @@ class Sync:
     def envelope(self, collection: str, record_id: str) -> BSO | None:
         """The record's server envelope as last seen (id, modified, sortindex, ttl, payload)."""
         return self._view.envelope(collection, record_id)
+
+    def envelopes(self, collection: str) -> dict[str, BSO]:
+        """Every record's server envelope of a downloaded collection, by id (a copy)."""
+        return self._view.envelopes(collection)
+
+    @property
+    def downloaded(self) -> list[str]:
+        """The collections this sync holds records of (downloaded, or read from the store)."""
+        return self._view.downloaded()
 
     def errors(self, collection: str | None = None, *, validate: bool = False) -> pd.DataFrame:
         """Every record that failed to decrypt, with why. ``validate=True`` also builds

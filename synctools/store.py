@@ -5,7 +5,10 @@ It holds what a sync must remember between notebook cells and kernel restarts:
 - ``mirror``: the server's records as last seen, exactly as the server sent them (the
   encrypted payload and the envelope), plus whether each decrypted and why not;
 - ``staged``: the person's edits, additions and deletions waiting for review;
-- ``state``: last-sync times, syncIDs, the node, the declined list — small JSON values;
+- ``state``: last-sync times, syncIDs, the node, the declined list — small JSON values —
+  and the server's setup as last read (info/configuration, info/collections, and the
+  meta/global and crypto/keys records as the server sent them: crypto/keys stays the
+  server's ciphertext), so a sync can open offline (``Sync.open_offline``);
 - ``snapshots``: every server record a commit replaced, so it can be put back.
 
 Nothing secret is stored in clear. The mirror keeps the server's ciphertext, never
@@ -20,7 +23,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
@@ -149,17 +152,29 @@ class Store:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.touch(mode=0o600, exist_ok=True)
-        self._db = sqlite3.connect(
-            ":memory:" if self.path is None else str(self.path), check_same_thread=False, isolation_level=None
-        )
-        if self.path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        columns = {r[1] for r in self._db.execute("PRAGMA table_info(snapshots)")}
-        if "sealed" not in columns:  # a store from before snapshots kept cleartexts
-            self._db.execute("ALTER TABLE snapshots ADD COLUMN sealed TEXT")
-        found = self.get_state("schema_version")
+        try:
+            self._db = sqlite3.connect(
+                ":memory:" if self.path is None else str(self.path), check_same_thread=False, isolation_level=None
+            )
+            if self.path is not None:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "state" not in tables:  # never add our tables to, say, Firefox's places.sqlite
+                self._db.close()
+                raise StoreError(
+                    f"{self.path} is another program's database (tables: {', '.join(sorted(tables)[:5])}):"
+                    " give the local store a path of its own"
+                )
+            self._db.executescript(_SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(snapshots)")}
+            if "sealed" not in columns:  # a store from before snapshots kept cleartexts
+                self._db.execute("ALTER TABLE snapshots ADD COLUMN sealed TEXT")
+            found = self.get_state("schema_version")
+        except (sqlite3.Error, ValueError) as exc:  # not SQLite, or unreadable
+            raise StoreError(
+                f"{self.path} cannot be used as the local store ({exc}): move it aside, or give another path"
+            ) from None
         if found is None:
             self.set_state("schema_version", SCHEMA_VERSION)
         elif found != SCHEMA_VERSION:
@@ -201,6 +216,23 @@ class Store:
                 (key, json.dumps(value)),
             )
 
+    # ------------------------------------------------------------------ the server's setup, as last read
+    def set_server_record(self, collection: str, record_id: str, bso: BSO | None) -> None:
+        """Keep a setup record (meta/global, crypto/keys) exactly as the server sent it;
+        ``None`` when the server had none."""
+        value = None
+        if bso is not None:
+            value = {"payload": bso.payload, "modified": None if bso.modified is None else int(bso.modified)}
+        self.set_state(f"server/{collection}/{record_id}", value)
+
+    def server_record(self, collection: str, record_id: str) -> BSO | None:
+        """A setup record kept by :meth:`set_server_record` (``None``: never read, or absent)."""
+        value = self.get_state(f"server/{collection}/{record_id}")
+        if not isinstance(value, dict) or not isinstance(value.get("payload"), str):
+            return None
+        modified = value.get("modified")
+        return BSO(record_id, value["payload"], None if modified is None else ServerTime(modified))
+
     def last_sync(self, collection: str) -> ServerTime:
         return ServerTime(self.get_state(f"last_sync/{collection}", 0))
 
@@ -236,14 +268,16 @@ class Store:
     )
 
     def upsert_mirror(self, collection: str, records: Iterable[tuple[BSO, CryptoError | None]]) -> int:
+        # Fields a server sent of the wrong type (the network layer hands them on as
+        # MalformedBSO, with their error) are stored as NULL / text, never a crash.
         rows = [
             (
                 collection,
-                b.id,
-                int(b.modified or 0),
-                b.sortindex,
-                b.ttl,
-                b.payload,
+                b.id if type(b.id) is str else str(b.id),
+                _sql_int(b.modified) or 0,
+                _sql_int(b.sortindex),
+                _sql_int(b.ttl),
+                b.payload if type(b.payload) is str else _text(b.payload),
                 None if err is None else str(err),
                 None if err is None else err.reason,
             )
@@ -256,11 +290,14 @@ class Store:
         return len(rows)
 
     def upsert_mirror_columns(
-        self, collection: str, env: BSOColumns, errors: Sequence[CryptoError | None]
+        self, collection: str, env: BSOColumns, errors: Sequence[CryptoError | None] | None = None
     ) -> int:
         """:meth:`upsert_mirror` for records read as columns (a page), in one transaction:
-        the rows are zipped from the columns, no Python object per record on the way."""
+        the rows are zipped from the columns, no Python object per record on the way.
+        ``errors`` default to the columns' own (their malformed envelopes')."""
         n = len(env)
+        if errors is None:
+            errors = env.errors if env.errors is not None else [None] * n
         if len(errors) != n:
             raise ValueError("one error (or None) per record")
         mods = env.modified.clip(min=0).tolist() if (env.modified == NO_TIME).any() else env.modified.tolist()
@@ -274,11 +311,34 @@ class Store:
             db.executemany(self._UPSERT, rows)
         return n
 
-    def mirror_columns(self, collection: str, size: int = 16384) -> Iterator[BSOColumns]:
+    def set_mirror_errors(self, collection: str, env: BSOColumns, errors: Sequence[CryptoError | None]) -> int:
+        """Record why rows of ``env``, mirrored already, failed (decryption or cleartext),
+        each on the very version stored (same ``modified`` and payload: a newer version
+        mirrored meanwhile keeps its own)."""
+        mods = env.modified.clip(min=0).tolist()
+        rows = [(str(e), e.reason, collection, env.ids[i], mods[i], env.payloads[i])
+                for i, e in enumerate(errors) if e is not None]  # fmt: skip
+        if rows:
+            with self.transaction() as db:
+                db.executemany(
+                    "UPDATE mirror SET error = ?, reason = ?"
+                    " WHERE collection = ? AND id = ? AND modified = ? AND payload = ?",
+                    rows,
+                )
+        return len(rows)
+
+    def mirror_columns(
+        self,
+        collection: str,
+        size: int = 16384,
+        envelope_error: Callable[[str, str | None, str], CryptoError | None] | None = None,
+    ) -> Iterator[BSOColumns]:
         """The mirror of ``collection`` as columns, ``size`` rows at a time, in the order
         the records were first stored (a newer version keeps its record's place), which
         is the order a Sync's view holds them. Read lazily: a million rows never sit in
-        memory as Python tuples all at once."""
+        memory as Python tuples all at once. ``envelope_error(id, error, reason)``, asked
+        for each row stored with an error, gives the columns' ``errors`` (the network
+        layer's: a record the server sent malformed stays an error after a restart)."""
         with self._lock:
             have = self._db.execute("SELECT COUNT(*) FROM mirror WHERE collection = ?", (collection,)).fetchone()[0]
             total = self._db.execute("SELECT COUNT(*) FROM mirror").fetchone()[0]
@@ -286,7 +346,7 @@ class Store:
             # every row is a jump into the table (and the sort after)
             scan = "NOT INDEXED" if 4 * have >= total else ""
             cur = self._db.execute(
-                f"SELECT id, modified, sortindex, ttl, payload FROM mirror {scan}"  # noqa: S608 - a fixed fragment
+                f"SELECT id, modified, sortindex, ttl, payload, error, reason FROM mirror {scan}"  # noqa: S608 - a fixed fragment
                 " WHERE collection = ? ORDER BY rowid",
                 (collection,),
             )
@@ -296,9 +356,13 @@ class Store:
                     rows = cur.fetchmany(size)
                 if not rows:
                     return
-                ids, mods, sortindex, ttl, payloads = (list(c) for c in zip(*rows))
+                ids, mods, sortindex, ttl, payloads, texts, reasons = (list(c) for c in zip(*rows))
                 del rows
-                yield BSOColumns(ids, payloads, np.array(mods, dtype=np.int64), sortindex, ttl)
+                errors = None
+                if envelope_error is not None and reasons.count(None) != len(reasons):
+                    errors = [None if r is None else envelope_error(i, t, r) for i, t, r in zip(ids, texts, reasons)]
+                    errors = errors if any(e is not None for e in errors) else None
+                yield BSOColumns(ids, payloads, np.array(mods, dtype=np.int64), sortindex, ttl, errors)
         finally:
             cur.close()
 
@@ -309,9 +373,7 @@ class Store:
                 " WHERE collection = ? ORDER BY modified, id",
                 (collection,),
             ).fetchall()
-        return [
-            MirrorRecord(collection, BSO(r[0], r[4], ServerTime(r[1]), r[2], r[3]), r[5], r[6]) for r in rows
-        ]
+        return [_mirror_record(collection, r) for r in rows]
 
     def mirror_record(self, collection: str, record_id: str) -> MirrorRecord | None:
         with self._lock:
@@ -322,7 +384,7 @@ class Store:
             ).fetchone()
         if r is None:
             return None
-        return MirrorRecord(collection, BSO(r[0], r[4], ServerTime(r[1]), r[2], r[3]), r[5], r[6])
+        return _mirror_record(collection, r)
 
     def mirror_collections(self) -> dict[str, int]:
         with self._lock:
@@ -396,6 +458,13 @@ class Store:
                 )
             )
         return out
+
+    def staged_index(self) -> list[tuple[str, str, str]]:
+        """(collection, id, kind) of every staged change, without opening a record (it
+        works when the records can no longer be read with these keys)."""
+        with self._lock:
+            rows = self._db.execute("SELECT collection, id, kind FROM staged ORDER BY collection, id").fetchall()
+        return [(c, rid, kind) for c, rid, kind in rows]
 
     def unstage(self, collection: str, record_id: str | None = None, *, staged_at: float | None = None) -> int:
         """Drop staged changes; with ``staged_at``, only that version of the record."""
@@ -473,3 +542,25 @@ class Store:
                     cleartext = None
             out.append(SnapshotRecord(c, rid, bso, cleartext))
         return out
+
+
+def _mirror_record(collection: str, r: tuple[Any, ...]) -> MirrorRecord:
+    rid, modified, sortindex, ttl, payload, error, reason = r
+    return MirrorRecord(collection, BSO(rid, payload, ServerTime(modified), sortindex, ttl), error, reason)
+
+
+_SQL_INT = 2**63
+
+
+def _sql_int(value: Any) -> int | None:
+    """An integer SQLite can hold, or None (a bool, a string, a float, 2**70 ...)."""
+    if isinstance(value, int) and not isinstance(value, bool) and -_SQL_INT <= value < _SQL_INT:
+        return int(value)
+    return None
+
+
+def _text(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return ""

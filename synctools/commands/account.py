@@ -8,12 +8,18 @@ from typing import Any
 from synctools.cli import CommandError
 
 from ._common import (
+    MALFORMED_SESSION,
+    add_offline_option,
     add_server_options,
     add_session_option,
     ask,
+    check_email,
+    check_server_urls,
+    check_session_target,
     expected_errors,
     open_sync,
     out,
+    ready_or_offline,
     say,
     session_path,
 )
@@ -60,6 +66,8 @@ def register(subparsers: Any) -> None:
         "The local store (downloaded records) is kept; delete it by hand if you want it gone.",
     )
     add_session_option(p)
+    p.add_argument("--forget", action="store_true",
+                   help="delete the file even when the server cannot be told (the session then stays valid there until it expires)")  # fmt: skip
     p.set_defaults(func=expected_errors(run_logout))
 
     p = subparsers.add_parser(
@@ -73,6 +81,7 @@ def register(subparsers: Any) -> None:
             "or written. `synctools doctor` checks the records too."
         ),
     )
+    add_offline_option(p)
     add_server_options(p)
     p.set_defaults(func=expected_errors(run_status))
 
@@ -84,8 +93,10 @@ def run_login(args: argparse.Namespace) -> int:
     if args.local:
         raise CommandError("--local starts a throwaway demo stack: there is nothing to log in to. "
                            "Use --local directly with status, pull, export, doctor or trace")  # fmt: skip
+    check_server_urls(args)
     path = session_path(args)
-    email = args.email or ask("Email: ", secret=False)
+    check_session_target(path)  # before the password: a login whose session cannot be saved is lost
+    email = check_email(args.email if args.email is not None else ask("Email: ", secret=False))
     password = ask(f"Password for {email}: ", secret=True)
     sync = Sync.login(
         email, password, auth_url=args.auth_url, oauth_url=args.oauth_url, token_url=args.token_url,
@@ -112,25 +123,35 @@ def run_logout(args: argparse.Namespace) -> int:
     path = session_path(args)
     if not path.exists():
         raise CommandError(f"not logged in: no session at {path}")
-    problems = []
     try:
         session = net.load_session(path)
-    except (ValueError, PermissionError) as exc:
-        session = None
-        problems.append(str(exc))
-    if session is not None:
+    except PermissionError as exc:  # others could read it: tighten it first, then end it
+        raise CommandError(f"{exc}; then run `synctools logout` again to end the session") from None
+    except (ValueError, *MALFORMED_SESSION) as exc:
+        raise CommandError(f"{path} is not a usable synctools session ({exc}): nothing was deleted;"
+                           " delete it by hand if it is yours") from None  # fmt: skip
+    problems, notes = [], []
+    for what, call in (("revoke the OAuth token", session.revoke_oauth_token), ("end the session", session.logout)):
         try:
-            session.revoke_oauth_token()
+            call()
+        except net.LoginRequired:
+            notes.append(f"nothing to {what}: the file holds no session token")
+        except net.HTTPError as exc:
+            if exc.status in (400, 401):  # an invalid or destroyed token: it ended already
+                notes.append(f"could not {what}: the server says it is no longer valid")
+            else:
+                problems.append(f"could not {what}: {exc}")
         except net.NetError as exc:
-            problems.append(f"could not revoke the OAuth token: {exc}")
-        try:
-            session.logout()
-        except net.NetError as exc:
-            problems.append(f"could not end the session on the server: {exc}")
+            problems.append(f"could not {what}: {exc}")
+    if problems and not args.forget:
+        raise CommandError("; ".join(problems) + f". The session is still valid on the server, so {path} is kept:"
+                           " run `synctools logout` again when the server answers (--forget deletes the file anyway)")  # fmt: skip
     path.unlink()
     out(f"logged out; deleted {path}")
-    for p in problems:
+    for p in notes + problems:
         say(f"note: {p}")
+    if problems:
+        say("note: the session stays valid on the server until it expires (--forget)")
     return 0
 
 
@@ -138,12 +159,17 @@ def run_status(args: argparse.Namespace) -> int:
     from synctools import doctor
 
     with open_sync(args) as sync:
+        offline = ready_or_offline(sync, args, lambda: sync.run(until="fetch_crypto_keys"), collections=[])
         report = doctor.check_setup(sync)
         who = sync.session.email if sync.session else "?"
         out(f"account: {who}")
-        if sync.token is not None:
+        if offline:
+            out(sync.offline.describe())
+            if sync.offline.node:
+                out(f"storage node: {sync.offline.node} (as of {sync.offline.as_of})")
+        elif sync.token is not None:
             out(f"storage node: {sync.token.api_endpoint}")
-        out(f"sync state: {sync.state.value}")
+        out(f"sync state: {sync.state.value}" + (" (offline, from the local store)" if offline else ""))
         meta = sync.meta_global
         if meta is not None:
             on = sorted(meta.engines)

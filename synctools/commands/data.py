@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
 from synctools.cli import CommandError
 
-from ._common import add_server_options, expected_errors, open_sync, out, say
+from ._common import (
+    add_offline_option,
+    add_server_options,
+    check_writable,
+    commit_plan,
+    confirm,
+    expected_errors,
+    open_sync,
+    out,
+    ready,
+    ready_or_offline,
+    refuse_if_staged,
+    say,
+)
 
 FORMATS = ("parquet", "csv", "json")
 STAGES = ("authenticate", "exchange_token", "fetch_info", "fetch_meta_global", "fetch_crypto_keys", "download")
@@ -50,7 +65,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--format", choices=FORMATS, default="csv", help="file format (default: csv)")
     p.add_argument("-o", "--output", metavar="FILE", help="where to write (default: COLLECTION[-PART].FORMAT; '-' = stdout for csv/json)")
     p.add_argument("--part", default="main", help="which frame: main (default), or a companion such as visits for history (see docs/dataframes.md)")
-    p.add_argument("--reveal", action="store_true", help="write passwords and card numbers in clear (the file then holds secrets)")
+    p.add_argument("--reveal", action="store_true", help="write passwords and card numbers in clear (the file "
+                   "then holds secrets, and is made readable by you alone: mode 0600)")  # fmt: skip
+    add_offline_option(p)
     add_server_options(p)
     p.set_defaults(func=expected_errors(run_export))
 
@@ -75,6 +92,7 @@ def register(subparsers: Any) -> None:
                    "uploaded, engines, storage node, failing syncs, backoff, 401s, clock, refused records")  # fmt: skip
     p.add_argument("--fail-on", choices=("error", "warning", "info"),
                    help="exit with status 3 when a finding is this severe or worse (for scripts and monitoring)")  # fmt: skip
+    add_offline_option(p)
     add_server_options(p)
     p.set_defaults(func=expected_errors(run_doctor))
 
@@ -93,18 +111,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=expected_errors(run_trace))
 
 
-def _ready(sync: Any, until: str = "fetch_crypto_keys") -> None:
-    """Run the setup stages; stop with one line if the server needs a fresh start or upgrade."""
-    sync.run(until=until)
-    if sync.state.value in ("fresh_start_required", "upgrade_required"):
-        stage = sync.results.get("fetch_crypto_keys") or sync.results.get("fetch_meta_global")
-        why = "; ".join(stage.warnings) if stage is not None and stage.warnings else sync.state.value
-        raise CommandError(f"cannot read records: {why} (see `synctools status`)")
-
-
 def run_pull(args: argparse.Namespace) -> int:
     with open_sync(args, progress=True) as sync:
-        _ready(sync)
+        ready(sync)
         result = sync.download()
         table = pd.DataFrame(result.collections)
         cols = [c for c in ("collection", "downloaded", "failed", "total", "pages", "errors") if c in table.columns]
@@ -116,6 +125,10 @@ def run_pull(args: argparse.Namespace) -> int:
             say(f"{failed} record(s) did not decrypt: `synctools doctor` explains why")
         if sync.store is not None and sync.store.path is not None:
             say(f"local store: {sync.store.path}")
+        changed = [r["collection"] for r in result.collections if r.get("errors") == "changed during read"]
+        if changed:
+            raise CommandError(f"{', '.join(changed)} changed on the server while being read and"
+                               " were not stored: run `synctools pull` again")  # fmt: skip
     return 0
 
 
@@ -124,12 +137,18 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.output == "-" and args.format == "parquet":
         raise CommandError("Parquet cannot go to stdout: give -o FILE")
+    check_writable(args.output, "-o")
     with open_sync(args) as sync:
-        _ready(sync)
-        if args.collection not in sync.info_collections:
-            have = ", ".join(sorted(c for c in sync.info_collections if c not in ("meta", "crypto"))) or "none"
-            raise CommandError(f"the server has no {args.collection!r} collection; it has: {have}")
-        sync.download([args.collection])
+
+        def online() -> None:
+            ready(sync)
+            if args.collection not in sync.info_collections:
+                have = ", ".join(sorted(c for c in sync.info_collections if c not in ("meta", "crypto"))) or "none"
+                raise CommandError(f"the server has no {args.collection!r} collection; it has: {have}")
+            sync.download([args.collection])
+
+        if ready_or_offline(sync, args, online, collections=[args.collection]):
+            _offline_collection(sync, args.collection)
         parts = sync.collection_frames(args.collection, reveal=args.reveal)
         if args.part not in parts.names():
             raise CommandError(f"{args.collection} has no part {args.part!r}; it has: {', '.join(parts.names())}")
@@ -138,16 +157,18 @@ def run_export(args: argparse.Namespace) -> int:
         target = args.output or f"{args.collection}{suffix}.{args.format}"
         stdout = target == "-"
         try:
-            if args.format == "parquet":
-                frames.to_parquet(df, target, reveal=args.reveal)
-            elif args.format == "csv":
-                text = frames.to_csv(df, None if stdout else target, reveal=args.reveal)
-                if stdout:
-                    sys.stdout.write(text or "")
+            if stdout:
+                text = (frames.to_csv if args.format == "csv" else frames.to_json)(df, None, reveal=args.reveal)
+                sys.stdout.write((text or "") + ("\n" if text and not text.endswith("\n") else ""))
             else:
-                text = frames.to_json(df, None if stdout else target, reveal=args.reveal)
-                if stdout:
-                    sys.stdout.write((text or "") + ("\n" if text and not text.endswith("\n") else ""))
+                with _output(target, private=args.reveal, binary=args.format == "parquet") as fh:
+                    dest: Any = fh  # pandas writes to an open file as well as to a path
+                    if args.format == "parquet":
+                        frames.to_parquet(df, dest, reveal=args.reveal)
+                    elif args.format == "csv":
+                        frames.to_csv(df, dest, reveal=args.reveal)
+                    else:
+                        frames.to_json(df, dest, reveal=args.reveal)
         except ImportError as exc:
             raise CommandError(str(exc)) from None
         except OSError as exc:
@@ -158,15 +179,59 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _offline_collection(sync: Any, collection: str) -> None:
+    """Offline, the collection must be in the local store; say how old it is."""
+    from synctools.protocol.bso import ServerTime
+
+    if sync.state.value != "downloaded":
+        ready(sync)  # says why records cannot be read (fresh start, upgrade)
+    have = {c: n for c, n in sync.store.mirror_collections().items() if c not in ("meta", "crypto")}
+    if collection not in have:
+        listed = ", ".join(sorted(have)) or "nothing"
+        raise CommandError(f"the local store holds no {collection!r} (it holds: {listed}): export it when"
+                           " the server answers, or `synctools pull` it then")  # fmt: skip
+    last = sync.store.last_sync(collection)
+    if last:
+        when = datetime.fromtimestamp(int(ServerTime(last)) / 100, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        say(f"{collection}: as downloaded last, with the server's changes up to {when}")
+
+
+def _output(target: str, *, private: bool, binary: bool) -> IO[Any]:
+    """The export's file. A file with secrets in clear (``--reveal``) is made as the
+    session file is (``write_private``: a new 0600 file in place of whatever was there,
+    however wide its mode), then filled; others get the usual umask."""
+    if private:
+        from synctools.net.sessionfile import write_private
+
+        write_private(target, {})
+        fd = os.open(target, os.O_WRONLY | os.O_TRUNC)
+        return os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+    return open(target, "wb") if binary else open(target, "w", encoding="utf-8", newline="")  # noqa: SIM115
+
+
 def run_doctor(args: argparse.Namespace) -> int:
     from synctools import doctor
 
+    check_writable(args.share, "--share")
+    if args.yes and not args.fix:
+        raise CommandError("--yes goes with --fix (it commits the fixes without asking)")
+    if args.fix and not args.yes and not sys.stdin.isatty():
+        raise CommandError("--fix asks before it writes: run it in a terminal, or add --yes")
     profile = None
     if args.profile:
         from .device import open_profile
 
         profile = open_profile(args.profile)  # a folder that is not a profile stops here, before any login
     with open_sync(args, progress=False) as sync:
+        if args.fix:
+            if args.offline:
+                raise CommandError("--fix commits to the server: it cannot work --offline")
+            sync.authenticate()
+            refuse_if_staged(sync, "doctor --fix")
+        offline = ready_or_offline(sync, args, lambda: _setup_and_download(sync))
+        if offline and args.fix:
+            raise CommandError("the fixes need the server, which did not answer: run `synctools doctor --fix`"
+                               " again when it does (`synctools doctor` works offline)")  # fmt: skip
         report = doctor.check(sync, profile=profile)
         if args.json:
             for row in report.frame.to_dict(orient="records"):
@@ -189,6 +254,10 @@ def run_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_and_download(sync: Any) -> None:
+    sync.run(until="download")  # the doctor reports fresh-start and upgrade states itself
+
+
 def _fix(sync: Any, report: Any, yes: bool) -> Any:
     """Stage, show, confirm, commit; returns the report that now holds."""
     from synctools import doctor
@@ -197,33 +266,37 @@ def _fix(sync: Any, report: Any, yes: bool) -> Any:
         say("no finding has a proposed fix: nothing to do")
         return report
     report.stage_fixes(sync)
-    for f in report.fixable:
-        if f.fix.caution:
-            say(f"caution ({f.check}, {f.collection}): {f.fix.caution}")
-    merged = sync.merge()
-    plan = sync.plan_upload()
-    out()
-    out(repr(plan))
-    if merged.conflicts:
-        say(f"{len(merged.conflicts)} record(s) changed on the server meanwhile and are left out; run doctor again")
-    if not yes:
-        if not sys.stdin.isatty():
-            raise CommandError("--fix asks before committing: run it in a terminal, or add --yes")
-        if input("Commit this plan to the server? [y/N] ").strip().lower() not in ("y", "yes"):
-            say("not committed; the fixes stay staged in the local store (sync.discard() drops them)")
+    try:
+        for f in report.fixable:
+            if f.fix.caution:
+                say(f"caution ({f.check}, {f.collection}): {f.fix.caution}")
+        merged = sync.merge()
+        plan = sync.plan_upload()
+        out()
+        out(repr(plan))
+        if merged.conflicts:
+            say(f"{len(merged.conflicts)} record(s) changed on the server meanwhile and are left out; run doctor again")
+        if not confirm("Commit this plan to the server?", yes=yes, flag="--fix"):
+            say("not committed; nothing was written and nothing is left staged")
             return report
-    plan.accept()
-    result = sync.commit(plan)
-    out(f"commit: {result.status}; snapshot #{result.snapshot} can restore the old versions (Sync.restore)")
-    for w in result.warnings:
-        say(f"warning: {w}")
+        commit_plan(sync, plan)
+    finally:  # what this command staged and did not write must not ride along with a later plan
+        _discard_all(sync)
     after = doctor.check(sync, refresh=True)
     out()
     out("after the fixes: " + str(after))
     return after
 
 
+def _discard_all(sync: Any) -> None:
+    if sync.store is not None:
+        for collection in sorted({c for c, _, _ in sync.store.staged_index()}):
+            sync.discard(collection)
+
+
 def run_trace(args: argparse.Namespace) -> int:
+    check_writable(args.csv, "--csv")  # before any request: a typo in the path costs nothing
+    unwritten: str | None = None
     with open_sync(args) as sync:
         try:
             sync.run(until=args.until)
@@ -234,9 +307,10 @@ def run_trace(args: argparse.Namespace) -> int:
                     frame.to_csv(args.csv, index=False)
                     say(f"trace written to {args.csv}")
                 except OSError as exc:  # reported, without hiding an error of the sync itself
-                    say(f"synctools: error: cannot write the trace to {args.csv}: {exc.strerror or exc}")
+                    unwritten = f"cannot write the trace to {args.csv}: {exc.strerror or exc}"
+                    say(f"synctools: error: {unwritten}")
             cols = [c for c in ("service", "method", "url", "status", "elapsed_ms", "signals") if c in frame.columns]
             with pd.option_context("display.max_colwidth", 90, "display.width", 200):
                 out(frame[cols].to_string(index=False) if not frame.empty else "no requests were made")
         out(f"state: {sync.state.value}")
-    return 0
+    return 1 if unwritten else 0

@@ -33,6 +33,7 @@ MAX_MESSAGE = 100_000  # a 2 MB JSON dump in one line stays readable in a frame
 #: (event, regex on the first line of a message). The order matters: the first match wins.
 EVENTS: list[tuple[str, re.Pattern[str]]] = [(name, re.compile(rx)) for name, rx in [
     ("sync_start", r"^Starting sync at (?P<date>.+?)(?: in browser session \S+)?$"),
+    ("sync_refused", r"^Cannot start sync: already syncing"),
     ("sync_finish", r"^Sync completed at .* after (?P<seconds>[\d.]+) secs"),
     ("sync_error", r"^Sync encountered an error"),
     ("login_error", r"^Sync encountered a login error"),
@@ -63,7 +64,8 @@ EVENTS: list[tuple[str, re.Pattern[str]]] = [(name, re.compile(rx)) for name, rx
     ("record_error", r"^Failed to (?:insert history records|create a place info|import record)"),
     ("record_error", r"^(?P<engine>\S+) failed to apply some records"),
     ("upload_failed", r"^Uploading records failed: (?P<status>\d+)"),
-    ("engine_failed", r"^(?P<engine>[a-z][\w-]*) failed(?:$|[: ])"),
+    # engine names are lower case ("extension-storage"): "verifyLogin failed" is no engine
+    ("engine_failed", r"^(?P<engine>[a-z][a-z-]*) failed(?:$|[: ])"),
     ("keys_failed", r"^(?:Failed to download keys|Failed to fetch symmetric keys|Failed to fetch and verify keys)"),
     ("quota", r"(?i)over quota"),
     ("meta_global", r"^Uploading meta/global"),
@@ -76,13 +78,12 @@ TIMELINE_SPEC = [("time", "ms"), ("logger", "str"), ("level", "category"), ("mes
 
 def log_files(folder: Path) -> list[Path]:
     """The sync log files, oldest first (their names end in the ms they were written)."""
-    files = [p for p in folder.glob("*.txt") if p.is_file()]
+    return sorted((p for p in folder.glob("*.txt") if p.is_file()), key=_written)
 
-    def key(p: Path) -> tuple[int, str]:
-        m = re.search(r"(\d{10,16})\.txt$", p.name)
-        return (int(m.group(1)) if m else 0, p.name)
 
-    return sorted(files, key=key)
+def _written(path: Path) -> tuple[int, str]:
+    m = re.search(r"(\d{10,16})\.txt$", path.name)
+    return (int(m.group(1)) if m else 0, path.name)
 
 
 def _read(path: Path) -> Iterable[tuple[Any, ...]]:
@@ -125,10 +126,15 @@ def recognise(message: str | None) -> tuple[str | None, dict[str, str]]:
     return None, {}
 
 
-def timeline(folder: Path) -> pd.DataFrame:
-    """Every message of every log file, in time order, with its recognised event."""
+def timeline(folder: Path, *, files: Iterable[Path] | None = None) -> pd.DataFrame:
+    """Every message of every log file in ``folder`` (or of ``files`` only: the logs one
+    Firefox run added, say), in time order, with its recognised event."""
+    if files is None:
+        paths = log_files(folder) if folder.is_dir() else []
+    else:
+        paths = sorted(files, key=_written)
     rows = []
-    for path in log_files(folder) if folder.is_dir() else []:
+    for path in paths:
         for ms, logger, level, message, name, line, error in _read(path):
             event = recognise(message)[0] if error is None else None
             rows.append((ms, logger, level, message, name, line, event, error))
@@ -152,7 +158,7 @@ SYNC_SPEC = [
     ("id", "str"), ("start", "ms"), ("end", "ms"), ("took", "object"), ("outcome", "category"), ("status", "str"),
     ("service_status", "str"), ("engines", "object"), ("applied", "object"), ("failed_to_apply", "object"),
     ("newly_failed", "object"), ("reconciled", "object"), ("uploaded", "object"), ("engines_failed", "object"),
-    ("requests", "int"), ("statuses", "object"), ("http_errors", "object"), ("retry_after", "int"),
+    ("engine_status", "object"), ("requests", "int"), ("statuses", "object"), ("http_errors", "object"), ("retry_after", "int"),
     ("backoff", "int"), ("next_sync", "ms"), ("auth_401", "int"), ("node_reassigned", "bool"),
     ("cluster_url", "str"), ("clock_skew_ms", "int"), ("record_errors", "object"), ("errors", "object"),
     ("file", "str"), ("line", "int"), ("lines", "int"),
@@ -165,11 +171,11 @@ def syncs(log: pd.DataFrame) -> pd.DataFrame:
     rows = []
     cluster: str | None = None
     current: dict[str, Any] | None = None
-    for r in log.itertuples(index=False):
-        if isinstance(r.error, str) or not isinstance(r.message, str):
-            continue
-        event, values = recognise(r.message)
-        if event == "sync_start":
+    lines = [(r, *recognise(r.message)) for r in log.itertuples(index=False)
+             if not isinstance(r.error, str) and isinstance(r.message, str)]  # fmt: skip
+    refused = _refused_starts(lines)
+    for i, (r, event, values) in enumerate(lines):
+        if event == "sync_start" and i not in refused:
             if current is not None:
                 rows.append(_row(current))
             current = _new(r, cluster)
@@ -186,11 +192,26 @@ def syncs(log: pd.DataFrame) -> pd.DataFrame:
     return _frame.frame(rows, SYNC_SPEC, source=log.attrs.get("synctools", {}).get("source", ""), kind="syncs")
 
 
+def _refused_starts(lines: list[tuple[Any, str | None, dict[str, str]]]) -> set[int]:
+    """The ``Starting sync`` lines of syncs Firefox refused because one was running (a
+    score-triggered sync during the first): "Cannot start sync: already syncing?" follows
+    before any other sync starts. They are lines of the running sync, not syncs."""
+    refused: set[int] = set()
+    start: int | None = None
+    for i, (_r, event, _v) in enumerate(lines):
+        if event == "sync_start":
+            start = i
+        elif event == "sync_refused" and start is not None:
+            refused.add(start)
+            start = None
+    return refused
+
+
 def _new(r: Any, cluster: str | None) -> dict[str, Any]:
     return {"id": f"{r.file}:{r.line}", "start": _ms(r.time), "end": _ms(r.time), "took": None, "finished": False,
             "failed": False, "status": None, "service_status": None, "engines": [], "applied": {},
             "failed_to_apply": {}, "newly_failed": {}, "reconciled": {}, "uploaded": {}, "engines_failed": [],
-            "requests": 0, "statuses": Counter(), "http_errors": [], "retry_after": None, "backoff": None,
+            "engine_status": {}, "requests": 0, "statuses": Counter(), "http_errors": [], "retry_after": None, "backoff": None,
             "next_sync": None, "auth_401": 0, "node_reassigned": False, "cluster_url": cluster,
             "clock_skew_ms": None, "record_errors": [], "errors": [], "file": r.file, "line": int(r.line), "lines": 0}  # fmt: skip
 
@@ -221,8 +242,10 @@ def _absorb(s: dict[str, Any], r: Any, event: str | None, v: dict[str, str]) -> 
         key = {"sync": "status", "service": "service_status", "login": "service_status"}[v["which"]]
         if v["which"] != "login" or v["new"] != "success.login":
             s[key] = v["new"]
-    elif event == "engine_status" and not v["new"].startswith("success"):
-        s["engines_failed"].append(v["engine"])
+    elif event == "engine_status":
+        s["engine_status"][v["engine"]] = v["new"]  # Status.engines: Firefox's own word on the engine
+        if not v["new"].startswith("success"):
+            s["engines_failed"].append(v["engine"])
     elif event == "records" and engine:
         for key, group in (("applied", "applied"), ("failed_to_apply", "failed"), ("newly_failed", "newFailed"),
                            ("reconciled", "reconciled")):  # fmt: skip
@@ -278,3 +301,24 @@ def _row(s: dict[str, Any]) -> tuple[Any, ...]:
     s["statuses"] = dict(sorted(s["statuses"].items()))
     s["engines_failed"] = sorted(set(s["engines_failed"]))
     return tuple(s[name] for name, _ in SYNC_SPEC)
+
+
+SYNC_ENGINE_SPEC = [
+    ("id", "str"), ("start", "ms"), ("engine", "str"), ("applied", "int"), ("failed_to_apply", "int"),
+    ("newly_failed", "int"), ("reconciled", "int"), ("uploaded", "int"), ("status", "str"), ("failed", "bool"),
+]  # fmt: skip
+
+
+def sync_engines(syncs_: pd.DataFrame) -> pd.DataFrame:
+    """One row per engine per sync of ``syncs_`` (a :func:`syncs` frame), in sync order:
+    ``id`` is the sync's; the engine's ``Records: …`` counts (empty when it never got that
+    far), what it uploaded, the ``status`` code Firefox gave it ("Status for engine …"),
+    and whether it ``failed``. An engine that only logged is a row with empty counts."""
+    rows = []
+    for s in syncs_.itertuples(index=False):
+        counted = [*s.applied, *s.uploaded, *s.engine_status, *s.engines_failed]
+        for engine in dict.fromkeys([*s.engines, *counted]):
+            rows.append((s.id, _ms(s.start) if pd.notna(s.start) else None, engine, s.applied.get(engine),
+                         s.failed_to_apply.get(engine), s.newly_failed.get(engine), s.reconciled.get(engine),
+                         s.uploaded.get(engine), s.engine_status.get(engine), engine in s.engines_failed))  # fmt: skip
+    return _frame.frame(rows, SYNC_ENGINE_SPEC, source=syncs_.attrs.get("synctools", {}).get("source", ""), kind="syncs")

@@ -4,6 +4,7 @@
 >>> p.bookmarks()       # places.sqlite: sync ids, syncStatus, change counters, tombstones
 >>> p.logins()          # logins.json, never the encrypted values
 >>> p.syncs()           # one row per sync in weave/logs/*.txt
+>>> p.sync_engines()    # one row per engine per sync: counts, status code, failed
 >>> p.pings().engines   # per-engine counts from the sync pings
 
 Nothing in the profile is ever written: databases are read from private copies
@@ -222,13 +223,19 @@ class Profile:
         record errors; ``id`` (file:line) cites where it starts."""
         return self._cached("syncs", lambda: logs.syncs(self.log()))
 
+    def sync_engines(self) -> pd.DataFrame:
+        """One row per engine per sync: its records applied and failed, what it uploaded,
+        the status code Firefox gave it, whether it failed; ``id`` is the sync's."""
+        return self._cached("sync_engines", lambda: logs.sync_engines(self.syncs()))
+
     def pings(self) -> Frames:
         """Sync pings (Glean pending, older archived): ``.main`` one row per sync,
         ``.engines`` one row per engine. Empty when there are none (the usual case)."""
         return self._cached("pings", lambda: pings.read_pings(self.path))
 
     # ----------------------------------------------------------------- all of it
-    FRAMES = ("bookmarks", "bookmarks_mirror", "history", "visits", "logins", "forms", "prefs", "account", "log", "syncs")
+    FRAMES = ("bookmarks", "bookmarks_mirror", "history", "visits", "logins", "forms", "prefs", "account", "log", "syncs",
+              "sync_engines")  # fmt: skip
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """Every frame by name (pings as ``pings`` and ``ping_engines``), for exports."""

@@ -29,9 +29,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..states import MAIN_LINE, STOPPED, Event, State
 from . import addons, bookmark_items, bookmarks, content, device, devices, logins, records, setup
 from .context import Context, failure
 from .model import CHECKS, SEVERITIES, CheckInfo, Finding, Fix, Link, Op, Report
+from .server import check_server as check_server  # a self-hosted server, link by link
 
 if TYPE_CHECKING:  # pragma: no cover
     from synctools.machine import Sync
@@ -55,27 +57,22 @@ _DATA: list[CheckFn] = [
 ]
 #: checks of a Firefox profile, run when check(sync, profile=...) is given one
 _DEVICE: list[Callable[[Context, Any], Iterator[Finding]]] = [device.check_device]
-_DOWNLOADED = {"downloaded", "merged", "planned", "committed"}
-_STOPPED = {"fresh_start_required", "upgrade_required"}
-
-
-def _prepare(sync: Sync, *, until: str, refresh: bool) -> None:
+def _prepare(sync: Sync, *, until: Event, refresh: bool) -> None:
     """Run the stages the checks need, never past ``until`` and never a commit."""
-    state = sync.state.value
-    if state in _STOPPED:
+    if sync.state in STOPPED:
         return
-    if refresh and state not in ("new", "authenticated"):
+    if refresh and sync.state not in (State.NEW, State.AUTHENTICATED):
         sync.fetch_info()
         sync.fetch_meta_global()
-        if sync.state.value in _STOPPED:
+        if sync.state in STOPPED:
             return
         sync.fetch_crypto_keys()
-        if until == "download" and sync.state.value not in _STOPPED:
+        if until is Event.DOWNLOAD and sync.state not in STOPPED:
             sync.download()
         return
-    done = _DOWNLOADED | ({"ready"} if until == "fetch_crypto_keys" else set())
-    if state not in done:
-        sync.run(until=until)
+    done = State.READY if until is Event.FETCH_CRYPTO_KEYS else State.DOWNLOADED
+    if sync.state not in MAIN_LINE[MAIN_LINE.index(done) :]:
+        sync.run(until=until.value)
 
 
 def check(sync: Sync, *, now: float | None = None, refresh: bool = False,
@@ -88,13 +85,13 @@ def check(sync: Sync, *, now: float | None = None, refresh: bool = False,
     adds the device checks (``device.*``): its data, prefs and sync logs. ``devices`` is
     the account's device list when you have it (else it is read from the accounts server
     with the sync's session, if it can be)."""
-    _prepare(sync, until="download", refresh=refresh)
+    _prepare(sync, until=Event.DOWNLOAD, refresh=refresh)
     return _run(sync, _SETUP + _DATA, now, only, devices, profile)
 
 
 def check_setup(sync: Sync, *, now: float | None = None, refresh: bool = False) -> Report:
     """Only the setup checks (meta/global, engines, crypto/keys): no collection is downloaded."""
-    _prepare(sync, until="fetch_crypto_keys", refresh=refresh)
+    _prepare(sync, until=Event.FETCH_CRYPTO_KEYS, refresh=refresh)
     return _run(sync, _SETUP, now, None, None)
 
 

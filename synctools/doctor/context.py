@@ -51,11 +51,11 @@ class Context:
 
     @cached_property
     def downloaded(self) -> list[str]:
-        """Collections whose records the sync holds (mirror or memory)."""
-        if self.sync.store is None or self.sync.collection_keys is None:
-            return []
-        have = set(self.sync.store.mirror_collections())
-        return sorted(c for c in self.data_collections if c in have)
+        """Collections whose records the sync holds (downloaded, or read from its store)."""
+        if self.sync.store is not None and self.sync.collection_keys is not None:
+            for collection in self.sync.store.mirror_collections():  # a kernel restarted: its mirror
+                self.sync.records(collection)
+        return sorted(c for c in self.data_collections if c in set(self.sync.downloaded))
 
     def engine_enabled(self, name: str) -> bool:
         meta = self.meta
@@ -83,9 +83,7 @@ class Context:
     def envelopes(self, collection: str) -> dict[str, BSO]:
         """The server's BSOs (payload, modified, sortindex, ttl) as last downloaded."""
         if collection not in self._envelopes:
-            store = self.sync.store
-            mirror = store.mirror(collection) if store is not None else []
-            self._envelopes[collection] = {m.bso.id: m.bso for m in mirror}
+            self._envelopes[collection] = self.sync.envelopes(collection)
         return self._envelopes[collection]
 
     def modified(self, collection: str, record_id: str) -> float | None:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from synctools.display import mimebundle
+
 if TYPE_CHECKING:  # pragma: no cover
     from synctools.machine import Sync
 
@@ -306,9 +308,14 @@ class Report:
         c = self.counts
         return f"<doctor Report: {c['error']} error(s), {c['warning']} warning(s), {c['info']} note(s)>"
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any] | None:
+        """In a Jupyter kernel, the registered widget (DoctorView); HTML stays the fallback."""
+        return mimebundle(self)
+
     def _repr_html_(self) -> str:
         esc = html.escape
-        colour = {"error": "#b00", "warning": "#b60", "info": "#06b"}
+        colour = {"error": "var(--jp-error-color1, #b00)", "warning": "var(--jp-warn-color1, #b60)",
+                  "info": "var(--jp-info-color1, #06b)"}  # fmt: skip
         parts = [f"<div class='synctools-doctor'><h4>{esc(self._headline())}</h4>"]
         if self.findings:
             parts.append("<table><tr><th>severity</th><th>check</th><th>collection</th><th>records</th>"
@@ -317,7 +324,7 @@ class Report:
                 ids = ", ".join(f.record_ids[:5]) + (" …" if len(f.record_ids) > 5 else "")
                 fix = esc(f.fix.description) if f.fix else "<i>none</i>"
                 if f.fix and f.fix.caution:
-                    fix += f"<br><b style='color:#b60'>caution:</b> {esc(f.fix.caution)}"
+                    fix += f"<br><b style='color:var(--jp-warn-color1, #b60)'>caution:</b> {esc(f.fix.caution)}"
                 if f.fix:
                     fix += "<details><summary>edits</summary><ul>" + "".join(
                         f"<li><code>{esc(op.describe())}</code></li>" for op in f.fix.ops) + "</ul></details>"  # fmt: skip

@@ -13,7 +13,7 @@ never the value: a value may be a password.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -180,14 +180,34 @@ _STR = pd.Series([], dtype="str").dtype
 _ARROW_STR = _pa is not None and _pa.array([], _pa.string()).to_pandas().dtype == _STR
 
 
+def well_formed(value: str) -> str:
+    """``value`` with each lone surrogate as U+FFFD, as JavaScript's ``toWellFormed`` and
+    Firefox's UTF-8 conversion (Places, mozStorage) make it.
+
+    Firefox writes JSON from JavaScript strings, which may hold half a surrogate pair (a
+    title cut in the middle of an emoji): the JSON is valid, but the text has no UTF-8 form,
+    so no Arrow or pandas string column can hold it. Frames show it as Firefox would; the
+    record itself (``sync.record``, edits, re-uploads) keeps what the server holds.
+    """
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def well_formed_values(values: Iterable[Any]) -> list[Any]:
+    """Every string in ``values`` :func:`well_formed`; anything else as it is."""
+    return [well_formed(v) if isinstance(v, str) else v for v in values]
+
+
 def str_array(values: Sequence[str | None]) -> Any:
-    """Strings (or None) to the default pandas string array."""
-    if _ARROW_STR:
-        try:
-            return _pa.array(values, type=_pa.string()).to_pandas().array
-        except (_pa.ArrowException, TypeError, ValueError):
-            pass
-    return pd.array(values, dtype="str")
+    """Strings (or None) to the default pandas string array (lone surrogates as U+FFFD)."""
+    try:
+        if _ARROW_STR:
+            try:
+                return _pa.array(values, type=_pa.string()).to_pandas().array
+            except (_pa.ArrowException, TypeError, ValueError):
+                pass
+        return pd.array(values, dtype="str")
+    except UnicodeEncodeError:  # a lone surrogate: rare, so the fast path above stays fast
+        return str_array(well_formed_values(values))
 
 
 def int_array(values: Sequence[int | None]) -> Any:
@@ -201,11 +221,22 @@ def int_array(values: Sequence[int | None]) -> Any:
             pass
     if kinds <= {type(None)}:
         return pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
-    return pd.array(values, dtype="Int64")
+    # Whatever is not an integer an int64 can hold (a string, a float, a bool, 2**70 from a
+    # hostile server) is missing here, never a crash: the record's own error says why.
+    clean = [v if isinstance(v, int | np.integer) and not isinstance(v, bool) and -_INT64 <= v < _INT64 else None
+             for v in values]  # fmt: skip
+    return pd.array(clean, dtype="Int64")
 
 
 def to_array(col: Column, values: Sequence[Any]) -> Any:
-    """A Python list of cell values to the column's typed array."""
+    """A Python list of cell values to the column's typed array (lone surrogates as U+FFFD)."""
+    try:
+        return _to_array(col, values)
+    except UnicodeEncodeError:
+        return _to_array(col, well_formed_values(values))
+
+
+def _to_array(col: Column, values: Sequence[Any]) -> Any:
     kind = col.kind
     if kind in ("s", "ms", "us"):
         return _times(values, kind)

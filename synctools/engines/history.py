@@ -42,6 +42,7 @@ from .base import (
     stamp,
     str_array,
     times_from_ints,
+    well_formed_values,
     wrong,
 )
 
@@ -549,11 +550,18 @@ def _strings(parts: list[Any]) -> Any:
             elif isinstance(p, pa.Array):
                 arrays.append(p.cast(pa.large_string()))
             else:
-                arrays.append(pa.array(p, type=pa.large_string()))
+                arrays.append(_arrow_strings(p))
         if not arrays:
             return pd.array([], dtype="str")
         return pa.chunked_array(arrays, type=pa.large_string()).to_pandas().array
-    return pd.array([x for p in parts for x in p], dtype="str")
+    return str_array([x for p in parts for x in p])
+
+
+def _arrow_strings(values: Sequence[str | None]) -> Any:
+    try:
+        return pa.array(values, type=pa.large_string())
+    except UnicodeEncodeError:  # half a surrogate pair (a title cut mid-emoji): as Firefox shows it
+        return pa.array(well_formed_values(values), type=pa.large_string())
 
 
 def _first_last(count: np.ndarray, dates: np.ndarray, na: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

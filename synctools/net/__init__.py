@@ -14,11 +14,13 @@ The usual path of one sync::
 See docs/network-clients.md.
 """
 
+from .answers import EnvelopeError, MalformedBSO
 from .batching import InfoConfiguration, PackingPlan, PostQueue, UploadResult, plan_packing
 from .errors import (
     BadRequest,
     BatchError,
     CollectionChanged,
+    DeadlineExceeded,
     FxaBusy,
     FxaError,
     HTTPError,
@@ -50,8 +52,9 @@ from .errors import (
 )
 from .fxa import FxaClient, FxaSession, OAuthToken
 from .http import ServerSignal, Trace, TracedSession, never_retry, wait_and_retry
+from .reader import CollectionReader, Page
 from .sessionfile import load_session, save_session
-from .storage import CollectionReader, Page, StorageClient
+from .storage import StorageClient
 from .tokenserver import Token, TokenServerClient
 
 __all__ = [
@@ -59,6 +62,8 @@ __all__ = [
     "BatchError",
     "CollectionChanged",
     "CollectionReader",
+    "DeadlineExceeded",
+    "EnvelopeError",
     "FxaBusy",
     "FxaClient",
     "FxaError",
@@ -74,6 +79,7 @@ __all__ = [
     "InvalidKeysChangedAt",
     "InvalidVerificationCode",
     "LoginRequired",
+    "MalformedBSO",
     "NetError",
     "NewUsersDisabled",
     "NodeReassigned",

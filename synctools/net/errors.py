@@ -7,12 +7,16 @@ request still holds the Authorization header.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from synctools.protocol._util import fingerprint
 from synctools.protocol.bso import ServerTime
 
 from ..errors import SynctoolsError
+from . import _json
+from ._deadline import RequestDeadlineExceeded
 
 if TYPE_CHECKING:
     import requests
@@ -21,6 +25,33 @@ if TYPE_CHECKING:
     from .http import ServerSignal, Trace
 
 MAX_BODY = 2000
+# Services whose successful answers exist to hand out credentials (session, key-fetch and
+# OAuth tokens, key bundles, Hawk ids and keys). The client registers those secrets for
+# scrubbing only once an answer parses, so a malformed answer would show them raw: the
+# body of such an answer never goes into a ResponseInfo, and their error bodies are
+# scrubbed of anything shaped like a credential.
+CREDENTIAL_SERVICES = frozenset({"fxa", "oauth", "tokenserver"})
+# A JSON string value under a name that may hold a secret, even cut short by a truncated
+# body ("key":"abc... with no closing quote).
+_SECRET_VALUE = re.compile(
+    r'("[^"]*(?:key|token|id|secret|bundle|authpw|password|kb|ka|code|salt)[^"]*"\s*:\s*")'
+    r'((?:[^"\\]|\\.)*)',
+    re.IGNORECASE,
+)
+# Anything long and token-shaped (hex, base64, base64url: letters and digits), wherever
+# it is; words such as "invalid-client-state" have no digit and stay readable.
+_TOKEN_RUN = re.compile(r"(?=[A-Za-z_+/=-]*[0-9])[A-Za-z0-9_+/=-]{20,}")
+
+
+def _fp(value: str) -> str:
+    return f"<fp {fingerprint(value.encode('utf-8', 'surrogatepass'))}>"
+
+
+def scrub_credentials(text: str) -> str:
+    """``text`` with every credential-shaped value replaced by a fingerprint: any string
+    value whose name suggests a secret, and any long token-shaped run of characters."""
+    text = _SECRET_VALUE.sub(lambda m: m.group(1) + (_fp(m.group(2)) if m.group(2) else ""), text)
+    return _TOKEN_RUN.sub(lambda m: m.group(0) if m.group(0).startswith("<fp") else _fp(m.group(0)), text)
 
 
 @dataclass(frozen=True)
@@ -43,10 +74,17 @@ class ResponseInfo:
         trace: Trace,
         signals: tuple[ServerSignal, ...] = (),
     ) -> ResponseInfo:
-        try:
-            text = response.text
-        except Exception:  # noqa: BLE001 - undecodable body: show its size only
-            text = f"<{len(response.content or b'')} undecodable bytes>"
+        size = len(response.content or b"")
+        if service in CREDENTIAL_SERVICES and response.status_code < 400:
+            text = f"<{size} bytes withheld: a {service} answer carries credentials>"
+        else:
+            try:
+                text = response.text
+            except Exception:  # noqa: BLE001 - undecodable body: show its size only
+                text = f"<{size} undecodable bytes>"
+            text = trace.scrub(text[:MAX_BODY])
+            if service in CREDENTIAL_SERVICES:
+                text = scrub_credentials(text)
         req = response.request
         return cls(
             service=service,
@@ -54,15 +92,13 @@ class ResponseInfo:
             url=trace.scrub(response.url or ""),
             status=response.status_code,
             headers=trace.redact_headers(response.headers),
-            body=trace.scrub(text[:MAX_BODY]),
+            body=text,
             signals=signals,
         )
 
     def json(self) -> Any:
-        import json
-
         try:
-            return json.loads(self.body)
+            return _json.loads(self.body)
         except ValueError:
             return None
 
@@ -111,6 +147,30 @@ class HTTPError(NetError):
 
 class ServerUnreachable(NetError):
     """The request never got an answer (connection refused, dropped, timed out)."""
+
+
+class DeadlineExceeded(ServerUnreachable):
+    """The answer did not arrive in full within the request's overall deadline (a
+    stalling or trickling server). ``deadline`` and ``elapsed`` are in seconds."""
+
+    def __init__(self, message: str, deadline: float, elapsed: float):
+        self.deadline = deadline
+        self.elapsed = elapsed
+        super().__init__(message)
+
+
+def unreachable(what: str, exc: BaseException) -> ServerUnreachable:
+    """The error for a request to ``what`` (e.g. ``storage node https://… GET /info/collections``)
+    that got no usable answer; never carries the underlying exception's text, which may
+    quote a URL or a body."""
+    if isinstance(exc, RequestDeadlineExceeded):
+        return DeadlineExceeded(
+            f"{what}: {exc}; the server is stalling or too slow. Retry later, or allow more"
+            " time (the client's deadline=, or synctools.net.http.DEFAULT_DEADLINE)",
+            exc.deadline,
+            exc.elapsed,
+        )
+    return ServerUnreachable(f"{what}: no answer ({type(exc).__name__}); check the connection and retry")
 
 
 # ---------------------------------------------------------------- accounts (FxA)

@@ -33,10 +33,13 @@ from .errors import (
     IncorrectPassword,
     InvalidVerificationCode,
     LoginRequired,
+    NetError,
     ResponseInfo,
     ServerUnreachable,
     UnknownAccount,
     VerificationRequired,
+    scrub_credentials,
+    unreachable,
 )
 from .http import RetryPolicy, SignalHook, Trace, TracedSession, fp, never_retry
 
@@ -103,14 +106,16 @@ class FxaClient:
         on_backoff: RetryPolicy | None = None,
         on_signal: SignalHook | None = None,
         timeout: float = 30.0,
+        deadline: float | None = None,
     ) -> None:
         self.auth_url = _v1_url(auth_url)
         self.oauth_url = _v1_url(oauth_url)
         self.client_id = client_id
         self.trace = trace if trace is not None else Trace()
         self.retry_policy = on_backoff or never_retry
-        self.auth_session = TracedSession("fxa", self.trace, on_signal=on_signal, timeout=timeout)
-        self.oauth_session = TracedSession("oauth", self.trace, on_signal=on_signal, timeout=timeout)
+        limits: dict[str, Any] = {"on_signal": on_signal, "timeout": timeout, "deadline": deadline}
+        self.auth_session = TracedSession("fxa", self.trace, **limits)
+        self.oauth_session = TracedSession("oauth", self.trace, **limits)
         # A session we own: PyFxA then mounts no hidden retrying adapter.
         self.api = APIClient(self.auth_url, session=self.auth_session)
         self.api.timeout = timeout
@@ -125,50 +130,90 @@ class FxaClient:
 
     # ------------------------------------------------------------------ plumbing
     def call(
-        self, method: str, path: str, body: Any = None, *, auth: Any = None, oauth: bool = False
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: Any = None,
+        oauth: bool = False,
+        expect: type | None = dict,
     ) -> Any:
-        """One accounts-server call through PyFxA, with our errors and retry policy."""
+        """One accounts-server call through PyFxA, with our errors and retry policy.
+
+        The answer must be a JSON ``expect`` (``None``: anything): else an
+        :class:`FxaError` naming the endpoint. Every error is raised outside the except
+        block that caught PyFxA's, so no exception quoting a body is chained to it.
+        """
         api = self.oauth.apiclient if oauth else self.api
         session = self.oauth_session if oauth else self.auth_session
         kwargs: dict[str, Any] = {} if auth is None else {"auth": auth}
+        where = f"{method} {path.split('?', 1)[0]}"
         for _attempt in range(5):
             # PyFxA caches a 503 and replays it later as a raw Response; we decide instead.
             api._backoff_response, api._backoff_until = None, 0
+            err: NetError | None = None
             try:
                 if method == "GET":
                     answer = api.get(path, **kwargs)
                 else:
                     answer = api.request(method, path, json=body, **kwargs)
+            except fxa.errors.InProtocolError as exc:
+                err = self._error(exc, session, where)
+            except fxa.errors.OutOfProtocolError:
+                err = self._out_of_protocol(session, where)
+            except requests.RequestException as exc:
+                err = unreachable(f"accounts server {api.server_url} did not answer {where}", exc)
+            except (AttributeError, TypeError, KeyError, ValueError) as exc:
+                # PyFxA reading an error body that is not an object (a list, a string...)
+                err = FxaError(
+                    f"the accounts server's answer to {where} is not what the protocol says"
+                    f" ({type(exc).__name__} in PyFxA)", _info(session, self.trace),
+                )  # fmt: skip
+            if err is None:
                 for sig in session.last_signals:
                     if sig.kind == "backoff":
                         self.retry_policy(sig)  # a notice: the call itself succeeded
+                if expect is not None and not isinstance(answer, expect):
+                    raise malformed(session, self.trace, where, f"expected a JSON object, got {_jtype(answer)}")
                 return answer
-            except fxa.errors.InProtocolError as exc:
-                err = self._error(exc, session)
-                retry = [s for s in err.signals if s.kind == "retry-after"]
-                if retry and self.retry_policy(retry[0]) is True:
-                    continue
-                raise err from None
-            except fxa.errors.OutOfProtocolError as exc:
-                info = _info(session, self.trace)
-                raise FxaError(f"not an accounts server answer: {exc}", info) from None
-            except requests.RequestException as exc:
-                raise ServerUnreachable(
-                    f"accounts server {api.server_url} unreachable: {type(exc).__name__}"
-                ) from None
-        raise err
+            retry = [s for s in getattr(err, "signals", ()) if s.kind == "retry-after"]
+            if retry and self.retry_policy(retry[0]) is True:
+                continue
+            raise err
+        raise err  # type: ignore[misc]  # the fifth retry's error: never None here
 
-    def _error(self, exc: fxa.errors.InProtocolError, session: TracedSession) -> FxaError:
+    def _error(self, exc: fxa.errors.InProtocolError, session: TracedSession, where: str) -> FxaError:
         info = _info(session, self.trace)
-        errno = exc.errno if isinstance(exc.errno, int) else None
+        errno = exc.errno if type(exc.errno) is int else None
         cls = _ERRNO_CLASSES.get(errno or -1, FxaError)
         if info is not None and info.status in (429, 503) and cls is FxaError:
             cls = FxaBusy
-        message = self.trace.scrub(str(exc.details.get("message") or exc.error))
-        err = cls(f"accounts server error {errno}: {message}", info, errno)
+        details = exc.details if isinstance(exc.details, dict) else {}
+        text = details.get("message") or details.get("error") or "unknown error"
+        message = scrub_credentials(self.trace.scrub(str(text)[:300]))
+        err = cls(f"accounts server error {errno} on {where}: {message}", info, errno)
         if isinstance(err, IncorrectEmailCase):
-            err.email = exc.details.get("email")
+            email = details.get("email")
+            err.email = email if type(email) is str else None
         return err
+
+    def _out_of_protocol(self, session: TracedSession, where: str) -> FxaError:
+        info = _info(session, self.trace)
+        resp = session.last_response
+        status = resp.status_code if resp is not None else None
+        if resp is not None and 300 <= resp.status_code < 400:
+            to = self.trace.scrub(resp.headers.get("Location", "nowhere"))[:200]
+            return FxaError(
+                f"the accounts server redirected {where} to {to}; synctools never follows a"
+                " redirect (it would resend credentials): use the final URL as the server URL", info,
+            )  # fmt: skip
+        kind = resp.headers.get("Content-Type", "none") if resp is not None else "none"
+        problem = (
+            f"its Content-Type is {kind[:60]!r}, not JSON" if not kind.startswith("application/json")
+            else f"HTTP {status} with a body that is not JSON"
+        )  # fmt: skip
+        return FxaError(f"the accounts server's answer to {where} is malformed: {problem}", info)
 
     # ----------------------------------------------------------------- login
     def key_stretch_version(self, email: str) -> tuple[int, str | None]:
@@ -181,8 +226,9 @@ class FxaClient:
             resp = self.call("POST", "/account/credentials/status", {"email": email})
         except (FxaError, ServerUnreachable):
             return 1, None
-        if isinstance(resp, dict) and resp.get("currentVersion") == "v2" and resp.get("clientSalt"):
-            return 2, str(resp["clientSalt"])
+        salt = resp.get("clientSalt")
+        if resp.get("currentVersion") == "v2" and type(salt) is str and salt:
+            return 2, salt
         return 1, None
 
     def login(self, email: str, password: str) -> FxaSession:
@@ -212,16 +258,28 @@ class FxaClient:
                 if attempt == 2 or not exc.email or exc.email == email:
                     raise
                 email = exc.email
+        where = "POST /account/login"
+        # The body is never shown (a credential service's answer): register its secrets first.
+        for name in ("sessionToken", "keyFetchToken", "keyFetchTokenVersion2"):
+            if type(resp.get(name)) is str:
+                self.trace.add_secret(resp[name])
+        session_token = _field(resp, "sessionToken", str, where, self)
         key_fetch_token = resp.get("keyFetchTokenVersion2") if version == 2 else None
         key_fetch_token = key_fetch_token or resp.get("keyFetchToken")
+        if not (type(key_fetch_token) is str and _is_hex(key_fetch_token, 64)):
+            raise malformed(self.auth_session, self.trace, where, "keyFetchToken is missing or not 64 hex digits")
+        if not _is_hex(session_token, 64):
+            raise malformed(self.auth_session, self.trace, where, "sessionToken is not 64 hex digits")
+        method = resp.get("verificationMethod")
+        auth_at = resp.get("authAt")
         session = FxaSession(
             self,
             email=email,
-            uid=str(resp["uid"]),
-            session_token=str(resp["sessionToken"]),
-            verified=bool(resp.get("verified")),
-            verification_method=resp.get("verificationMethod"),
-            auth_at=resp.get("authAt"),
+            uid=_field(resp, "uid", str, where, self),
+            session_token=session_token,
+            verified=resp.get("verified") is True,
+            verification_method=method if type(method) is str else None,
+            auth_at=auth_at if type(auth_at) is int else None,
             key_stretch_version=version,
         )
         session._key_fetch_token = key_fetch_token
@@ -295,8 +353,13 @@ class FxaSession:
     def verify_totp(self, code: str) -> None:
         """Answer the TOTP challenge (``/session/verify/totp``)."""
         resp = self.client.call("POST", "/session/verify/totp", {"code": str(code)}, auth=self._auth())
-        if not (isinstance(resp, dict) and resp.get("success")):
-            raise InvalidVerificationCode("the TOTP code was not accepted (wrong or expired)")
+        where = "POST /session/verify/totp"
+        success = resp.get("success")
+        if type(success) is not bool:
+            raise malformed(self.client.auth_session, self.trace, where, f"success is {_jtype(success)}, not a boolean")
+        if not success:
+            info = _info(self.client.auth_session, self.trace)
+            raise InvalidVerificationCode(f"{where}: the TOTP code was not accepted (wrong or expired)", info)
         self.verified = True
 
     def verify_code(self, code: str) -> None:
@@ -360,8 +423,20 @@ class FxaSession:
         auth = FxATokenBearerAuth(self._key_fetch_token, "keyFetchToken", self.client.api)
         self.trace.add_secret(auth.id)
         resp = self.client.call("GET", "/account/keys", auth=auth)
-        bundle = auth.unbundle("account/keys", unhexlify(resp["bundle"]))
-        _ka, kb = fxa.crypto.unwrap_keys(bundle, self._stretched)
+        where = "GET /account/keys"
+        bundle = resp.get("bundle")
+        if not (type(bundle) is str and _is_hex(bundle, 192)):
+            raise malformed(self.client.auth_session, self.trace, where, "bundle is missing or not 192 hex digits")
+        try:
+            keys = auth.unbundle("account/keys", unhexlify(bundle))
+        except fxa.errors.TrustError:
+            keys = None
+        if keys is None:  # raised outside the except block: nothing rides along
+            raise malformed(
+                self.client.auth_session, self.trace, where,
+                "the key bundle does not verify (its HMAC is wrong): the answer was altered",
+            )  # fmt: skip
+        _ka, kb = fxa.crypto.unwrap_keys(keys, self._stretched)
         return bytes(kb)
 
     def key_rotation_timestamp(self) -> int:
@@ -372,11 +447,19 @@ class FxaSession:
             {"client_id": self.client.client_id, "scope": OLDSYNC_SCOPE},
             auth=self._auth(),
         )
-        data = resp.get(OLDSYNC_SCOPE) if isinstance(resp, dict) else None
-        if not isinstance(data, dict) or "keyRotationTimestamp" not in data:
-            raise FxaError("scoped-key-data has no entry for the Sync scope")
-        self.trace.add_secret(data.get("keyRotationSecret"))
-        return int(data["keyRotationTimestamp"])
+        where = "POST /account/scoped-key-data"
+        data = resp.get(OLDSYNC_SCOPE)
+        if not isinstance(data, dict):
+            raise malformed(self.client.auth_session, self.trace, where, "it has no object for the Sync scope")
+        secret = data.get("keyRotationSecret")
+        self.trace.add_secret(secret if type(secret) is str else None)
+        ts = data.get("keyRotationTimestamp")
+        if type(ts) is not int or not 0 <= ts < 10**15:
+            raise malformed(
+                self.client.auth_session, self.trace, where,
+                f"keyRotationTimestamp is {_jtype(ts)}, not a time in milliseconds",
+            )  # fmt: skip
+        return ts
 
     @property
     def keys(self) -> SyncKeys:
@@ -404,15 +487,21 @@ class FxaSession:
         if ttl is not None:
             body["ttl"] = int(ttl)
         resp = self.client.call("POST", "/oauth/token", body, auth=self._auth())
-        if not isinstance(resp, dict) or "access_token" not in resp:
-            raise FxaError("the OAuth answer has no access_token")
-        self.trace.add_secret(resp["access_token"])
-        self.trace.add_secret(resp.get("refresh_token"))
+        where = "POST /oauth/token"
+        for name in ("access_token", "refresh_token"):
+            if type(resp.get(name)) is str:
+                self.trace.add_secret(resp[name])
+        access = _field(resp, "access_token", str, where, self.client)
         expires = resp.get("expires_in")
+        if expires is not None and (type(expires) is not int or not 0 < expires <= 10**8):
+            raise malformed(
+                self.client.auth_session, self.trace, where, f"expires_in is {_jtype(expires)}, not seconds"
+            )
+        scope = resp.get("scope", OLDSYNC_SCOPE)
         self._oauth = OAuthToken(
-            access_token=str(resp["access_token"]),
-            expires_at=datetime.now(UTC) + timedelta(seconds=int(expires)) if expires else None,
-            scope=str(resp.get("scope", OLDSYNC_SCOPE)),
+            access_token=access,
+            expires_at=datetime.now(UTC) + timedelta(seconds=expires) if expires else None,
+            scope=scope if type(scope) is str else OLDSYNC_SCOPE,
         )
         return self._oauth
 
@@ -420,12 +509,18 @@ class FxaSession:
         """Destroy the current OAuth token on the OAuth server (PyFxA ``destroy_token``)."""
         if self._oauth is None:
             return
+        where = "POST /destroy"
+        err: NetError | None = None
         try:
             self.client.oauth.destroy_token(self._oauth.access_token)
         except fxa.errors.InProtocolError as exc:
-            raise self.client._error(exc, self.client.oauth_session) from None
+            err = self.client._error(exc, self.client.oauth_session, where)
+        except fxa.errors.OutOfProtocolError:
+            err = self.client._out_of_protocol(self.client.oauth_session, where)
         except requests.RequestException as exc:
-            raise ServerUnreachable(f"OAuth server unreachable: {type(exc).__name__}") from None
+            err = unreachable(f"OAuth server {self.client.oauth_url} did not answer {where}", exc)
+        if err is not None:  # raised outside the except block: nothing rides along
+            raise err
         self._oauth = None
 
     def token_provider(self, tokenserver: Any) -> Callable[[], Any]:
@@ -511,6 +606,33 @@ class FxaSession:
         from .sessionfile import save_session
 
         return save_session(self, path, include_keys=include_keys)
+
+
+def malformed(session: TracedSession, trace: Trace, where: str, problem: str) -> FxaError:
+    """The error for an accounts answer of the wrong shape (its body is never shown)."""
+    return FxaError(f"the accounts server's answer to {where} is malformed: {problem}", _info(session, trace))
+
+
+def _field(resp: dict[str, Any], name: str, kind: type, where: str, client: FxaClient) -> Any:
+    value = resp.get(name)
+    if type(value) is not kind or (kind is str and not value):
+        what = "missing" if name not in resp else f"{_jtype(value)}, not {'a string' if kind is str else kind.__name__}"
+        raise malformed(client.auth_session, client.trace, where, f"{name} is {what}")
+    return value
+
+
+def _is_hex(value: str, length: int) -> bool:
+    return len(value) == length and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+def _jtype(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {int: "a number", float: "a number", str: "a string", list: "an array", dict: "an object"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _info(session: TracedSession, trace: Trace) -> ResponseInfo | None:

@@ -6,6 +6,10 @@ said to which server as a DataFrame. Server signals -- ``X-Weave-Backoff``,
 ``Retry-After``, ``X-Weave-Alert``, ``X-Weave-Quota-Remaining`` -- become
 :class:`ServerSignal` values on the trace and on the session; nothing here ever sleeps.
 Request and response bodies are never stored: they carry passwords, tokens and keys.
+
+Every request has an overall deadline (``DEFAULT_DEADLINE``, or the client's
+``deadline=``) on top of the per-read ``timeout``; redirects are never followed; every
+JSON body is parsed by orjson, which no nesting depth can crash.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -26,6 +31,9 @@ import mohawk.util
 import requests
 
 from synctools.protocol._util import fingerprint
+
+from . import _json
+from ._deadline import DeadlineAdapter, RequestDeadlineExceeded, Watch
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -323,6 +331,11 @@ class Trace:
 
 SignalHook = Callable[[ServerSignal], Any]
 
+# The most one request may take in all, in seconds, for every client built without its own
+# ``deadline=``: requests' ``timeout`` bounds each read, so a server trickling a byte at a
+# time could otherwise hold a request open for ever. Set it before building clients.
+DEFAULT_DEADLINE = 120.0
+
 
 class TracedSession(requests.Session):
     """A ``requests.Session`` for one server that records every exchange in a trace.
@@ -339,6 +352,7 @@ class TracedSession(requests.Session):
         *,
         on_signal: SignalHook | None = None,
         timeout: float | None = 30.0,
+        deadline: float | None = None,
         user_agent: str = "synctools/0.1 (Firefox Sync inspector)",
     ) -> None:
         super().__init__()
@@ -346,6 +360,10 @@ class TracedSession(requests.Session):
         self.trace = trace if trace is not None else Trace()
         self.on_signal = on_signal
         self.timeout = timeout
+        # The most one request may take in all (None: DEFAULT_DEADLINE, read now).
+        self.deadline = DEFAULT_DEADLINE if deadline is None else deadline
+        self.mount("http://", DeadlineAdapter())
+        self.mount("https://", DeadlineAdapter())
         self.last_signals: list[ServerSignal] = []
         # The last raw response, so errors raised by PyFxA can still show theirs (scrubbed).
         self.last_response: requests.Response | None = None
@@ -367,10 +385,20 @@ class TracedSession(requests.Session):
             "request_headers": self.trace.redact_headers(request.headers),
         }
         self.last_signals, self.last_response = [], None
+        # A redirect is never followed: it would resend a body holding credentials (or a
+        # Hawk header signed for another URL). The client sees the 3xx and says so.
+        kwargs["allow_redirects"] = False
+        watch = Watch(self.deadline)
         try:
-            response = super().send(request, **kwargs)
-            content = response.content  # read now, so the timing covers the whole body
+            with watch:
+                response = super().send(request, **kwargs)
+                content = response.content  # read now, so the timing covers the whole body
+            if watch.expired.is_set():  # cut short: whatever arrived is not the answer
+                response.close()
+                raise RequestDeadlineExceeded(self.deadline, watch.elapsed, len(content or b""))
         except requests.RequestException as exc:
+            if watch.expired.is_set() and not isinstance(exc, RequestDeadlineExceeded):
+                exc = RequestDeadlineExceeded(self.deadline, watch.elapsed)
             self.trace.record(
                 status=None,
                 elapsed_ms=(time.perf_counter() - t0) * 1000,
@@ -379,7 +407,12 @@ class TracedSession(requests.Session):
                 error=self.trace.scrub(f"{type(exc).__name__}: {exc}")[:500],
                 **common,
             )
+            if isinstance(exc, RequestDeadlineExceeded):
+                raise exc from None
             raise
+        # Every JSON body any client reads, PyFxA's included, goes through the one parser
+        # a hostile body cannot crash (no RecursionError, no NaN).
+        response.json = partial(_json.loads, content)  # type: ignore[method-assign]
         signals = signals_from(response, self.service)
         self.last_signals = signals
         self.last_response = response

@@ -6,144 +6,55 @@ headers digit for digit and sent back the same way. Writes take a mandatory
 a 412 becomes :class:`PreconditionFailed` with the server's ``X-Last-Modified``.
 A 401 is refreshed through ``token_provider`` when one is given (node reassignment
 raises :class:`NodeReassigned`), else raised as :class:`StorageUnauthorized`.
+
+Nothing a node answers is trusted unchecked (see :mod:`.answers`): a malformed answer
+is a :class:`StorageError` naming the request and what was wrong, a malformed record a
+:class:`MalformedBSO` row, and an ``X-Last-Modified`` later than the answer's own
+``X-Weave-Timestamp`` is refused rather than kept as a write guard.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
 import requests
 
-from synctools.protocol._columns import BSOColumns, columns_from_json
 from synctools.protocol.bso import BSO, ServerTime, valid_collection_name
 
+from .answers import (
+    AnswerShapeError,
+    bso_from_server,
+    check_not_after,
+    header_time,
+    jtype,
+    parse_json,
+    server_time,
+)
 from .batching import InfoConfiguration, PostQueue, PostResponse, UploadResult, serialize
 from .errors import (
     WEAVE_ERRORS,
     BadRequest,
-    CollectionChanged,
     NodeReassigned,
     NotFound,
     PreconditionFailed,
     RequestTooLarge,
     ResponseInfo,
     ServerBusy,
-    ServerUnreachable,
     StorageError,
     StorageUnauthorized,
+    unreachable,
 )
 from .http import HawkSigner, RetryPolicy, ServerSignal, SignalHook, Trace, TracedSession, never_retry
-from .tokenserver import Token
+from .reader import CollectionReader
+from .tokenserver import Token, check_endpoint
 
 SORTS = ("newest", "oldest", "index")
 MAX_IDS = 100
 _UNSET: Any = object()
 Record = BSO | Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a collection read."""
-
-    records: Any  # a list of BSO objects (full) or ids; BSOColumns when read with columns=True
-    last_modified: ServerTime | None
-    next_offset: str | None
-    number: int
-
-
-class CollectionReader:
-    """Iterates a collection's records page by page (``limit``/``offset``).
-
-    Every page after the first repeats the same parameters plus ``offset``, and sends
-    ``X-If-Unmodified-Since`` = the first page's ``X-Last-Modified``: a concurrent
-    write shows as :class:`CollectionChanged` instead of a torn read.
-    After (or during) iteration: ``last_modified``, ``pages_read``, ``records_read``.
-    With ``columns=True`` (and ``full``) each page's records are one
-    :class:`~synctools.protocol._columns.BSOColumns` (no Python object per record).
-    """
-
-    def __init__(
-        self,
-        client: StorageClient,
-        collection: str,
-        params: dict[str, str],
-        *,
-        full: bool,
-        progress: bool,
-        total: int | None,
-        columns: bool = False,
-    ) -> None:
-        self.client = client
-        self.columns = columns and full
-        self.collection = collection
-        self.params = params
-        self.full = full
-        self.progress = progress
-        self.total = total
-        self.last_modified: ServerTime | None = None
-        self.pages_read = 0
-        self.records_read = 0
-
-    def pages(self) -> Iterator[Page]:
-        offset: str | None = None
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.total, desc=f"GET {self.collection}", unit="rec")
-        try:
-            while True:
-                params = dict(self.params)
-                headers = {}
-                if offset is not None:
-                    params["offset"] = offset
-                    if self.last_modified is not None:
-                        headers["X-If-Unmodified-Since"] = str(self.last_modified)
-                try:
-                    resp = self.client._request(
-                        "GET", f"/storage/{self.collection}", params=params, headers=headers
-                    )
-                except PreconditionFailed as exc:
-                    raise CollectionChanged(
-                        f"collection {self.collection!r} changed while it was read page by page "
-                        f"(first page at {self.last_modified}, now {exc.last_modified}, after "
-                        f"{self.records_read} records)",
-                        exc.response,
-                        exc.last_modified,
-                    ) from None
-                if self.last_modified is None:
-                    self.last_modified = _header_time(resp, "X-Last-Modified")
-                if self.columns:
-                    records = _page_columns(resp, self.client)
-                else:
-                    records = _json(
-                        resp, self.client, list,
-                        (lambda d: [BSO.from_json(o) for o in d]) if self.full else (lambda d: [str(i) for i in d]),
-                    )  # fmt: skip
-                self.pages_read += 1
-                self.records_read += len(records)
-                if bar is not None:
-                    bar.update(len(records))
-                offset = resp.headers.get("X-Weave-Next-Offset") or None
-                yield Page(records, self.last_modified, offset, self.pages_read)
-                if offset is None:
-                    return
-        finally:
-            if bar is not None:
-                bar.close()
-
-    def __iter__(self) -> Iterator[Any]:
-        for page in self.pages():
-            yield from page.records
-
-    def all(self) -> list[Any]:
-        return list(self)
 
 
 class StorageClient:
@@ -167,6 +78,7 @@ class StorageClient:
         on_backoff: RetryPolicy | None = None,
         on_signal: SignalHook | None = None,
         timeout: float = 60.0,
+        deadline: float | None = None,
         max_retries: int = 3,
     ) -> None:
         self.trace = trace if trace is not None else Trace()
@@ -176,7 +88,9 @@ class StorageClient:
         self.signals: list[ServerSignal] = []
         self.server_time: ServerTime | None = None  # last X-Weave-Timestamp
         self.info_last_modified: ServerTime | None = None  # the last info/collections' X-Last-Modified
-        self.session = TracedSession(self.service, self.trace, on_signal=on_signal, timeout=timeout)
+        self.session = TracedSession(
+            self.service, self.trace, on_signal=on_signal, timeout=timeout, deadline=deadline
+        )
         self._config: InfoConfiguration | None = None
         self.hawk = HawkSigner(token.id, token.key)
         self._set_token(token)
@@ -185,6 +99,9 @@ class StorageClient:
         return f"<StorageClient {self.token.api_endpoint}>"
 
     def _set_token(self, token: Token) -> None:
+        problem = check_endpoint(token.api_endpoint)
+        if problem:  # a hand-made token (the tokenserver's are checked already)
+            raise StorageError(f"the storage token's api_endpoint {problem}")
         self.token = token
         self.trace.add_secret(token.id)
         self.trace.add_secret(token.key)
@@ -243,17 +160,17 @@ class StorageClient:
                 requests.Request(method, url, headers=hdrs, data=body)
             )
             req.headers["Authorization"] = self.hawk.authorization(req.url or url, method)
+            failure: requests.RequestException | None = None
             try:
                 resp = self.session.send(req)
             except requests.RequestException as exc:
-                raise ServerUnreachable(
-                    f"storage node {self.endpoint} did not answer {method} {path}: "
-                    f"{type(exc).__name__}; check the connection and retry"
-                ) from None
+                failure = exc
+            if failure is not None:  # raised outside the except block: nothing rides along
+                raise unreachable(f"storage node {self.endpoint} did not answer {method} {path}", failure)
             signals = tuple(self.session.last_signals)
             self.signals.extend(signals)
             if "X-Weave-Timestamp" in resp.headers:
-                self.server_time = _header_time(resp, "X-Weave-Timestamp")
+                self.server_time = header_time(resp, "X-Weave-Timestamp")
             for sig in signals:
                 if sig.kind == "backoff":
                     self.retry_policy(sig)  # a notice: the request itself succeeded
@@ -278,8 +195,14 @@ class StorageClient:
         info = ResponseInfo.from_response(resp, self.service, self.trace, signals)
         status = resp.status_code
         what = f"{info.method} {_path_of(info.url, self.endpoint)}"
+        if 300 <= status < 400:
+            to = self.trace.scrub(resp.headers.get("Location", "nowhere"))[:200]
+            return StorageError(
+                f"{what}: the node redirected to {to}; synctools never follows a redirect (a Hawk"
+                " signature is for one URL): check the tokenserver's api_endpoint", info,
+            )  # fmt: skip
         if status == 412:
-            lm = _header_time(resp, "X-Last-Modified")
+            lm = header_time(resp, "X-Last-Modified")
             return PreconditionFailed(
                 f"{what}: the resource changed on the server (now {lm})", info, lm
             )
@@ -308,7 +231,7 @@ class StorageClient:
         except NotFound:
             self._config = InfoConfiguration()
         else:
-            self._config = _json(resp, self, dict, InfoConfiguration.from_json)
+            self._config = parse_json(resp, self, dict, InfoConfiguration.from_json)
         return self._config
 
     @property
@@ -319,29 +242,36 @@ class StorageClient:
         """``{collection: last modified}``; the answer's X-Last-Modified (the account's
         storage timestamp) is kept as ``info_last_modified``."""
         resp = self._request("GET", "/info/collections")
-        parsed = _json(resp, self, dict, lambda d: {str(k): ServerTime.parse(v) for k, v in d.items()})
-        self.info_last_modified = _header_time(resp, "X-Last-Modified")
+        parsed: dict[str, ServerTime] = parse_json(resp, self, dict, _collection_times)
+        for name, t in parsed.items():  # no collection was modified after the answer was made
+            check_not_after(resp, self, t, f"the timestamp of {name!r}")
+        self.info_last_modified = server_time(resp, self, "X-Last-Modified")
         return parsed
 
     def info_collection_counts(self) -> dict[str, int]:
-        return dict(_json(self._request("GET", "/info/collection_counts"), self, dict))
+        """``{collection: number of records}``."""
+        resp = self._request("GET", "/info/collection_counts")
+        return parse_json(resp, self, dict, lambda d: _numbers(d, int, "a record count"))  # type: ignore[no-any-return]
 
     def info_collection_usage(self) -> dict[str, float]:
         """``{collection: KB used}``."""
-        return dict(_json(self._request("GET", "/info/collection_usage"), self, dict))
+        resp = self._request("GET", "/info/collection_usage")
+        return parse_json(resp, self, dict, lambda d: _numbers(d, float, "a size in KB"))  # type: ignore[no-any-return]
 
     def info_quota(self) -> tuple[float, float | None]:
         """``(KB used, quota KB or None)``."""
-        return _json(  # type: ignore[no-any-return]
-            self._request("GET", "/info/quota"), self, list, lambda d: (float(d[0]), d[1] if len(d) > 1 else None)
-        )
+        return parse_json(self._request("GET", "/info/quota"), self, list, _quota)  # type: ignore[no-any-return]
 
     # -------------------------------------------------------------------- reads
     def get_record(self, collection: str, record_id: str) -> BSO:
         """One BSO; :class:`NotFound` if it does not exist."""
         _check_collection(collection)
         resp = self._request("GET", f"/storage/{collection}/{_quote_id(record_id)}")
-        return _json(resp, self, dict, BSO.from_json)  # type: ignore[no-any-return]
+        bso = parse_json(resp, self, dict, lambda d: bso_from_server(d, "the record", header_time(resp, "X-Weave-Timestamp")))
+        error = getattr(bso, "error", None)
+        if error is not None:  # one record asked for: its answer is malformed as a whole
+            raise StorageError(f"GET /storage/{collection}/{record_id}: {error.detail}", ResponseInfo.from_response(resp, self.service, self.trace))
+        return bso  # type: ignore[no-any-return]
 
     def iter_collection(
         self,
@@ -355,13 +285,17 @@ class StorageClient:
         limit: int | None = None,
         progress: bool = False,
         total: int | None = None,
+        max_pages: int | None = None,
         columns: bool = False,
     ) -> CollectionReader:
-        """Read a collection lazily: BSOs (``full=True``) or ids, ``limit`` per request.
+        """Read a collection lazily, page by page: BSOs (``full=True``) or ids, ``limit``
+        per request. A record with a malformed envelope is a :class:`MalformedBSO`.
 
         ``newer``/``older`` are strict bounds; ``sort`` is ``newest``, ``oldest`` or
         ``index``; ``ids`` at most 100. ``progress`` shows a bar (``total`` if known).
-        ``columns=True``: each full page as one ``BSOColumns`` (for bulk readers).
+        ``max_pages`` caps the read (default: from ``info/collection_counts``, asked when
+        a second page is announced). ``columns=True``: each full page as one
+        ``BSOColumns`` (for bulk readers), malformed envelopes as rows with their error.
         """
         _check_collection(collection)
         params: dict[str, str] = {}
@@ -384,7 +318,10 @@ class StorageClient:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
                 raise ValueError(f"limit must be a positive integer, got {limit!r}")
             params["limit"] = str(limit)
-        return CollectionReader(self, collection, params, full=full, progress=progress, total=total, columns=columns)
+        return CollectionReader(
+            self, collection, params, full=full, progress=progress, total=total, max_pages=max_pages,
+            columns=columns,
+        )
 
     def get_collection(self, collection: str, **kwargs: Any) -> list[Any]:
         """All matching records at once (see :meth:`iter_collection` for the arguments)."""
@@ -407,7 +344,7 @@ class StorageClient:
             headers=_xius(if_unmodified_since, "put_record"),
             body=item,
         )
-        return _modified(resp)
+        return _modified(resp, self)
 
     def post_records(
         self,
@@ -438,20 +375,13 @@ class StorageClient:
             "POST", f"/storage/{collection}", params=params, headers=headers, body=body,
             ok=(200, 202),
         )
-        def parse(data: dict[str, Any]) -> PostResponse:
-            modified = data.get("modified")
-            lm = _header_time(resp, "X-Last-Modified") or (
-                ServerTime.parse(modified) if modified is not None else None
-            )
-            return PostResponse(
-                status=resp.status_code,
-                last_modified=lm,
-                batch=str(data["batch"]) if data.get("batch") is not None else None,
-                success=[str(i) for i in data.get("success") or []],
-                failed={str(k): str(v) for k, v in (data.get("failed") or {}).items()},
-            )
-
-        return _json(resp, self, dict, parse)  # type: ignore[no-any-return]
+        answer: PostResponse = parse_json(resp, self, dict, lambda d: _post_response(resp.status_code, d))
+        lm = server_time(resp, self, "X-Last-Modified")
+        if lm is None and answer.last_modified is not None:
+            check_not_after(resp, self, answer.last_modified, "the answer's modified")
+        elif lm is not None:
+            answer.last_modified = lm
+        return answer
 
     def upload(
         self,
@@ -508,7 +438,7 @@ class StorageClient:
             f"/storage/{collection}/{_quote_id(record_id)}",
             headers=_xius(if_unmodified_since, "delete_record"),
         )
-        return _modified(resp)
+        return _modified(resp, self)
 
     def delete_collection(
         self,
@@ -521,7 +451,7 @@ class StorageClient:
         _check_collection(collection)
         headers = _xius(if_unmodified_since, "delete_collection")
         if ids is None:
-            return _modified(self._request("DELETE", f"/storage/{collection}", headers=headers))
+            return _modified(self._request("DELETE", f"/storage/{collection}", headers=headers), self)
         id_list = _id_list(ids)
         modified = ServerTime(0)
         for start in range(0, len(id_list), MAX_IDS):
@@ -529,7 +459,7 @@ class StorageClient:
             resp = self._request(
                 "DELETE", f"/storage/{collection}", params={"ids": ",".join(chunk)}, headers=headers
             )
-            modified = _modified(resp)
+            modified = _modified(resp, self)
             if headers:  # the next chunk is guarded by what this one produced
                 headers = {"X-If-Unmodified-Since": str(modified)}
         return modified
@@ -537,12 +467,12 @@ class StorageClient:
     def delete_storage(self, *, if_unmodified_since: ServerTime | int | None = _UNSET) -> ServerTime:
         """DELETE every collection of the account (``X-Confirm-Delete: 1``)."""
         headers = {"X-Confirm-Delete": "1", **_xius(if_unmodified_since, "delete_storage")}
-        return _modified(self._request("DELETE", "/storage", headers=headers))
+        return _modified(self._request("DELETE", "/storage", headers=headers), self)
 
     def delete_user(self, *, if_unmodified_since: ServerTime | int | None = _UNSET) -> ServerTime:
         """DELETE ``/1.5/<uid>``: everything the node holds for this user."""
         headers = {"X-Confirm-Delete": "1", **_xius(if_unmodified_since, "delete_user")}
-        return _modified(self._request("DELETE", "", headers=headers))
+        return _modified(self._request("DELETE", "", headers=headers), self)
 
 
 # ----------------------------------------------------------------------- helpers
@@ -581,68 +511,83 @@ def _xius(value: Any, what: str) -> dict[str, str]:
     return {"X-If-Unmodified-Since": str(ServerTime.parse(value))}
 
 
-def _header_time(resp: requests.Response, name: str) -> ServerTime | None:
-    value = resp.headers.get(name)
-    if value is None:
-        return None
-    try:
-        return ServerTime.parse(value)
-    except (ValueError, ArithmeticError):
-        return None
+def _modified(resp: requests.Response, client: StorageClient) -> ServerTime:
+    """When a write happened: X-Last-Modified, else X-Weave-Timestamp, else the body's."""
+    lm = server_time(resp, client, "X-Last-Modified")
+    if lm is not None:
+        return lm
+    t = header_time(resp, "X-Weave-Timestamp")
+    if t is not None:
+        return t
+    data = parse_json(resp, client, object)
+    modified = data.get("modified") if isinstance(data, dict) else data
+    if type(modified) in (int, float):
+        try:
+            return ServerTime.parse(modified)  # type: ignore[arg-type]
+        except ValueError:
+            pass
+    info = ResponseInfo.from_response(resp, client.service, client.trace)
+    raise StorageError("the server did not say when the write happened (no X-Last-Modified)", info)
 
 
-def _modified(resp: requests.Response) -> ServerTime:
-    for name in ("X-Last-Modified", "X-Weave-Timestamp"):
-        t = _header_time(resp, name)
-        if t is not None:
-            return t
-    try:
-        data = resp.json()
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and "modified" in data:
-        return ServerTime.parse(data["modified"])
-    if isinstance(data, int | float) and not isinstance(data, bool):
-        return ServerTime.parse(data)
-    raise StorageError("the server did not say when the write happened (no X-Last-Modified)")
+def _collection_times(data: dict[str, Any]) -> dict[str, ServerTime]:
+    out = {}
+    for name, value in data.items():
+        if type(value) not in (int, float):
+            raise AnswerShapeError(f"the timestamp of {name[:40]!r} is {jtype(value)}, not a number")
+        try:
+            out[name] = ServerTime.parse(value)
+        except ValueError:
+            raise AnswerShapeError(f"the timestamp of {name[:40]!r} is not a server timestamp") from None
+    return out
 
 
-_MALFORMED = (ValueError, TypeError, IndexError, KeyError, AttributeError, ArithmeticError)
+def _numbers(data: dict[str, Any], kind: type, meaning: str) -> dict[str, Any]:
+    for name, value in data.items():
+        if type(value) not in (int, kind) or value < 0 or value != value:
+            raise AnswerShapeError(f"{name[:40]!r} is {jtype(value)}, not {meaning}")
+    return data
 
 
-def _json(
-    resp: requests.Response, client: StorageClient, kind: type, parse: Callable[[Any], Any] | None = None
-) -> Any:
-    """The body as ``kind``, then through ``parse``; anything malformed is a StorageError
-    carrying the (scrubbed) response, never a bare traceback from deep inside parsing."""
-    try:
-        data = json.loads(resp.content)
-    except ValueError:
-        info = ResponseInfo.from_response(resp, client.service, client.trace)
-        raise StorageError("the storage node sent a body that is not JSON", info) from None
-    if not isinstance(data, kind):
-        info = ResponseInfo.from_response(resp, client.service, client.trace)
-        raise StorageError(f"expected a JSON {kind.__name__} from the storage node", info)
-    if parse is None:
-        return data
-    try:
-        return parse(data)
-    except _MALFORMED as exc:
-        info = ResponseInfo.from_response(resp, client.service, client.trace)
-        raise StorageError(f"the storage node sent a malformed answer ({type(exc).__name__}: {exc})", info) from None
+def _quota(data: list[Any]) -> tuple[float, float | None]:
+    if not data or type(data[0]) not in (int, float):
+        raise AnswerShapeError("info/quota must start with the KB used (a number)")
+    quota = data[1] if len(data) > 1 else None
+    if quota is not None and type(quota) not in (int, float):
+        raise AnswerShapeError(f"the quota is {jtype(quota)}, not a number")
+    return float(data[0]), quota
 
 
-def _page_columns(resp: requests.Response, client: StorageClient) -> BSOColumns:
-    """A full page as columns: orjson and C-level maps when every BSO is exactly well
-    typed, else the checked per-record path (the same answer, or the same error)."""
-    try:
-        data = orjson.loads(resp.content)
-    except orjson.JSONDecodeError:
-        data = None
-    cols = columns_from_json(data) if data is not None else None
-    if cols is None:
-        return BSOColumns.from_bsos(_json(resp, client, list, lambda d: [BSO.from_json(o) for o in d]))
-    return cols
+def _post_response(status: int, data: dict[str, Any]) -> PostResponse:
+    success, failed, batch = data.get("success") or [], data.get("failed") or {}, data.get("batch")
+    if type(success) is not list or not all(type(i) is str for i in success):
+        raise AnswerShapeError("'success' must be an array of record ids")
+    if type(failed) is not dict:
+        raise AnswerShapeError(f"'failed' is {jtype(failed)}, not an object")
+    if batch is not None and (type(batch) not in (str, int) or str(batch) == ""):
+        raise AnswerShapeError(f"'batch' is {jtype(batch)}, not a batch id")
+    modified = data.get("modified")
+    lm = None
+    if modified is not None:
+        if type(modified) not in (int, float):
+            raise AnswerShapeError(f"'modified' is {jtype(modified)}, not a timestamp")
+        lm = ServerTime.parse(modified)
+    return PostResponse(
+        status=status,
+        last_modified=lm,
+        batch=None if batch is None else str(batch),
+        success=success,
+        failed={k: _reason(v) for k, v in failed.items()},
+    )
+
+
+def _reason(value: Any) -> str:
+    """Why the server refused a record: its text (some servers send a list of texts)."""
+    if type(value) is str:
+        return value
+    if type(value) is list and all(type(v) is str for v in value):
+        return "; ".join(value)
+    return f"(the server gave {jtype(value)} as the reason)"
 
 
 def _path_of(url: str, endpoint: str) -> str:

@@ -37,12 +37,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from .crypto import (
     BLOCK,
     Base64Error,
+    CleartextJSONError,
     CryptoError,
     HMACMismatchError,
     KeyBundle,
     PaddingError,
+    PayloadShapeError,
     _check_cleartext,
-    _load_cleartext,
     _parse_envelope,
 )
 
@@ -59,6 +60,18 @@ _hmac_digest = getattr(_hashlib, "hmac_digest", hmac.digest)
 _strict_b64 = partial(binascii.a2b_base64, strict_mode=True)
 
 DecryptResult = dict[str, Any] | CryptoError
+
+
+_NOT_JSON: Any = object()
+
+
+def _loads_or_not(text: str | bytes) -> Any:
+    """The parsed JSON, or ``_NOT_JSON``. orjson's depth limit (1,024) stands where the
+    standard parser would raise RecursionError on a body nested 50,000 levels deep."""
+    try:
+        return _fast_loads(text)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
 
 
 def _fields(env: Any) -> tuple[str, str, str] | None:
@@ -91,14 +104,14 @@ def _split_envelopes(
     for i, p in enumerate(payloads):
         env = p
         if type(p) is str or type(p) is bytes:
-            try:
-                env = json.loads(p)
-            except ValueError:
-                env = None
+            env = _loads_or_not(p)
+            if env is _NOT_JSON:  # never handed to a recursive parser: it may nest 50,000 deep
+                results[i] = PayloadShapeError("payload is not JSON", ids[i])
+                continue
         fields = _fields(env)
         if fields is None:
-            try:  # for the precise error
-                _parse_envelope(p, ids[i])
+            try:  # for the precise error (env is parsed already: no second parse)
+                _parse_envelope(env, ids[i])
                 raise Base64Error("ciphertext is not valid base64", ids[i])
             except CryptoError as exc:
                 results[i] = exc
@@ -248,11 +261,15 @@ def _parse_texts(texts: list[bytes], ids: list[str | None]) -> list[Any]:
     """Each cleartext parsed and checked (a JSON object whose id is its BSO's), or its error."""
     try:
         parsed = list(map(_fast_loads, texts))
-    except ValueError:
+    except (ValueError, RecursionError):
         out: list[Any] = []
         for text, rid in zip(texts, ids):
+            obj = _loads_or_not(text)  # never a recursive parser: a cleartext may nest 50,000 deep
             try:
-                out.append(_load_cleartext(text, rid))
+                if obj is _NOT_JSON:
+                    raise CleartextJSONError("cleartext is not UTF-8 JSON", rid)
+                _check_cleartext(obj, rid)
+                out.append(obj)
             except CryptoError as exc:
                 out.append(exc)
         return out

@@ -4,8 +4,11 @@ A full page from the storage server is a JSON array of ``{id, modified, payload,
 sortindex?, ttl?}``. :func:`columns_from_json` reads the parsed array with C-level maps
 into :class:`BSOColumns` (ids, payload strings, ``modified`` as int64 hundredths of a
 second, sortindex, ttl) when every object is exactly well typed, and answers ``None``
-otherwise, so the caller takes the checked per-record path (:meth:`BSO.from_json`) for
-that page: the fast path accepts a subset of what the checked path accepts, never more.
+otherwise, so the caller takes the checked per-record path (the network layer's
+``bso_from_server``) for that page: the fast path accepts exactly the pages on which the
+checked path finds nothing wrong (ids of 1-64 printable ASCII characters, sortindex and
+ttl in range, ``modified`` not after the answer's ``X-Weave-Timestamp``), never more.
+A page read the checked way keeps each malformed envelope's error in ``errors``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .bso import BSO, MAX_CENTIS, ServerTime
+from .bso import BSO, MAX_CENTIS, MAX_SORTINDEX, MAX_TTL, ServerTime
+from .crypto import CryptoError
 
 NO_TIME = -1  # ``modified`` of a BSO the server sent without one (ServerTime is never negative)
 _NONE = type(None)
@@ -32,6 +36,9 @@ class BSOColumns:
     modified: np.ndarray  # int64 ServerTime hundredths; NO_TIME when unknown
     sortindex: list[int | None]
     ttl: list[int | None]
+    #: per row, the error of an envelope the server sent malformed (or None); None when
+    #: every row is well formed (the common case costs nothing)
+    errors: list[CryptoError | None] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -42,8 +49,11 @@ class BSOColumns:
         ``"7"`` or ``true``) is no sortindex or ttl, here as in the mirror and the frames."""
         n = len(bsos)
         mods = np.fromiter((NO_TIME if b.modified is None else int(b.modified) for b in bsos), np.int64, n)
+        # a MalformedBSO (net.answers) carries its envelope's error
+        errors: list[CryptoError | None] = [getattr(b, "error", None) for b in bsos]
         return cls([b.id for b in bsos], [b.payload for b in bsos], mods,
-                   [_int_or_none(b.sortindex) for b in bsos], [_int_or_none(b.ttl) for b in bsos])  # fmt: skip
+                   [_int_or_none(b.sortindex) for b in bsos], [_int_or_none(b.ttl) for b in bsos],
+                   errors if any(e is not None for e in errors) else None)  # fmt: skip
 
     @classmethod
     def empty(cls) -> BSOColumns:
@@ -59,27 +69,34 @@ class BSOColumns:
 
     def take(self, index: Sequence[int] | np.ndarray) -> BSOColumns:
         idx = [int(i) for i in index]
+        errs = self.errors
         return BSOColumns([self.ids[i] for i in idx], [self.payloads[i] for i in idx],
                           self.modified[np.asarray(idx, dtype=np.intp)],
-                          [self.sortindex[i] for i in idx], [self.ttl[i] for i in idx])  # fmt: skip
+                          [self.sortindex[i] for i in idx], [self.ttl[i] for i in idx],
+                          None if errs is None else [errs[i] for i in idx])  # fmt: skip
 
     @classmethod
     def concat(cls, parts: Sequence[BSOColumns]) -> BSOColumns:
         if len(parts) == 1:
             return parts[0]
+        errors = None
+        if any(p.errors is not None for p in parts):
+            errors = [e for p in parts for e in (p.errors if p.errors is not None else [None] * len(p))]
         return cls([i for p in parts for i in p.ids], [x for p in parts for x in p.payloads],
                    np.concatenate([p.modified for p in parts]) if parts else np.zeros(0, np.int64),
-                   [x for p in parts for x in p.sortindex], [x for p in parts for x in p.ttl])  # fmt: skip
+                   [x for p in parts for x in p.sortindex], [x for p in parts for x in p.ttl], errors)  # fmt: skip
 
 
 def _int_or_none(v: Any) -> int | None:
     return v if type(v) is int else None
 
 
-def columns_from_json(data: Any) -> BSOColumns | None:
+def columns_from_json(data: Any, now: ServerTime | None = None) -> BSOColumns | None:
     """A parsed page (a list of BSO objects) as columns, or None when any object is not
     exactly ``{id: str, modified: number, payload: str, sortindex/ttl: int or absent/null}``
-    (booleans are not numbers here) or a time is out of range: then read it per record."""
+    (booleans are not numbers here), an id is not 1-64 printable ASCII characters, a
+    sortindex or ttl is out of range, or a time is out of range or after ``now`` (the
+    answer's X-Weave-Timestamp): then read it per record."""
     if type(data) is not list or set(map(type, data)) - {dict}:
         return None
     n = len(data)
@@ -97,6 +114,9 @@ def columns_from_json(data: Any) -> BSOColumns | None:
         or set(map(type, ttl)) - {int, _NONE}
     ):
         return None
+    if n and not (_ids_ok(ids) and _in_range(sortindex, -MAX_SORTINDEX, MAX_SORTINDEX)
+                  and _in_range(ttl, 0, MAX_TTL)):  # fmt: skip
+        return None
     try:
         seconds = np.array(mods, dtype=np.float64)
     except OverflowError:
@@ -106,4 +126,19 @@ def columns_from_json(data: Any) -> BSOColumns | None:
     centis = np.rint(seconds * 100)
     if n and not (np.isfinite(centis).all() and centis.min() >= 0 and centis.max() < MAX_CENTIS):
         return None
+    if n and now is not None and centis.max() > int(now):
+        return None
     return BSOColumns(ids, payloads, centis.astype(np.int64), sortindex, ttl)  # type: ignore[arg-type]
+
+
+def _ids_ok(ids: list[Any]) -> bool:
+    """Every id 1-64 printable ASCII characters (space to ``~``), checked in C: the
+    joined text is ASCII and printable exactly when every id is."""
+    joined = "".join(ids)
+    return min(map(len, ids)) >= 1 and max(map(len, ids)) <= 64 and joined.isascii() and joined.isprintable()
+
+
+def _in_range(values: list[Any], low: int, high: int) -> bool:
+    """Every integer of ``values`` (ints or None, as checked above) within low..high."""
+    got = values if None not in values else [v for v in values if v is not None]
+    return not got or (low <= min(got) and max(got) <= high)

@@ -91,7 +91,7 @@ def _parse_envelope(payload: Any, record_id: str | None) -> tuple[bytes, str, st
     if isinstance(payload, str | bytes):
         try:
             payload = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested 50,000 deep
             raise PayloadShapeError("payload is not JSON", record_id) from None
     if not isinstance(payload, Mapping):
         raise PayloadShapeError("payload is not a JSON object", record_id)
@@ -116,10 +116,8 @@ def _unpad(padded: bytes, record_id: str | None) -> bytes:
 def _load_cleartext(raw: bytes, record_id: str | None) -> dict[str, Any]:
     try:
         obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested 50,000 deep
         raise CleartextJSONError("cleartext is not UTF-8 JSON", record_id) from None
-    except RecursionError:  # hostile nesting must fail one record, never the whole batch
-        raise CleartextJSONError("cleartext JSON nests too deeply to read", record_id) from None
     _check_cleartext(obj, record_id)
     return obj
 
@@ -188,7 +186,11 @@ class KeyBundle:
         iv = os.urandom(BLOCK) if iv is None else iv
         if len(iv) != BLOCK:
             raise ValueError("IV must be 16 bytes")
-        data = json.dumps(cleartext, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(cleartext, ensure_ascii=False, separators=(",", ":"))
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (JSON from JavaScript may hold "\ud800"): escape it, as it came
+            data = json.dumps(cleartext, ensure_ascii=True, separators=(",", ":")).encode("ascii")
         return self.encrypt_bytes(data, iv)
 
     def encrypt_bytes(self, data: bytes, iv: bytes) -> dict[str, str]:

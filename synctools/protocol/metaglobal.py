@@ -94,7 +94,7 @@ class MetaGlobal:
         if isinstance(payload, str):
             try:
                 payload = json.loads(payload)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested 50,000 deep
                 raise MetaGlobalError("meta/global payload is not JSON") from None
         if not isinstance(payload, Mapping):
             raise MetaGlobalError("meta/global payload is not a JSON object")

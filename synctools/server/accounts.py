@@ -47,6 +47,17 @@ def fxa_error(status: int, errno: int, message: str, **extra: Any) -> HTTPError:
     return HTTPError(json_response(body, status))
 
 
+def request_body(req: Request) -> dict[str, Any]:
+    """A JSON object body (an empty body is ``{}``), or FxA's errno 106/107."""
+    try:
+        obj = req.json() if req.body else {}
+    except (ValueError, UnicodeDecodeError):
+        raise fxa_error(400, 106, "Invalid JSON in request body") from None
+    if not isinstance(obj, dict):
+        raise fxa_error(400, 107, "Invalid parameter in request body: expected an object")
+    return obj
+
+
 def invalid_token() -> HTTPError:
     return fxa_error(401, 110, "The authentication token could not be found")
 

@@ -11,7 +11,6 @@ import hmac
 import json
 import secrets
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -27,19 +26,11 @@ from .accounts import (
     fxa_error,
     invalid_token,
 )
+from .accounts import request_body as _body
+from .devices import Devices
 from .http import HTTPError, Request, Response, json_response
 
 Handler = Callable[[Request], Response]
-
-
-def _body(req: Request) -> dict[str, Any]:
-    try:
-        obj = req.json() if req.body else {}
-    except (ValueError, UnicodeDecodeError):
-        raise fxa_error(400, 106, "Invalid JSON in request body") from None
-    if not isinstance(obj, dict):
-        raise fxa_error(400, 107, "Invalid parameter in request body: expected an object")
-    return obj
 
 
 def _param(body: dict[str, Any], name: str, kind: type = str) -> Any:
@@ -53,6 +44,7 @@ class AccountsAPI:
     def __init__(self, service: AccountsService, base_url: Callable[[], str]):
         self.svc = service
         self.base_url = base_url
+        self.devices = Devices(service)
         self.routes: dict[tuple[str, str], Handler] = {
             ("POST", "/account/create"): self.account_create,
             ("POST", "/account/login"): self.account_login,
@@ -78,12 +70,8 @@ class AccountsAPI:
             ("POST", "/destroy"): self.oauth_destroy,
             ("POST", "/oauth/destroy"): self.oauth_destroy,
             ("GET", "/jwks"): lambda req: json_response({"keys": []}),
-            ("POST", "/account/device"): self.device_register,
-            ("GET", "/account/devices"): self.devices,
             ("GET", "/account/attached_clients"): self.attached_clients,
-            ("POST", "/account/devices/notify"): self.devices_notify,
-            ("POST", "/account/device/destroy"): self.device_destroy,
-            ("GET", "/account/device/commands"): self.device_commands,
+            **self.devices.routes(),
         }
 
     def handle(self, req: Request, path: str) -> Response:
@@ -292,6 +280,7 @@ class AccountsAPI:
             conn.execute(
                 "DELETE FROM tokens WHERE token_id=? OR parent=?", (session.token_id, session.token_id)
             )
+            Devices.forget_session(conn, session.token_id)
         return json_response({})
 
     def _mark_verified(self, session_id: str) -> None:
@@ -456,54 +445,18 @@ class AccountsAPI:
             conn.execute("DELETE FROM oauth WHERE token_hash=?", (_hash_token(token),))
         return json_response({})
 
-    # -- devices ------------------------------------------------------------------
-    def _device_rows(self, uid: str) -> list[dict[str, Any]]:
-        rows = (
-            self.svc.db.conn().execute("SELECT record, session FROM devices WHERE uid=?", (uid,)).fetchall()
-        )
-        return [dict(json.loads(r), _session=s) for r, s in rows]
-
-    def device_register(self, req: Request) -> Response:
-        session = self.svc.verified_session(req)
-        body = _body(req)
-        rows = {d["id"]: d for d in self._device_rows(session.uid)}
-        device_id = body.get("id")
-        if device_id is None:
-            mine = [d for d in rows.values() if d["_session"] == session.token_id]
-            device_id = mine[0]["id"] if mine else uuid.uuid4().hex
-        record = {k: v for k, v in rows.get(device_id, {}).items() if k != "_session"}
-        record.update({k: v for k, v in body.items() if k != "id"})
-        record.update({"id": device_id, "createdAt": record.get("createdAt", int(time.time() * 1000))})
-        record.setdefault("pushEndpointExpired", False)
-        with self.svc.db.write() as conn:
-            conn.execute(
-                "INSERT INTO devices(id, uid, session, record) VALUES(?,?,?,?) ON CONFLICT(id) "
-                "DO UPDATE SET record=excluded.record, session=excluded.session",
-                (device_id, session.uid, session.token_id, json.dumps(record)),
-            )
-        return json_response(record)
-
-    def devices(self, req: Request) -> Response:
-        session = self.svc.authenticate(req, "sessionToken")
-        out = []
-        for d in self._device_rows(session.uid):
-            is_current = d.pop("_session") == session.token_id
-            d["isCurrentDevice"] = is_current
-            d.setdefault("lastAccessTime", int(time.time() * 1000))
-            out.append(d)
-        return json_response(out)
-
+    # -- devices (the device routes themselves are in devices.py) -------------------
     def attached_clients(self, req: Request) -> Response:
         session = self.svc.authenticate(req, "sessionToken")
         out = []
-        for d in self._device_rows(session.uid):
+        for d, owner in self.devices.records(session.uid):
             out.append(
                 {
                     "clientId": None,
                     "deviceId": d["id"],
-                    "sessionTokenId": d["_session"],
+                    "sessionTokenId": owner,
                     "refreshTokenId": None,
-                    "isCurrentSession": d["_session"] == session.token_id,
+                    "isCurrentSession": owner == session.token_id,
                     "deviceType": d.get("type"),
                     "name": d.get("name"),
                     "createdTime": d.get("createdAt"),
@@ -533,21 +486,6 @@ class AccountsAPI:
                 }
             )
         return json_response(out)
-
-    def devices_notify(self, req: Request) -> Response:
-        self.svc.authenticate(req, "sessionToken")
-        return json_response({})
-
-    def device_destroy(self, req: Request) -> Response:
-        session = self.svc.authenticate(req, "sessionToken")
-        device_id = _param(_body(req), "id")
-        with self.svc.db.write() as conn:
-            conn.execute("DELETE FROM devices WHERE id=? AND uid=?", (device_id, session.uid))
-        return json_response({})
-
-    def device_commands(self, req: Request) -> Response:
-        self.svc.authenticate(req, "sessionToken")
-        return json_response({"index": 0, "last": True, "messages": []})
 
 
 class ProfileAPI:

@@ -50,6 +50,15 @@ CREATE TABLE IF NOT EXISTS devices (
     session TEXT,
     record TEXT NOT NULL
 );
+-- a device's command queue (FxA's pushbox): idx is the account-wide message index
+CREATE TABLE IF NOT EXISTS device_commands (
+    idx INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    data TEXT NOT NULL,             -- {"command", "payload", "sender"}
+    expires INTEGER NOT NULL        -- seconds
+);
+CREATE INDEX IF NOT EXISTS device_commands_device ON device_commands (uid, device_id, idx);
 CREATE TABLE IF NOT EXISTS ts_users (
     storage_uid INTEGER PRIMARY KEY AUTOINCREMENT,
     fxa_uid TEXT NOT NULL,

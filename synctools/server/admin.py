@@ -218,6 +218,17 @@ class Admin:
         self.__stack.limits.clear()
         self.__stack.limits.update(DEFAULT_LIMITS)
 
+    # -- misconfigurations (synctools.server.misconfig) ------------------------------
+    def misconfigure(self, kind: str, **params: Any) -> dict[str, Any]:
+        """Reproduce a self-hosting mistake (a kind of ``misconfig.KINDS``); returns its parameters."""
+        return self.__stack.misconfig.turn_on(kind, **params)
+
+    def clear_misconfig(self, kind: str | None = None) -> None:
+        self.__stack.misconfig.turn_off(kind)
+
+    def misconfigurations(self) -> dict[str, dict[str, Any]]:
+        return self.__stack.misconfig.active()
+
     # -- faults and the request log -------------------------------------------------
     def inject_fault(
         self,

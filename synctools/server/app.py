@@ -38,6 +38,9 @@ ADMIN_METHODS = {
     "faults",
     "requests",
     "clear_requests",
+    "misconfigure",
+    "clear_misconfig",
+    "misconfigurations",
 }
 
 

@@ -45,6 +45,17 @@ def register(subparsers: Any) -> None:
         default=os.environ.get("SYNCTOOLS_ADMIN_SECRET"),
         help="X-Admin-Secret for /__admin__/ (default: $SYNCTOOLS_ADMIN_SECRET or random, printed)",
     )
+    from .misconfig import KINDS
+
+    p.add_argument(
+        "--misconfigure",
+        action="append",
+        default=[],
+        metavar="KIND",
+        choices=list(KINDS),
+        help="reproduce a self-hosting mistake, for `synctools check-server` (repeatable): "
+        + ", ".join(KINDS),
+    )
     p.set_defaults(func=run)
 
 
@@ -70,12 +81,14 @@ def run(args: argparse.Namespace) -> int:
         storage_only=args.storage_only,
         admin_secret=args.admin_secret,
         snapshot=args.snapshot,
+        misconfigure=args.misconfigure,
     )
     try:
         stack.start()
     except OSError as exc:
         raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
-    except ValueError as exc:  # SnapshotError: the file is not a snapshot
+    except ValueError as exc:  # SnapshotError (not a snapshot), or a misconfiguration this stack cannot take
+        stack.stop()
         raise CommandError(str(exc)) from None
     stopped = threading.Event()
     try:
@@ -110,6 +123,11 @@ def print_banner(stack: Any, show_admin_secret: bool) -> None:
         # A local, loopback-only development credential, like Jupyter's token: the person
         # needs it to use the admin API at all.
         print(f"  admin secret  {stack.admin_secret}")
+    for kind, params in stack.misconfig.active().items():
+        from .misconfig import KINDS
+
+        shown = ", ".join(f"{k}={v}" for k, v in params.items() if k != "limits")
+        print(f"  MISCONFIGURED {kind}: {KINDS[kind].summary}" + (f" ({shown})" if shown else ""))
     snap = getattr(stack, "snapshot_account", None)
     if snap is not None:
         print(f"snapshot account ({snap.records} records, from {snap.source}):")

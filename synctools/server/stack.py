@@ -23,11 +23,15 @@ from .accounts_db import SCHEMA as ACCOUNTS_SCHEMA
 from .admin import Admin, RequestLog, client_state_of
 from .app import Application
 from .db import Database
+from .dockerflow import Dockerflow
 from .faults import FaultTable
+from .misconfig import Front, Misconfig, parse_kinds
 from .storage import DEFAULT_LIMITS, StorageNode
 from .tokenserver import TokenServer
 from .transport import channel_for
 
+#: open connections the stack serves at once (waitress defaults to 100; each idle one costs a file descriptor)
+CONNECTION_LIMIT = 500
 # node key -> path prefix; node 1 sits where a real Firefox saw it (/storage/1.5/{uid}).
 NODE_PREFIXES = {"node1": "/storage", "node2": "/storage2"}
 STORAGE_PATH_RE = re.compile(r"^(/[^/]*)?/1\.5/([0-9]{1,10})/storage/([^/]+)")
@@ -39,6 +43,8 @@ class LocalStack:
     ``data_dir=None`` keeps everything in a temporary directory removed on stop.
     ``storage_only=True`` serves one storage node at the root (``/1.5/{uid}/...``) that
     accepts tokens minted with ``secret`` (e.g. by Mozilla's tokenlib).
+    ``misconfigure`` names self-hosting mistakes to reproduce once started (a kind of
+    :data:`synctools.server.misconfig.KINDS`, a list of them, or ``{kind: params}``).
     """
 
     def __init__(
@@ -53,6 +59,7 @@ class LocalStack:
         threads: int = 8,
         admin_secret: str | None = None,
         snapshot: str | Path | dict[str, Any] | None = None,
+        misconfigure: str | list[str] | dict[str, dict[str, Any]] | None = None,
     ):
         self.demo = demo
         #: a snapshot (synctools.snapshot) or about:sync export to load on start; then
@@ -71,6 +78,8 @@ class LocalStack:
         self.faults = FaultTable()
         self.request_log = RequestLog()
         self.admin = Admin(self)
+        self._misconfigure = parse_kinds(misconfigure)
+        self.misconfig = Misconfig(self)
         self.demo_account: Any = None
         self.node_prefixes: dict[str, StorageNode] = {}
         self.root_node: StorageNode | None = None
@@ -136,7 +145,8 @@ class LocalStack:
         else:
             data = self._data_dir
             data.mkdir(parents=True, exist_ok=True)
-        app = Application(self)
+        # the proxy in front (misconfigurations), Dockerflow beside, the services behind
+        app = Front(Dockerflow(Application(self), self), self)
         server = create_server(
             app,
             host=self.host,
@@ -144,6 +154,11 @@ class LocalStack:
             threads=self.threads,
             ident="synctools",
             asyncore_loop_timeout=0.2,
+            # a notebook or a script that makes a Sync per cell leaves idle keep-alive
+            # connections behind: past waitress' 100 it stops accepting and every client
+            # hangs. Idle ones close after a minute; many more may wait meanwhile.
+            connection_limit=CONNECTION_LIMIT,
+            channel_timeout=60,
             clear_untrusted_proxy_headers=True,
         )
         server.channel_class = channel_for(app)
@@ -169,6 +184,12 @@ class LocalStack:
 
             say("loading the snapshot")
             self.snapshot_account = load_snapshot(self.admin, self.snapshot)
+        try:
+            for kind, params in self._misconfigure.items():
+                self.misconfig.turn_on(kind, **params)
+        except BaseException:
+            self.stop()
+            raise
         say(f"ready on {self.url}")
         return self
 
@@ -257,6 +278,9 @@ class LocalStack:
 
     def stop(self) -> None:
         self._close_server()
+        if self.url:
+            self.misconfig.turn_off()
+        self.misconfig.close()
         for node in [*self.node_prefixes.values(), *([self.root_node] if self.root_node else [])]:
             node.close()
         for db in self._databases:

@@ -114,7 +114,13 @@ class StorageNode:
                 raise
             resp = Response(503, ERR_UNKNOWN, [("Retry-After", "2")])
         if resp.get_header("X-Weave-Timestamp") is None:
-            resp.headers.append(("X-Weave-Timestamp", str(now())))
+            # Never before the answer's X-Last-Modified (a collection's timestamp may run
+            # ahead of the clock by a few 10 ms steps): syncstorage-rs's weave.rs does the same.
+            ts = now()
+            lm = resp.get_header("X-Last-Modified")
+            if lm is not None:
+                ts = max(ts, ServerTime.parse(lm))
+            resp.headers.append(("X-Weave-Timestamp", str(ts)))
         return resp
 
     def _dispatch(self, req: Request, path: str) -> Response:

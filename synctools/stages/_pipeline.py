@@ -3,7 +3,8 @@
 Three threads share the work of a download (or of reading the local store back):
 
 - :func:`prefetch` runs the source (the storage client's pages: the request, the wait for
-  the server, the page's JSON; or SQLite reading the mirror) in a thread, one or two
+  the server, the page's JSON, and the page written to the mirror by :func:`mirror_first`
+  before the next is asked for; or SQLite reading the mirror) in a thread, one or two
   parts ahead;
 - the caller's thread decrypts each part (:func:`decrypt_many` with ``raw=True``);
 - :class:`Absorber`'s worker parses the cleartexts with the collection's engine (Arrow
@@ -94,6 +95,17 @@ def prefetch(source: Iterator[T], depth: int = 2) -> Iterator[Iterator[T]]:
             close()  # a generator stopped early runs its finally (progress bars) here
 
 
+def mirror_first(pages: Iterator[Any], store: Store, collection: str) -> Iterator[Any]:
+    """Each page of a download written to the store's mirror (as the server sent it, with
+    its malformed envelopes' errors) before the next page is asked for: a read stopped at
+    any point keeps every page it read, and the next page's request still overlaps this
+    one's decryption and parse (run under :func:`prefetch`). Why a record failed to
+    decrypt is added by the :class:`Absorber` (``mirrored=True``) once it is known."""
+    for page in pages:
+        store.upsert_mirror_columns(collection, page.records)
+        yield page
+
+
 class Absorber:
     """Decrypts and parses parts (here and in a worker thread, or in worker processes),
     keeps them in ``view`` in order, and mirrors them (in a writer thread).
@@ -105,11 +117,12 @@ class Absorber:
     """
 
     def __init__(self, view: CollectionView, bundle: KeyBundle, engine: Engine, *, store: Store | None,
-                 workers: int = 1) -> None:  # fmt: skip
+                 workers: int = 1, mirrored: bool = False) -> None:  # fmt: skip
         self.view = view
         self.bundle = bundle
         self.engine = engine
         self.store = store
+        self.mirrored = mirrored  # the parts are in the store's mirror already (see mirror_first)
         self.workers = workers
         self.failed: list[CryptoError] = []
         self._pending: deque[tuple[BSOColumns, Future[tuple[Any, list[Any]]]]] = deque()
@@ -126,7 +139,9 @@ class Absorber:
             return
         self._seen += len(env)
         fut: Future[tuple[Any, list[Any]]] | None = None
-        if self.workers > 1 and self._seen > _workers.PARALLEL_FROM:
+        # a part with malformed envelopes (rare) stays in this process: their errors replace
+        # what decrypting their payloads gave, before the engine sees them
+        if self.workers > 1 and self._seen > _workers.PARALLEL_FROM and env.errors is None:
             try:
                 fut = _workers.pool(self.workers).submit(
                     decrypt_and_parse, self.view.name, self.bundle, env.payloads, env.ids
@@ -135,7 +150,7 @@ class Absorber:
                 _workers.shutdown()
                 self.workers = 1
         if fut is None:
-            raw = decrypt_many(self.bundle, env.payloads, env.ids, raw=True)
+            raw = _decrypt(self.bundle, env)
             if len(env) < INLINE_BELOW and not self._pending:
                 self._keep(env, self.engine.parse_cleartexts(raw, env.ids))
                 return
@@ -153,7 +168,7 @@ class Absorber:
         except _workers.BrokenProcessPool:  # a worker died (out of memory?): do it here
             _workers.shutdown()
             self.workers = 1
-            done = self.engine.parse_cleartexts(decrypt_many(self.bundle, env.payloads, env.ids, raw=True), env.ids)
+            done = self.engine.parse_cleartexts(_decrypt(self.bundle, env), env.ids)
         self._keep(env, done)
 
     def _keep(self, env: BSOColumns, done: tuple[Any, list[Any]]) -> None:
@@ -163,7 +178,10 @@ class Absorber:
         if self.store is not None:
             if self._write is None:
                 self._write = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synctools-mirror")
-            self._writes.append(self._write.submit(self.store.upsert_mirror_columns, self.view.name, env, errors))
+            if not self.mirrored:
+                self._writes.append(self._write.submit(self.store.upsert_mirror_columns, self.view.name, env, errors))
+            elif any(e is not None for e in errors):  # rare: say why, on the rows mirror_first wrote
+                self._writes.append(self._write.submit(self.store.set_mirror_errors, self.view.name, env, errors))
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         first: BaseException | None = None
@@ -185,3 +203,13 @@ class Absorber:
         if first is not None and exc is None:
             raise first
 
+
+
+def _decrypt(bundle: KeyBundle, env: BSOColumns) -> list[Any]:
+    """``decrypt_many(raw=True)`` of a part, each malformed envelope's error in its row:
+    the server sent that record broken, so that is its error (as the checked path says),
+    whatever its payload decrypts to."""
+    raw = decrypt_many(bundle, env.payloads, env.ids, raw=True)
+    if env.errors is not None:
+        raw = [r if e is None else e for r, e in zip(raw, env.errors)]
+    return raw

@@ -26,6 +26,7 @@ from ..protocol.crypto import CollectionKeys, KeyBundle
 from ..protocol.metaglobal import MetaGlobal
 from ..results import StageResult
 from ..states import (
+    WRITES,
     BackoffActive,
     Event,
     Machine,
@@ -137,6 +138,7 @@ class Core:
         self.results: dict[str, StageResult] = {}
         self.notes: list[str] = []  # warnings raised between stages, shown by the next one
         self.ignore_backoff = False
+        self.offline: Any = None  # an Offline (stages/offline.py) once the sync works from the store alone
         self._marks: dict[Event, int] = {}  # trace length when each event began
         self._began: dict[Event, datetime] = {}
         self._forgetters: list[weakref.WeakMethod[Callable[[str | None], None]]] = []
@@ -166,6 +168,8 @@ class Core:
         return self.store
 
     def need_storage(self, what: str) -> net.StorageClient:
+        if self.offline is not None:
+            raise self.offline.refuse(f"{what}()")
         if self.storage is None:
             raise StageOrderError(f"{what}() needs storage credentials: run sync.exchange_token() first")
         return self.storage
@@ -175,6 +179,8 @@ class Core:
         """Check the table allows ``event`` now, and respect a backoff in force."""
         self.machine.check(event)
         if event in NETWORK_EVENTS:
+            if self.offline is not None:
+                raise self.offline.refuse("committing a plan" if event in WRITES else f"{event.value}()")
             self.respect_backoff(event.value)
         self._marks[event] = len(self.trace_log.exchanges)
         self._began[event] = datetime.now(UTC)

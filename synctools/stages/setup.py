@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +16,7 @@ import pandas as pd
 from .. import net
 from ..plan import EngineResetPlan, FreshStartPlan, MetaGlobalPlan
 from ..protocol._util import fingerprint
-from ..protocol.bso import ServerTime
+from ..protocol.bso import BSO, ServerTime
 from ..protocol.crypto import CollectionKeys, CryptoError
 from ..protocol.keys import SyncKeys
 from ..protocol.metaglobal import (
@@ -109,7 +110,10 @@ class SetupPart:
             else:
                 session.verify_code(self._answer(creds.code, "Code from the verification email: "))
             result.decisions.append(f"session verified by {method}")
-        if self.static_token is None:
+        if self.static_token is None and session.sync_keys is None:
+            # with a login, the OAuth token now proves the session before anything else;
+            # a saved session with keys needs no network here (exchange_token renews the
+            # token if it expired), so it can open offline (Sync.open_offline)
             session.oauth_token()
         self.keys = session.fetch_keys()
         creds.password = None  # no longer needed: drop it
@@ -199,6 +203,10 @@ class SetupPart:
         result.configuration = {k: v for k, v in config.__dict__.items() if k != "raw"}
         result.collections = dict(collections)
         result.changed = [c for c, t in collections.items() if t > store.last_sync(c)]
+        store.set_state("server/info", {  # for Sync.open_offline: what the server said, and when
+            "read_at": time.time(), "node": core.token.api_endpoint if core.token else None,
+            "configuration": config.raw, "collections": {k: int(v) for k, v in collections.items()},
+        })  # fmt: skip
         core.take_notes(result)
         return core.finish(Event.FETCH_INFO, result, started)
 
@@ -221,17 +229,35 @@ class SetupPart:
         storage = core.need_storage("fetch_meta_global")
         store = core.need_store("fetch_meta_global")
         result = MetaGlobalResult("fetch_meta_global", core.state.value)
+        try:
+            bso: BSO | None = core.call(lambda: storage.get_record("meta", "global"))
+        except net.NotFound:
+            bso = None
+        store.set_server_record("meta", "global", bso)  # as sent: for Sync.open_offline
+        outcome = self.read_meta_global(bso, result, declined, enable)
+        return core.finish(Event.FETCH_META_GLOBAL, result, started, outcome)
+
+    def read_meta_global(
+        self,
+        bso: BSO | None,
+        result: MetaGlobalResult,
+        declined: Iterable[str] | None = None,
+        enable: Mapping[str, bool] | None = None,
+    ) -> Outcome:
+        """meta/global as read (from the server, or from the store when offline):
+        validate it, plan engine changes; the outcome the stage ends with."""
+        core = self.core
+        store = core.need_store("fetch_meta_global")
         meta: MetaGlobal | None = None
         modified: ServerTime | None = None
-        try:
-            bso = core.call(lambda: storage.get_record("meta", "global"))
+        if bso is not None:
             modified = bso.modified
             result.modified = bso.modified
             try:
                 meta = MetaGlobal.from_payload(bso.payload)
             except MetaGlobalError as exc:
                 result.warnings.append(f"meta/global is malformed ({exc}): a fresh start is needed")
-        except net.NotFound:
+        else:
             result.warnings.append("meta/global is missing: the server has no sync data set up")
         setup = core.setup
         changes = plan_changes(
@@ -251,17 +277,17 @@ class SetupPart:
         if changes.status == "upgrade-required":
             core.machine.upgrade_reason = changes.reason
             result.warnings.append(changes.reason + ". Nothing will be written.")
-            return core.finish(Event.FETCH_META_GLOBAL, result, started, Outcome.UPGRADE)
+            return Outcome.UPGRADE
         if changes.status == "fresh-start" or meta is None:
             result.decisions.append("fresh start required: see sync.plan_fresh_start() (it would erase the server)")
-            return core.finish(Event.FETCH_META_GLOBAL, result, started, Outcome.FRESH_START)
+            return Outcome.FRESH_START
         core.setup = replace(setup, meta_global=meta, meta_global_modified=modified,
                              collection_keys=None, crypto_keys_modified=None)  # fmt: skip
         self._apply_local_resets(changes, meta, result)
         if changes.status == "upload" and changes.proposed is not None:
             result.upload = self.meta_global_plan(changes.proposed, changes.reason)
             result.decisions.append("meta/global must change: review result.upload, then sync.commit(it)")
-        return core.finish(Event.FETCH_META_GLOBAL, result, started)
+        return Outcome.OK
 
     def _apply_local_resets(self, changes: MetaGlobalChanges, meta: MetaGlobal, result: MetaGlobalResult) -> None:
         """Local resets are local: forgetting what we mirrored never touches the server."""
@@ -297,14 +323,24 @@ class SetupPart:
         core = self.core
         started = core.begin(Event.FETCH_CRYPTO_KEYS)
         storage = core.need_storage("fetch_crypto_keys")
-        assert self.keys is not None
+        store = core.need_store("fetch_crypto_keys")
         result = CryptoKeysResult("fetch_crypto_keys", core.state.value)
         try:
-            bso = core.call(lambda: storage.get_record("crypto", "keys"))
+            bso: BSO | None = core.call(lambda: storage.get_record("crypto", "keys"))
         except net.NotFound:
+            bso = None
+        store.set_server_record("crypto", "keys", bso)  # the server's ciphertext, never the keys
+        return core.finish(Event.FETCH_CRYPTO_KEYS, result, started, self.read_crypto_keys(bso, result))
+
+    def read_crypto_keys(self, bso: BSO | None, result: CryptoKeysResult) -> Outcome:
+        """crypto/keys as read (from the server, or from the store when offline): decrypt
+        it with kSync, or say why not; the outcome the stage ends with."""
+        core = self.core
+        assert self.keys is not None
+        if bso is None:
             result.status = "missing"
             result.warnings.append("crypto/keys is missing: a fresh start is needed (sync.plan_fresh_start())")
-            return core.finish(Event.FETCH_CRYPTO_KEYS, result, started, Outcome.FRESH_START)
+            return Outcome.FRESH_START
         result.modified = bso.modified
         try:
             keys = CollectionKeys.from_cleartext(self.keys.bundle.decrypt(bso.payload, "keys"))
@@ -315,7 +351,7 @@ class SetupPart:
                 " keys changed (a password reset?) after the data was uploaded: the old data cannot be read."
                 " A fresh start (sync.plan_fresh_start()) replaces it with new keys; other devices re-upload."
             )
-            return core.finish(Event.FETCH_CRYPTO_KEYS, result, started, Outcome.FRESH_START)
+            return Outcome.FRESH_START
         core.setup = replace(core.setup, collection_keys=keys, crypto_keys_modified=bso.modified)
         fps = keys.fingerprints()
         result.fingerprints = fps
@@ -323,7 +359,7 @@ class SetupPart:
             own = coll in keys.collections
             result.usage.append({"collection": coll, "key": "own" if own else "default",
                                  "fingerprint": fps[coll] if own else fps["default"]})  # fmt: skip
-        return core.finish(Event.FETCH_CRYPTO_KEYS, result, started)
+        return Outcome.OK
 
     def current_collection_keys(self) -> tuple[CollectionKeys, ServerTime | None]:
         """crypto/keys as the server holds it NOW (one GET), decrypted with kSync: what

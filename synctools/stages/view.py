@@ -32,7 +32,7 @@ from ..protocol.bso import BSO, ServerTime
 from ..protocol.crypto import CryptoError, KeyBundle, decrypt_many
 from ..results import DownloadResult
 from ..states import SETUP_COLLECTIONS, Event, SyncError
-from ._pipeline import Absorber, prefetch
+from ._pipeline import Absorber, mirror_first, prefetch
 from .core import Core
 
 #: how far a collection's X-Last-Modified may run ahead of the server's X-Weave-Timestamp:
@@ -336,17 +336,18 @@ class LocalView:
             progress=core.options.progress, total=None, columns=True,
         )  # fmt: skip
         reasons: dict[str, int] = {}
-        # The next page is read (and parsed) in a thread while this one decrypts here, and
-        # its engine parse and mirror write run in another: see stages/_pipeline.py.
+        # The next page is read (and parsed, and mirrored as sent) in a thread while this
+        # one decrypts here, and its engine parse runs in another: see stages/_pipeline.py.
+        # Each page is in the mirror before the next is asked for.
         absorber = Absorber(view, self.core.setup.bundle(coll), engines.get(coll), store=store,
-                            workers=self._workers())  # fmt: skip
+                            workers=self._workers(), mirrored=True)  # fmt: skip
         changed: net.CollectionChanged | None = None
 
         def read_all() -> None:
             nonlocal changed
             # Leaving this block waits for every page's parse and mirror write, so a node
             # move (which core.call turns into a reset of the mirror) comes after them.
-            with absorber, prefetch(reader.pages()) as pages:
+            with absorber, prefetch(mirror_first(reader.pages(), store, coll)) as pages:
                 try:
                     for page in pages:
                         row["pages"] += 1
@@ -415,7 +416,8 @@ class LocalView:
         if store is not None and self.core.setup.collection_keys is not None:
             absorber = Absorber(view, self.core.setup.bundle(coll), engines.get(coll), store=None,
                                 workers=self._workers())  # fmt: skip
-            with absorber, prefetch(store.mirror_columns(coll, STORE_PART)) as parts:
+            mirror = store.mirror_columns(coll, STORE_PART, envelope_error=net.answers.envelope_error)
+            with absorber, prefetch(mirror) as parts:
                 for env in parts:
                     absorber.put(env)
             view.read = view.total > 0
@@ -446,6 +448,10 @@ class LocalView:
         if err is not None:
             raise SyncError(f"{collection}/{record_id} did not decrypt: {err}")
         raise KeyError(f"no record {collection}/{record_id} was downloaded")
+
+    def envelopes(self, collection: str) -> dict[str, BSO]:
+        view = self._held(collection)
+        return dict(view.envelopes) if view is not None else {}
 
     def envelope(self, collection: str, record_id: str) -> BSO | None:
         view = self.views.get(collection)

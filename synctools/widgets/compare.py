@@ -15,6 +15,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
+from . import _html as h
 from ._source import View
 from ._source import html as html_widget
 
@@ -25,18 +26,18 @@ LABELS = {
     "differs": "differs",
     "server_undecryptable": "server record undecryptable",
 }
-# JupyterLab's theme variables (with fallbacks for other frontends that lack them)
+#: each problem's row tint, from the views' shared theme colours (dark themes stay dark)
 TONE = {
-    "missing_on_server": "var(--jp-warn-color3, transparent)",
-    "missing_on_device": "var(--jp-info-color3, transparent)",
-    "deleted_on_one_side": "var(--jp-error-color3, transparent)",
-    "differs": "var(--jp-layout-color2, transparent)",
-    "server_undecryptable": "var(--jp-error-color3, transparent)",
+    "missing_on_server": h.tint("warn"),
+    "missing_on_device": h.tint("info"),
+    "deleted_on_one_side": h.tint("bad"),
+    "differs": h.BG_HEAD,
+    "server_undecryptable": h.tint("bad"),
 }
-FONT = "font-family:var(--jp-ui-font-family);font-size:var(--jp-ui-font-size1);color:var(--jp-ui-font-color1)"
-MONO = "font-family:var(--jp-code-font-family);font-size:var(--jp-code-font-size);color:var(--jp-content-font-color1)"
-CELL = "border:1px solid var(--jp-border-color2);padding:2px 6px;text-align:left;vertical-align:top"
-MARK = "background:var(--jp-warn-color3);outline:1px solid var(--jp-warn-color1)"
+FONT = h.FONT
+MONO = f"{h.MONO};color:{h.FG}"
+CELL = f"border:1px solid {h.BORDER};padding:2px 6px;text-align:left;vertical-align:top"
+MARK = f"background:{h.tint('changed', 30)};outline:1px solid {h.TONE_BASE['changed']}"
 
 
 def _esc(v: Any, n: int = 90) -> str:
@@ -47,10 +48,10 @@ def _esc(v: Any, n: int = 90) -> str:
 def rows_html(df: pd.DataFrame) -> str:
     if df.empty:
         return f"<p style='{FONT}'><i>no rows: the device and the server agree here</i></p>"
-    head = "".join(f"<th style='{CELL};background:var(--jp-layout-color2)'>{h}</th>" for h in ("id", "problem", "fields", "detail"))
+    head = "".join(f"<th style='{CELL};background:{h.BG_HEAD}'>{name}</th>" for name in ("id", "problem", "fields", "detail"))
     body = []
     for r in df.itertuples():
-        tone = TONE.get(str(r.problem), "transparent")
+        tone = TONE.get(str(r.problem), h.BG)
         fields = ", ".join(r.fields) if isinstance(r.fields, list) else ""
         body.append(f"<tr style='background:{tone}'><td style='{CELL};{MONO}'>{_esc(r.id, 40)}</td>"
                     f"<td style='{CELL}'>{_esc(LABELS.get(str(r.problem), r.problem))}</td><td style='{CELL}'>{_esc(fields)}</td>"

@@ -61,3 +61,45 @@ def server_args(stack) -> list[str]:
 
 def session_file(env: dict[str, str]) -> Path:
     return Path(env["XDG_CONFIG_HOME"]) / "synctools" / "session.json"
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released): requests to it are refused."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def saved_session(stack, path: Path, *, email: str | None = None, password: str | None = None) -> Path:
+    """Log in to the stack's demo account (or another) and save the session as
+    `synctools login` does: keys included, the tokenserver URL beside it."""
+    from synctools import net
+
+    acct = stack.demo_account
+    client = net.FxaClient(stack.auth_url, stack.oauth_url)
+    session = client.login(email or acct.email, password or acct.password)
+    session.fetch_keys()
+    session.oauth_token()
+    return net.save_session(session, path, include_keys=True, extra={"synctools_cli": {"token_url": stack.token_url}})
+
+
+def unreachable_session(stack, path: Path) -> Path:
+    """A real saved session (keys and all) whose servers no longer answer."""
+    saved_session(stack, path)
+    data = json.loads(path.read_text())
+    dead = f"http://127.0.0.1:{free_port()}"
+    data.update(auth_url=f"{dead}/v1", oauth_url=f"{dead}/v1", synctools_cli={"token_url": f"{dead}/token"})
+    path.write_text(json.dumps(data))
+    path.chmod(0o600)
+    return path
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """The command failed with exit status 1 and said why in exactly one line."""
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("synctools: error:")]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]

@@ -142,13 +142,11 @@ def test_payload_near_the_server_limit(healthy):
 def test_records_about_to_expire_when_the_ttl_is_known(healthy):
     sync = healthy.sync()
     sync.run(until="download")
-    # a mirror that kept the ttl (servers do not return it): the doctor uses it when it is there
-    env = {b.id: b for b in (m.bso for m in sync.store.mirror("forms"))}
-    rid = next(iter(env))
-    from synctools.protocol.bso import BSO
-
-    b = env[rid]
-    sync.store.upsert_mirror("forms", [(BSO(b.id, b.payload, b.modified, b.sortindex, 3 * 86_400), None)])
+    # servers never return a ttl, but a record this sync wrote keeps the ttl it was given
+    rid = "formsttl0001"
+    sync.add("forms", {"id": rid, "name": "q", "value": "soon gone"}, ttl=3 * 86_400)
+    sync.merge()
+    assert sync.commit(sync.plan_upload().accept()).status == "committed"
     (f,) = doctor.check(sync).of("records.expiring")
     assert f.record_ids == [rid] and 2 < f.facts["days_left"] <= 3
 

@@ -1,8 +1,9 @@
-"""Run a real Firefox against the embedded stack and watch what it asks of it.
+"""Run a real Firefox against the embedded stack and read what became of its syncs.
 
 ``signed_in_firefox(binary, tmp)`` starts a stack with a fresh account and writes a Firefox
-profile already signed in to it (profile.py); ``SignedIn.sync_once(done)`` starts Firefox,
-waits until ``done(requests the stack answered)`` and stops Firefox again.
+profile already signed in to it (profile.py); ``SignedIn.sync_once(until)`` starts Firefox,
+waits until ``until(outcome so far)`` (by default: one sync ended and its log is written),
+quits Firefox and returns the launch's ``SyncOutcome`` (outcome.py).
 """
 
 from __future__ import annotations
@@ -13,19 +14,24 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from synctools.device.logs import log_files
 from synctools.protocol import onepw
 from synctools.protocol.keys import SyncKeys, derive_sync_keys
 from synctools.server import LocalStack
 from synctools.server.admin import AccountInfo
 
+from .logrules import Rule
+from .marionette import PORT_FILE, Marionette, MarionetteError
+from .outcome import SyncOutcome, read_outcome, sync_problem
 from .profile import FIREFOX_ENV, write_profile
 from .sinkhole import Sinkhole
 
@@ -33,8 +39,12 @@ KEY_ROTATION = 1_793_880_000_000
 # seconds. A signed-in profile syncs as soon as FxA is ready (sync_auth.sys.mjs's "login"
 # sync): about a second after start here; the deadline only bounds a Firefox that never does.
 SYNC_DEADLINE = 120
+QUIT_DEADLINE = 60
+POLL = 0.25
+SETTLE = 2  # looks, POLL apart
 
 Entries = list[dict[str, Any]]
+Until = Callable[[SyncOutcome], bool]
 
 
 def session_auth(session_token: str) -> dict[str, str]:
@@ -58,9 +68,80 @@ def storage(entries: Entries) -> Entries:
     return [e for e in entries if e["path"].startswith("/storage/")]
 
 
+@contextlib.contextmanager
+def running_firefox(binary: str, profile: Path, log: Path) -> Iterator[subprocess.Popen]:
+    """Firefox in its own process group, quit through Marionette on the way out
+    (Marionette.quit: a signal would end it without its shutdown, leaving prefs.js stale).
+    Fails the test if Firefox does not quit cleanly within QUIT_DEADLINE."""
+    (profile / PORT_FILE).unlink(missing_ok=True)  # left over if a previous Firefox died
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [binary, "--headless", "--no-remote", "--marionette", "--profile", str(profile), "about:blank"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **FIREFOX_ENV},
+        )
+        unclean = None
+        try:
+            yield proc
+        finally:
+            unclean = _quit(proc, profile)
+    if unclean:
+        pytest.fail(f"Firefox did not quit cleanly ({unclean}); its output is in {log}")
+
+
+def _quit(proc: subprocess.Popen, profile: Path) -> str | None:
+    """Quit Firefox; the reason it had to be killed instead, if it was."""
+    why = None
+    if proc.poll() is None:
+        try:
+            Marionette(profile, timeout=QUIT_DEADLINE, chrome=False).quit()
+            proc.wait(timeout=QUIT_DEADLINE)
+        except (OSError, MarionetteError, subprocess.TimeoutExpired) as exc:
+            why = f"{type(exc).__name__}: {exc}"
+    with contextlib.suppress(ProcessLookupError):  # whatever is left of its process group
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=30)
+    return why
+
+
+class Logs:
+    """The sync logs one Firefox run added to the profile, as they settle: Firefox writes a
+    log file asynchronously after its sync ended, so a file counts once it ends with a full
+    line and its size held still for SETTLE looks in a row."""
+
+    def __init__(self, profile: Path):
+        self.folder = profile / "weave" / "logs"
+        self.before = set(log_files(self.folder))
+        self._seen: dict[Path, tuple[int, int]] = {}  # path -> (size, looks it held still)
+
+    def settled(self) -> list[Path]:
+        out = []
+        for path in self.all():
+            size = path.stat().st_size
+            last, still = self._seen.get(path, (-1, 0))
+            still = still + 1 if size == last else 0
+            self._seen[path] = (size, still)
+            if still >= SETTLE and size and _ends_with_newline(path):
+                out.append(path)
+        return out
+
+    def all(self) -> list[Path]:
+        return [p for p in log_files(self.folder) if p not in self.before]
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
 def first_sync_done(entries: Entries) -> bool:
-    """Firefox's first sync ends by re-uploading meta/global (with the engines it enabled)
-    after its clients record: reference rows 20 and 33."""
+    """From the stack's side: Firefox's first sync re-uploaded meta/global (with the engines
+    it enabled) after its clients record, reference rows 20 and 33. ``sync_once`` waits for
+    Firefox's own end-of-sync log instead; this is for tests that drive Firefox themselves."""
     clients_posted = False
     for e in storage(entries):
         if e["method"] == "POST" and e["path"].endswith("/storage/clients") and e["status"] == 200:
@@ -76,63 +157,23 @@ def first_sync_done(entries: Entries) -> bool:
     return False
 
 
-@contextlib.contextmanager
-def running_firefox(binary: str, profile: Path, log: Path) -> Iterator[subprocess.Popen]:
-    """Firefox in its own process group, so stopping it also stops its content processes.
-    SIGTERM makes Firefox quit normally (its databases are complete afterwards)."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [binary, "--headless", "--no-remote", "--profile", str(profile), "about:blank"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **FIREFOX_ENV},
-        )
-        try:
-            yield proc
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
+def synced_once(outcome: SyncOutcome) -> bool:
+    """A sync ended (completed or failed) and its log is written."""
+    return not outcome.syncs.empty
 
 
-def wait_for(
-    done: Callable[[Entries], bool], stack: LocalStack, proc: subprocess.Popen, profile: Path, log: Path
-) -> Entries:
-    """The stack's request log once ``done(log)``; fails at once when Firefox exits or logs
-    a Sync error, else after SYNC_DEADLINE."""
-    deadline = time.monotonic() + SYNC_DEADLINE
-    while True:
-        entries = stack.admin.requests()
-        if done(entries):
-            return entries
-        seen = [f"{e['method']} {e['path']} {e['status']}" for e in entries][-40:]
-        errors = sync_errors(profile)
-        if errors:
-            pytest.fail(
-                f"Firefox's Sync failed ({errors} in {profile / 'weave' / 'logs'}); the stack saw: {seen}"
-            )
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            pytest.fail(f"Firefox exited ({proc.returncode}) before syncing; its output: {tail}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"Firefox did not sync within {SYNC_DEADLINE} s; the stack saw: {seen}")
-        time.sleep(0.5)
-
-
-def sync_errors(profile: Path) -> list[str]:
-    """Sync writes weave/logs/error-*.txt for every sync that failed."""
-    return sorted(p.name for p in (profile / "weave" / "logs").glob("error-*"))
+def synced(engine: str) -> Until:
+    """A sync that ran ``engine`` (whatever it found to do, or failed in it) ended."""
+    return lambda outcome: not outcome.ran(engine).empty
 
 
 @dataclass
 class SignedIn:
-    """An account on a running stack and a Firefox profile signed in to it."""
+    """An account on a running stack and a Firefox profile signed in to it.
+
+    ``profile`` is a real Firefox profile (weave/logs holds one log per sync, prefs.js the
+    sync prefs, places.sqlite the bookmarks and history); ``sync_once`` runs Firefox on it
+    until a sync has ended and gives that launch's ``SyncOutcome``."""
 
     stack: LocalStack
     sink: Sinkhole
@@ -144,12 +185,39 @@ class SignedIn:
     keys: SyncKeys
     account: AccountInfo
     session: dict[str, Any]
+    outcomes: list[SyncOutcome] = field(default_factory=list)
+    allowed_attempts: list[str] = field(default_factory=list)  # sinkhole request lines a test expects
 
-    def sync_once(self, done: Callable[[Entries], bool] = first_sync_done) -> Entries:
-        """Start Firefox on the profile, wait until ``done(requests since start)``, stop it."""
+    def sync_once(self, until: Until = synced_once, planted: Iterable[Rule] = ()) -> SyncOutcome:
+        """Start Firefox on the profile (a signed-in profile syncs about a second after start),
+        wait until ``until(outcome so far)``, quit Firefox, and return the launch's outcome,
+        read after Firefox quit (so prefs.js is current). Not checked: call ``.check()``."""
+        planted = tuple(planted)
         self.stack.admin.clear_requests()
+        logs = Logs(self.profile)
+        since = datetime.now(UTC)
+        deadline = time.monotonic() + SYNC_DEADLINE
         with running_firefox(self.binary, self.profile, self.log) as proc:
-            return wait_for(done, self.stack, proc, self.profile, self.log)
+            while True:
+                so_far = read_outcome(self.profile, logs.settled(), planted=planted, prefs=False)
+                if until(so_far):
+                    break
+                if proc.poll() is not None:
+                    tail = self.log.read_text(errors="replace")[-2000:]
+                    pytest.fail(f"Firefox exited ({proc.returncode}) before syncing; its output: {tail}")
+                if time.monotonic() > deadline:
+                    seen = [f"{e['method']} {e['path']} {e['status']}" for e in self.stack.admin.requests()]
+                    ended = [sync_problem(s) or "ok" for _, s in so_far.syncs.iterrows()]
+                    pytest.fail(
+                        f"no sync ended as expected within {SYNC_DEADLINE} s ({len(ended)} ended: "
+                        f"{ended}); the stack saw: {seen[-40:]}"
+                    )
+                time.sleep(POLL)
+        outcome = read_outcome(
+            self.profile, logs.all(), requests=self.stack.admin.requests(), planted=planted, since=since
+        )
+        self.outcomes.append(outcome)
+        return outcome
 
 
 @contextlib.contextmanager

@@ -17,7 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-PREFS = {"marionette.port": 0}
+PORT_FILE = "MarionetteActivePort"
+# user.js: a free port, and none of Marionette's "recommended" automation prefs, which would
+# override the test's own (remote/shared/RecommendedPreferences.sys.mjs sets FxA and
+# remote-settings URLs, among others).
+PREFS = {"marionette.port": 0, "remote.prefs.recommended": False}
 # Marionette on, and allowed into the chrome context (remote/components/RemoteAgent.sys.mjs,
 # Marionette.sys.mjs): the environment does what --marionette --remote-allow-system-access do
 ENV = {"MOZ_MARIONETTE": "1", "MOZ_REMOTE_ALLOW_SYSTEM_ACCESS": "1"}
@@ -28,8 +32,10 @@ class MarionetteError(RuntimeError):
 
 
 class Marionette:
-    def __init__(self, profile: Path, timeout: float = 60.0) -> None:
-        port_file = profile / "MarionetteActivePort"
+    def __init__(self, profile: Path, timeout: float = 60.0, *, chrome: bool = True) -> None:
+        """Connect to the Firefox running on ``profile`` and open a session; ``chrome``:
+        switch to the chrome context (needs MOZ_REMOTE_ALLOW_SYSTEM_ACCESS, see ENV)."""
+        port_file = profile / PORT_FILE
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -44,7 +50,8 @@ class Marionette:
         self._id = 0
         self._read()  # the server's hello: {"applicationType": "gecko", "marionetteProtocol": 3}
         self.call("WebDriver:NewSession", {"capabilities": {}})
-        self.call("Marionette:SetContext", {"value": "chrome"})
+        if chrome:
+            self.call("Marionette:SetContext", {"value": "chrome"})
 
     def _read(self) -> Any:
         while b":" not in self._buf:
@@ -88,6 +95,13 @@ class Marionette:
         if isinstance(value, dict) and "error" in value:
             raise MarionetteError(value["error"])
         return value["ok"] if isinstance(value, dict) else value
+
+    def quit(self) -> None:
+        """Quit Firefox as a person does (Services.startup.quit): its whole shutdown runs,
+        prefs.js is saved. A signal would not do: on Linux SIGTERM and SIGINT end Firefox
+        at once (exit status -15 / -2)."""
+        self.call("Marionette:Quit", {"flags": ["eForceQuit"]})
+        self.sock.close()
 
     def close(self) -> None:
         try:

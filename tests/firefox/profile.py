@@ -25,6 +25,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .marionette import PREFS as MARIONETTE_PREFS
+
 OLDSYNC = "https://identity.mozilla.com/apps/oldsync"
 DEAD = "http://127.0.0.1:9/"  # discard port: nothing listens, connections fail at once
 
@@ -151,8 +153,11 @@ def account_prefs(stack: Any, email: str) -> dict[str, Any]:
         "identity.fxaccounts.commands.enabled": False,
         # Sync is configured when services.sync.username is set (BrowserGlue, Weave.sys.mjs)
         "services.sync.username": email,
-        # on an error Sync writes profile/weave/logs/error-*.txt (never keys at this level)
+        # every sync leaves its own log in profile/weave/logs: error-sync-<ms>.txt when any
+        # line was ERROR or worse, else success-sync-<ms>.txt (logOnSuccess). Debug keeps the
+        # Sync.Status lines outcome.py reads (and never keys at this level).
         "services.sync.log.appender.file.level": "Debug",
+        "services.sync.log.appender.file.logOnSuccess": True,
     }
 
 
@@ -194,7 +199,7 @@ def write_profile(
     ``email`` with its sync keys (the oldsync scoped key as a JWK).
     ``proxy_port``: where non-local connections go (9, the discard port, refuses them)."""
     profile.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds a session token and keys
-    prefs = {**proxy_prefs(proxy_port), **QUIET_PREFS, **account_prefs(stack, email)}
+    prefs = {**proxy_prefs(proxy_port), **QUIET_PREFS, **MARIONETTE_PREFS, **account_prefs(stack, email)}
     (profile / "user.js").write_text(_user_js(prefs), "utf-8")
     plain = {"uid": uid, "email": email, "sessionToken": session_token, "verified": True}
     (profile / "signedInUser.json").write_text(json.dumps({"version": 1, "accountData": plain}), "utf-8")

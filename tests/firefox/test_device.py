@@ -12,8 +12,6 @@ stays pending in the profile.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -27,7 +25,6 @@ from .marionette import ENV, Marionette
 
 pytestmark = [pytest.mark.firefox, pytest.mark.slow]
 
-FIREFOX = shutil.which("firefox-esr")
 EXTRA_PREFS = {
     "marionette.port": 0,
     "services.sync.log.appender.file.logOnSuccess": True,
@@ -50,16 +47,6 @@ def hashes(folder: Path) -> dict[str, int]:
     import hashlib
 
     return {str(p.relative_to(folder)): hash(hashlib.sha256(p.read_bytes()).digest()) for p in folder.rglob("*") if p.is_file()}
-
-
-@pytest.fixture
-def firefox_binary() -> str:
-    if FIREFOX is None:
-        reason = "firefox-esr is not installed (run .ci/install-firefox.sh)"
-        if os.environ.get("SYNCTOOLS_REQUIRE_FIREFOX"):
-            pytest.fail(f"SYNCTOOLS_REQUIRE_FIREFOX is set but {reason}")
-        pytest.skip(reason)
-    return FIREFOX
 
 
 def test_device_half_of_a_live_firefox(firefox_binary, tmp_path, monkeypatch):

@@ -2,7 +2,7 @@
 
 Profiles (``HYPOTHESIS_PROFILE``): ``ci`` (the default: a few hundred examples per test,
 seeded, so CI is deterministic and quick) and ``long`` (``make fuzz``: thousands of
-examples per test, no deadline, a fresh seed each run). Each fuzz test is marked
+examples per test, no deadline, a fresh seed each run, failures shrunk). Each fuzz test is marked
 ``fuzz``; run only them with ``pytest -m fuzz``.
 """
 
@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile(
     "ci",
     max_examples=int(os.environ.get("SYNCTOOLS_FUZZ_EXAMPLES", "150")),
     deadline=None,
     derandomize=True,
+    # no shrinking in CI: a failure is reported as found (with its reproduce blob) in
+    # seconds, not after minutes of shrinking; `make fuzz` shrinks
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.register_profile(

@@ -98,7 +98,7 @@ def stack():
         yield s
 
 
-def _load(stack: LocalStack, records: dict[str, list[dict[str, Any]]]) -> Sync:
+def _load(stack: LocalStack, records: dict[str, list[dict[str, Any]]]) -> tuple[Sync, str]:
     email = f"fuzz-{os.urandom(6).hex()}@example.com"
     kb = os.urandom(32)
     stack.admin.create_account(email, "a fuzzing password", kb=kb, key_rotation_timestamp=KRT)
@@ -113,7 +113,7 @@ def _load(stack: LocalStack, records: dict[str, list[dict[str, Any]]]) -> Sync:
                     for r in recs]  # fmt: skip
             stack.admin.put_records(email, coll, bsos)
     stack.admin.register_device(email, {"id": "dev-a", "name": "A", "type": "desktop"})
-    return Sync.local(stack, email=email, password="a fuzzing password")
+    return Sync.local(stack, email=email, password="a fuzzing password"), email
 
 
 def _cap() -> int:
@@ -126,7 +126,7 @@ def _cap() -> int:
 @settings(max_examples=_cap(), suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(records=account())
 def test_no_check_raises_and_every_fix_stages_and_commits(stack, records):
-    sync = _load(stack, records)
+    sync, email = _load(stack, records)
     report = doctor.check(sync)
     assert not report.of("doctor.check-failed"), str(report)
     str(report), report._repr_html_(), report.frame, report.anonymized()  # every face renders
@@ -138,5 +138,5 @@ def test_no_check_raises_and_every_fix_stages_and_commits(stack, records):
     sync.merge()
     result = sync.commit(sync.plan_upload())
     assert result.status in ("committed", "nothing"), result
-    again = doctor.check(Sync.local(stack, email=sync._credentials.email, password="a fuzzing password"))
+    again = doctor.check(Sync.local(stack, email=email, password="a fuzzing password"))
     assert not again.of("doctor.check-failed"), str(again)

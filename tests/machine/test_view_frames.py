@@ -138,7 +138,9 @@ def test_worker_processes_give_the_same_frames(stack, account, monkeypatch):
 
 def test_a_hostile_page_is_read_record_by_record_and_hides_nothing(stack, account):
     """Duplicate ids and wrong-typed envelope fields in a page the server sends: the
-    page leaves the fast reader; the last of two versions wins, in the first's place."""
+    page leaves the fast reader; the last of two versions wins, in the first's place; a
+    record with a malformed envelope is a row with its error (as the checked reader
+    says), in the view, the frames and the mirror, even though its payload decrypts."""
     bundle = account.keys.bundle_for("history")
     body = [
         {"id": "d1", "modified": 1700000000.5, "payload": json.dumps(bundle.encrypt(page("d1", 1, "first")))},
@@ -152,17 +154,20 @@ def test_a_hostile_page_is_read_record_by_record_and_hides_nothing(stack, accoun
                              headers={"X-Last-Modified": "1700000002.00"})  # fmt: skip
     result = s.download(["history"])
     row = next(r for r in result.collections if r["collection"] == "history")
-    assert row["downloaded"] == 4 and row["failed"] == 1
+    assert row["downloaded"] == 4 and row["failed"] == 2
     df = s.frame("history")
     assert list(df["id"]) == ["d1", "d2", "d3"]
     d = df.set_index("id")
     assert d.at["d1", "title"] == "second" and d.at["d1", "visit_count"] == 2
     assert pd.isna(d.at["d2", "sortindex"])  # a string sortindex is no sortindex
+    assert d.at["d2", "error"].startswith("bad-envelope") and "sortindex is a string" in d.at["d2", "error"]
     assert d.at["d3", "error"].startswith("hmac-mismatch")
+    assert set(s._view.views["history"].errors) == {"d2", "d3"} and "d2" not in s.records("history")
     mirror = {m.bso.id: m for m in s.store.mirror("history")}
     assert set(mirror) == {"d1", "d2", "d3"} and mirror["d1"].bso.modified == 170000000100
     assert mirror["d3"].reason == "hmac-mismatch" and mirror["d2"].bso.sortindex is None
-    assert np.array_equal(s.frame("history", "visits")["id"].to_numpy(), np.array(["d1", "d1", "d2"], dtype=object))
+    assert mirror["d2"].reason == "bad-envelope" and "sortindex is a string" in (mirror["d2"].error or "")
+    assert np.array_equal(s.frame("history", "visits")["id"].to_numpy(), np.array(["d1", "d1"], dtype=object))
 
 
 def test_frames_stay_right_after_the_parts_are_compacted_and_change_again(stack, account):

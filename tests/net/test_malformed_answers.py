@@ -17,7 +17,9 @@ from .conftest import new_email
         ("/info/collections", '{"bookmarks": null}', lambda s: s.info_collections()),
         ("/info/quota", "[]", lambda s: s.info_quota()),
         ("/info/configuration", '{"max_post_records": 0}', lambda s: s.info_configuration()),
-        ("/storage/bookmarks", '[{"id": "a", "modified": "x", "payload": "{}"}]', lambda s: s.get_collection("bookmarks")),
+        ("/storage/bookmarks", '{"id": "a", "modified": 1, "payload": "{}"}', lambda s: s.get_collection("bookmarks")),
+        ("/storage/bookmarks", "[" * 50_000 + "]" * 50_000, lambda s: s.get_collection("bookmarks")),
+        ("/info/collection_counts", '{"bookmarks": "12"}', lambda s: s.info_collection_counts()),
     ],
 )
 def test_malformed_answers_are_storage_errors(stack, path, body, call):

@@ -278,3 +278,10 @@ def test_bulk_never_parses_across_record_boundaries():
     for p, rid in zip(payloads, ["r1", "r2", "r3"]):
         with pytest.raises(CleartextJSONError):
             BUNDLE.decrypt(p, rid)
+
+
+def test_a_record_with_a_lone_surrogate_round_trips():
+    """JavaScript's JSON may carry "\\ud800"; such a record decrypts, so it must re-encrypt."""
+    bundle = KeyBundle.from_ksync(bytes(64))
+    record = {"id": "x", "title": "broken \ud800 title", "ok": "naïve"}
+    assert bundle.decrypt(bundle.encrypt(record), "x") == record

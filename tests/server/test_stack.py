@@ -172,3 +172,29 @@ def test_data_dir_persists_accounts_and_records(tmp_path) -> None:
 def test_binds_loopback_by_default() -> None:
     with LocalStack() as s:
         assert s.url.startswith("http://127.0.0.1:")
+
+
+def test_idle_keep_alive_connections_never_lock_clients_out() -> None:
+    """A notebook that makes a Sync per cell leaves idle keep-alive connections behind;
+    waitress' default limit (100) then stopped accepting and every later client hung (the
+    CI doctor fuzzer hit it). 150 idle connections later, a whole sync still runs."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from synctools import Sync
+
+    with LocalStack(demo=True) as s:
+        where = urlsplit(s.url)
+        idle = []
+        try:
+            for _ in range(150):
+                sock = socket.create_connection((where.hostname, where.port), timeout=10)
+                sock.sendall(f"GET /1.0/sync/1.5 HTTP/1.1\r\nHost: {where.netloc}\r\n\r\n".encode())
+                assert sock.recv(12).startswith(b"HTTP/1.1 "), "each idle connection was served once"
+                idle.append(sock)
+            sync = Sync.local(s, progress=False)
+            sync.run("fetch_crypto_keys")
+            assert sync.collection_keys is not None
+        finally:
+            for sock in idle:
+                sock.close()

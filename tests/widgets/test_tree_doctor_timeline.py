@@ -27,7 +27,7 @@ def test_tree_marks_the_planted_problems_and_a_click_opens_the_record(demo_sync,
     assert tree.tree.roots[:4] == ["menu", "toolbar", "unfiled", "mobile"] and UNREACHABLE in tree.tree.roots
     assert tree.nodes[UNREACHABLE]["c"] == [orphan]
     assert any("bookmarks.orphan" in p for p in tree.marked[orphan])
-    assert any("children-mismatch" in p for p in tree.marked[folder])
+    assert any("bookmarks.parent-child-mismatches" in p for p in tree.marked[folder])
     assert tree.nodes["unfiled"]["d"] >= 1 or tree.nodes["menu"]["d"] >= 1  # a collapsed root says where to look
     tree.tree.selected = orphan  # what a click sends
     assert "bookmarks.orphan" in tree.record_title.value and "FEHuztmkPeNf" in tree.record_json.value
@@ -75,7 +75,7 @@ def test_doctor_view_groups_by_severity_in_full_and_stages_a_fix_into_the_review
         (f.severity for f in report), key=["error", "warning", "info"].index
     )
     assert view.review_button.disabled
-    orphan = next(c for c in view.cards if c.finding.check == "bookmarks.orphan")
+    orphan = next(c for c in view.cards if c.finding.check == "bookmarks.orphans")
     staged = view.stage(orphan)
     assert staged and orphan.stage_button.disabled and not view.review_button.disabled
     review = view.open_review()
@@ -102,12 +102,13 @@ def test_doctor_view_without_a_sync_says_what_it_lacks():
     assert "Shown without its sync" in html_of(view) and view.cards[0].stage_button.disabled
 
 
-def test_timeline_puts_every_request_of_every_stage_in_its_lane(demo_sync):
-    lanes = stage_of(demo_sync, demo_sync.trace)
-    assert set(lanes) == set(demo_sync.trace.index)  # no request left outside a stage
+def test_timeline_puts_every_request_of_every_stage_in_its_lane(stack, account):
+    sync = downloaded(stack, account)  # a sync that made no request outside a stage
+    lanes = stage_of(sync, sync.trace)
+    assert set(lanes) == set(sync.trace.index)  # no request left outside a stage
     assert {"authenticate", "download"} <= set(lanes.values())
-    svg = TimelineView(demo_sync, sections={"after the token": 6}).body.value
-    assert svg.count("<rect data-seq=") == len(demo_sync.trace)
+    svg = TimelineView(sync, sections={"after the token": 6}).body.value
+    assert svg.count("<rect data-seq=") == len(sync.trace)
     assert "after the token" in svg and offending_html(svg) == []
 
 

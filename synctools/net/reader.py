@@ -1,0 +1,214 @@
+"""Reading a collection page by page (``limit``/``offset``), streaming, and bounded.
+
+Pages are yielded as they arrive, so a caller can decrypt and store each one and let it
+go: memory holds one page, not the collection. A server cannot keep a read going for
+ever: an ``X-Weave-Next-Offset`` already used is refused at once, and the number of
+pages is capped by what ``info/collection_counts`` says the collection holds (asked once,
+when a second page is announced), with a margin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from synctools.protocol._columns import BSOColumns, columns_from_json
+from synctools.protocol.bso import ServerTime
+
+from .answers import AnswerShapeError, bso_from_server, header_time, malformed, parse_json, server_time
+from .answers import StorageClient as _Checked
+from .errors import CollectionChanged, NotFound, PreconditionFailed
+
+if TYPE_CHECKING:
+    import requests
+
+
+class StorageClient(_Checked, Protocol):
+    """What a reader needs of a storage client (structural: :mod:`.storage` imports this)."""
+
+    def _request(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = ..., headers: Mapping[str, str] | None = ...
+    ) -> requests.Response: ...
+
+    def info_collection_counts(self) -> dict[str, int]: ...
+
+MAX_OFFSET = 4096  # characters: an offset is an opaque token, never a document
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a collection read."""
+
+    #: BSO objects (full) or ids; malformed records are MalformedBSO. With ``columns=True``
+    #: one BSOColumns, whose ``errors`` hold the malformed envelopes' errors
+    records: Any
+    last_modified: ServerTime | None
+    next_offset: str | None
+    number: int
+
+
+def page_cap(count: int, per_page: int) -> int:
+    """The most pages a read of ``count`` records, ``per_page`` at a time, may take:
+    what the count needs, plus a margin of 10% and 2 pages (the count is read after the
+    first page, and records expire meanwhile)."""
+    need = math.ceil(max(count, 0) / max(per_page, 1))
+    return need + max(2, need // 10)
+
+
+class CollectionReader:
+    """Iterates a collection's records page by page (``limit``/``offset``).
+
+    Every page after the first repeats the same parameters plus ``offset``, and sends
+    ``X-If-Unmodified-Since`` = the first page's ``X-Last-Modified``: a concurrent
+    write shows as :class:`CollectionChanged` instead of a torn read.
+    After (or during) iteration: ``last_modified``, ``pages_read``, ``records_read``,
+    ``max_pages`` (the cap, once known; pass it to skip asking the server for counts).
+    With ``columns=True`` (and ``full``) each page's records are one
+    :class:`~synctools.protocol._columns.BSOColumns` (no Python object per record).
+    """
+
+    def __init__(
+        self,
+        client: StorageClient,
+        collection: str,
+        params: dict[str, str],
+        *,
+        full: bool,
+        progress: bool,
+        total: int | None,
+        max_pages: int | None = None,
+        columns: bool = False,
+    ) -> None:
+        self.client = client
+        self.columns = columns and full
+        self.collection = collection
+        self.params = params
+        self.full = full
+        self.progress = progress
+        self.total = total
+        self.max_pages = max_pages
+        self.last_modified: ServerTime | None = None
+        self.pages_read = 0
+        self.records_read = 0
+
+    def pages(self) -> Iterator[Page]:
+        """Each page as it arrives (a generator: nothing is read before it is asked for)."""
+        offset: str | None = None
+        used: set[str] = set()
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.total, desc=f"GET {self.collection}", unit="rec")
+        try:
+            while True:
+                resp = self._get(offset)
+                if self.last_modified is None:
+                    self.last_modified = server_time(resp, self.client, "X-Last-Modified")
+                records = self._records(resp)
+                self._check_count(resp, len(records))
+                self.pages_read += 1
+                self.records_read += len(records)
+                if bar is not None:
+                    bar.update(len(records))
+                offset = resp.headers.get("X-Weave-Next-Offset") or None
+                if offset is not None:
+                    self._check_offset(resp, offset, used, len(records))
+                yield Page(records, self.last_modified, offset, self.pages_read)
+                if offset is None:
+                    return
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _get(self, offset: str | None) -> requests.Response:
+        params = dict(self.params)
+        headers = {}
+        if offset is not None:
+            params["offset"] = offset
+            if self.last_modified is not None:
+                headers["X-If-Unmodified-Since"] = str(self.last_modified)
+        try:
+            return self.client._request("GET", f"/storage/{self.collection}", params=params, headers=headers)
+        except PreconditionFailed as exc:
+            failed = exc
+        raise CollectionChanged(
+            f"collection {self.collection!r} changed while it was read page by page "
+            f"(first page at {self.last_modified}, now {failed.last_modified}, after "
+            f"{self.records_read} records)",
+            failed.response,
+            failed.last_modified,
+        )
+
+    def _records(self, resp: requests.Response) -> Any:
+        if not self.full:
+            return parse_json(resp, self.client, list, _ids)
+        now = header_time(resp, "X-Weave-Timestamp")
+        page = self.pages_read + 1
+
+        def checked(d: list[Any]) -> list[Any]:
+            return [bso_from_server(o, f"page {page} #{i}", now) for i, o in enumerate(d)]
+
+        if not self.columns:
+            return parse_json(resp, self.client, list, checked)
+        # columns_from_json takes a page only when bso_from_server would find nothing
+        # wrong with any record in it; any other page is read record by record
+        def as_columns(d: list[Any]) -> BSOColumns:
+            cols = columns_from_json(d, now)
+            return BSOColumns.from_bsos(checked(d)) if cols is None else cols
+
+        return parse_json(resp, self.client, list, as_columns)
+
+    def _check_count(self, resp: requests.Response, got: int) -> None:
+        """``X-Weave-Records`` says how many records the page holds: a body that holds
+        another number lost (or gained) records on the way."""
+        said = resp.headers.get("X-Weave-Records", "").strip()
+        if said.isascii() and said.isdigit() and int(said) != got:
+            raise malformed(resp, self.client, f"X-Weave-Records says {int(said)} records, the body holds {got}")
+
+    def _check_offset(self, resp: requests.Response, offset: str, used: set[str], got: int) -> None:
+        if got == 0:  # nothing read, yet more to come: records before the offset went missing
+            raise malformed(resp, self.client, "a page with no records announces another (X-Weave-Next-Offset)")
+        if len(offset) > MAX_OFFSET:
+            raise malformed(resp, self.client, f"X-Weave-Next-Offset is {len(offset)} characters long")
+        if offset in used:
+            raise malformed(
+                resp, self.client,
+                f"X-Weave-Next-Offset repeats an offset already read (after {self.pages_read} pages):"
+                " the server is paging in a loop",
+            )  # fmt: skip
+        used.add(offset)
+        if self.max_pages is None:
+            self.max_pages = self._cap_from_counts(got)
+        if self.pages_read >= self.max_pages:
+            raise malformed(
+                resp, self.client,
+                f"X-Weave-Next-Offset announces page {self.pages_read + 1}, but the collection"
+                f" holds at most {self.max_pages} pages (info/collection_counts, with a margin):"
+                " the server is paging without end",
+            )  # fmt: skip
+
+    def _cap_from_counts(self, first_page: int) -> int:
+        try:
+            count = self.client.info_collection_counts().get(self.collection, 0)
+        except NotFound:
+            count = 0
+        # what the first page held, if the server pages below our limit (its own maximum)
+        limit = self.params.get("limit")
+        per_page = first_page if limit is None else min(int(limit), first_page or int(limit))
+        return page_cap(count, per_page)
+
+    def __iter__(self) -> Iterator[Any]:
+        for page in self.pages():
+            yield from page.records
+
+    def all(self) -> list[Any]:
+        return list(self)
+
+
+def _ids(data: list[Any]) -> list[str]:
+    if not all(type(x) is str for x in data):
+        raise AnswerShapeError("an id listing holds a non-string entry")
+    return data
