@@ -70,8 +70,22 @@ def _loads_or_not(text: str | bytes) -> Any:
     standard parser would raise RecursionError on a body nested 50,000 levels deep."""
     try:
         return _fast_loads(text)
+    except RecursionError:
+        return _NOT_JSON
+    except ValueError as exc:
+        if "surrogate" not in str(exc):
+            return _NOT_JSON
+    # orjson refuses a lone surrogate escape ("\ud83d": half an emoji, as JavaScript writes
+    # it), which is valid JSON: the standard parser reads it (its depth limit raises
+    # RecursionError, never a crash), and refuses NaN and Infinity as orjson does
+    try:
+        return json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         return _NOT_JSON
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _fields(env: Any) -> tuple[str, str, str] | None:
