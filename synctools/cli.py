@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__
-from .errors import SynctoolsError
+from .errors import CommandError, SynctoolsError
 
 # module that provides register(subparsers) -> None; each sets args.func
 COMMAND_MODULES = [
-    "synctools.server.cli",
+    "synctools.commands.serve",  # serve: the embedded stack
     "synctools.demo",
     "synctools.commands.account",  # login, logout, status
     "synctools.commands.data",  # pull, export, doctor, trace
@@ -31,8 +31,7 @@ COMMAND_MODULES = [
 ]
 
 
-class CommandError(SynctoolsError):
-    """An expected failure: printed as one line, exit status 1, no traceback."""
+__all__ = ["COMMAND_MODULES", "CommandError", "build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):

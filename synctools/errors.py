@@ -28,3 +28,11 @@ class SynctoolsError(Exception):
 
 class ProtocolError(SynctoolsError, ValueError):
     """Input that breaks a protocol rule. Also a ``ValueError``, as bad values are."""
+
+
+class CommandError(SynctoolsError):
+    """An expected failure of a command: printed as one line, exit status 1, no traceback.
+
+    Here, not in :mod:`synctools.cli`, so a command module (and the ``serve`` command in
+    particular) depends on the root of the house, not on the table of contents above it.
+    """

@@ -31,9 +31,7 @@ LAYERS: list[set[str]] = [
 ]
 FACES = LAYERS[-1]
 #: known, named exceptions still to mend (each says why it is here)
-PENDING: dict[str, str] = {
-    "synctools.server.cli -> synctools.cli": "the serve command lives in server/; it moves to commands/",
-}
+PENDING: dict[str, str] = {}
 PENDING_CYCLES: dict[frozenset[str], str] = {
     frozenset({"synctools.protocol._bulk", "synctools.protocol.crypto"}): "crypto re-exports decrypt_many",
     frozenset({"synctools.net.batching", "synctools.net.errors"}): "PreconditionFailed.partial names UploadResult",

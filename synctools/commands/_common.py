@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from synctools.cli import CommandError
-from synctools.errors import SynctoolsError
+from synctools.errors import CommandError, SynctoolsError
 
 SESSION_ENV = "SYNCTOOLS_SESSION"
 DATA_ENV = "SYNCTOOLS_DATA_DIR"  # read by synctools.machine.data_dir

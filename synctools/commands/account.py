@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from synctools.cli import CommandError
+from synctools.errors import CommandError
 
 from ._common import (
     MALFORMED_SESSION,

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from synctools.cli import CommandError
+from synctools.errors import CommandError
 
 from ._common import (
     add_server_options,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from synctools.cli import CommandError
+from synctools.errors import CommandError
 
 from ._common import ask, expected_errors, out, read_saved, say
 

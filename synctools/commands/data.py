@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import pandas as pd
 
-from synctools.cli import CommandError
+from synctools.errors import CommandError
 
 from ._common import (
     add_offline_option,

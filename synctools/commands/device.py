@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from synctools.cli import CommandError
+from synctools.errors import CommandError
 
 from ._common import out, say
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from synctools.cli import CommandError
+from synctools.errors import CommandError
 
 from ._common import out
 

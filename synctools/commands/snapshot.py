@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from synctools.cli import CommandError
+from synctools.errors import CommandError
 
 from ._common import add_server_options, expected_errors, open_sync, say
 

@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
         default=os.environ.get("SYNCTOOLS_ADMIN_SECRET"),
         help="X-Admin-Secret for /__admin__/ (default: $SYNCTOOLS_ADMIN_SECRET or random, printed)",
     )
-    from .misconfig import KINDS
+    from synctools.server.misconfig import KINDS
 
     p.add_argument(
         "--misconfigure",
@@ -60,9 +60,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from synctools.cli import CommandError
-
-    from .stack import LocalStack
+    from synctools.errors import CommandError
+    from synctools.server.stack import LocalStack
 
     if args.storage_only and not args.secret:
         raise CommandError("--storage-only needs --secret S: the node checks tokens signed with that secret")
@@ -124,7 +123,7 @@ def print_banner(stack: Any, show_admin_secret: bool) -> None:
         # needs it to use the admin API at all.
         print(f"  admin secret  {stack.admin_secret}")
     for kind, params in stack.misconfig.active().items():
-        from .misconfig import KINDS
+        from synctools.server.misconfig import KINDS
 
         shown = ", ".join(f"{k}={v}" for k, v in params.items() if k != "limits")
         print(f"  MISCONFIGURED {kind}: {KINDS[kind].summary}" + (f" ({shown})" if shown else ""))
