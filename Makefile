@@ -27,6 +27,7 @@ test: lint
 bench: install  ## every benchmark; each prints its ratios against a baseline measured in the same run
 	$(BIN)/python benchmarks/decrypt.py
 	$(BIN)/python benchmarks/frames.py --n 100000
+	$(BIN)/python benchmarks/userpath.py --n 100000
 	$(BIN)/python benchmarks/server.py
 	$(BIN)/python benchmarks/storage.py
 	$(BIN)/python benchmarks/device.py

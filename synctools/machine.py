@@ -111,6 +111,7 @@ class Sync:
         page_size: int = 1000,
         progress: bool = True,
         storage_factory: StorageFactory | None = None,
+        workers: int | None = None,
     ) -> None:
         if on_backoff not in ("stop", "wait"):
             raise ValueError("on_backoff must be 'stop' (raise and show the wait) or 'wait' (wait, then retry)")
@@ -118,7 +119,10 @@ class Sync:
             raise ValueError(f"page_size must be a positive number of records, not {page_size!r}")
         auth = auth_url or net.fxa.PRODUCTION_AUTH_URL
         endpoints = Endpoints(auth, oauth_url or auth, token_url or net.tokenserver.PRODUCTION_TOKEN_URL)
-        options = Options(on_backoff=on_backoff, interactive=interactive, page_size=page_size, progress=progress)
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"workers must be a positive number of processes (1: none), not {workers!r}")
+        options = Options(on_backoff=on_backoff, interactive=interactive, page_size=page_size, progress=progress,
+                          workers=workers)  # fmt: skip
         self._core = core = Core(options, store if isinstance(store, Store) else None, storage_factory)
         ref = weakref.ref(self)
         core.owner = ref
@@ -436,7 +440,7 @@ class Sync:
 
     def records(self, collection: str) -> dict[str, dict[str, Any]]:
         """The decrypted records of a downloaded collection, by id (a copy)."""
-        return self._view.records(collection)
+        return self._view.records_dict(collection)
 
     def record(self, collection: str, record_id: str) -> dict[str, Any]:
         return self._view.record(collection, record_id)

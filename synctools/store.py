@@ -23,13 +23,17 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from .errors import SynctoolsError
+from .protocol._columns import NO_TIME, BSOColumns
 from .protocol._util import hkdf_sha256
 from .protocol.bso import BSO, ServerTime
 from .protocol.crypto import CryptoError, KeyBundle
@@ -254,6 +258,15 @@ class Store:
             db.execute("DELETE FROM state WHERE key LIKE 'last_sync/%'")
 
     # ------------------------------------------------------------------ mirror
+    _UPSERT = (
+        "INSERT INTO mirror (collection, id, modified, sortindex, ttl, payload, error, reason)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (collection, id) DO UPDATE SET modified = excluded.modified,"
+        " sortindex = excluded.sortindex, ttl = excluded.ttl, payload = excluded.payload,"
+        " error = excluded.error, reason = excluded.reason"
+        " WHERE excluded.modified >= mirror.modified"
+    )
+
     def upsert_mirror(self, collection: str, records: Iterable[tuple[BSO, CryptoError | None]]) -> int:
         # Fields a server sent of the wrong type (the network layer hands them on as
         # MalformedBSO, with their error) are stored as NULL / text, never a crash.
@@ -273,16 +286,85 @@ class Store:
         with self.transaction() as db:
             # A row never goes back to an older server version: two Syncs sharing this
             # store may write what they read in any order.
-            db.executemany(
-                "INSERT INTO mirror (collection, id, modified, sortindex, ttl, payload, error, reason)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (collection, id) DO UPDATE SET modified = excluded.modified,"
-                " sortindex = excluded.sortindex, ttl = excluded.ttl, payload = excluded.payload,"
-                " error = excluded.error, reason = excluded.reason"
-                " WHERE excluded.modified >= mirror.modified",
-                rows,
-            )
+            db.executemany(self._UPSERT, rows)
         return len(rows)
+
+    def upsert_mirror_columns(
+        self, collection: str, env: BSOColumns, errors: Sequence[CryptoError | None] | None = None
+    ) -> int:
+        """:meth:`upsert_mirror` for records read as columns (a page), in one transaction:
+        the rows are zipped from the columns, no Python object per record on the way.
+        ``errors`` default to the columns' own (their malformed envelopes')."""
+        n = len(env)
+        if errors is None:
+            errors = env.errors if env.errors is not None else [None] * n
+        if len(errors) != n:
+            raise ValueError("one error (or None) per record")
+        mods = env.modified.clip(min=0).tolist() if (env.modified == NO_TIME).any() else env.modified.tolist()
+        if any(e is not None for e in errors):
+            texts: list[str | None] = [None if e is None else str(e) for e in errors]
+            reasons: list[str | None] = [None if e is None else e.reason for e in errors]
+        else:
+            texts = reasons = [None] * n
+        rows = zip(repeat(collection, n), env.ids, mods, env.sortindex, env.ttl, env.payloads, texts, reasons)
+        with self.transaction() as db:
+            db.executemany(self._UPSERT, rows)
+        return n
+
+    def set_mirror_errors(self, collection: str, env: BSOColumns, errors: Sequence[CryptoError | None]) -> int:
+        """Record why rows of ``env``, mirrored already, failed (decryption or cleartext),
+        each on the very version stored (same ``modified`` and payload: a newer version
+        mirrored meanwhile keeps its own)."""
+        mods = env.modified.clip(min=0).tolist()
+        rows = [(str(e), e.reason, collection, env.ids[i], mods[i], env.payloads[i])
+                for i, e in enumerate(errors) if e is not None]  # fmt: skip
+        if rows:
+            with self.transaction() as db:
+                db.executemany(
+                    "UPDATE mirror SET error = ?, reason = ?"
+                    " WHERE collection = ? AND id = ? AND modified = ? AND payload = ?",
+                    rows,
+                )
+        return len(rows)
+
+    def mirror_columns(
+        self,
+        collection: str,
+        size: int = 16384,
+        envelope_error: Callable[[str, str | None, str], CryptoError | None] | None = None,
+    ) -> Iterator[BSOColumns]:
+        """The mirror of ``collection`` as columns, ``size`` rows at a time, in the order
+        the records were first stored (a newer version keeps its record's place), which
+        is the order a Sync's view holds them. Read lazily: a million rows never sit in
+        memory as Python tuples all at once. ``envelope_error(id, error, reason)``, asked
+        for each row stored with an error, gives the columns' ``errors`` (the network
+        layer's: a record the server sent malformed stays an error after a restart)."""
+        with self._lock:
+            have = self._db.execute("SELECT COUNT(*) FROM mirror WHERE collection = ?", (collection,)).fetchone()[0]
+            total = self._db.execute("SELECT COUNT(*) FROM mirror").fetchone()[0]
+            # most of the table: one pass over it in storage order beats the index, whose
+            # every row is a jump into the table (and the sort after)
+            scan = "NOT INDEXED" if 4 * have >= total else ""
+            cur = self._db.execute(
+                f"SELECT id, modified, sortindex, ttl, payload, error, reason FROM mirror {scan}"  # noqa: S608 - a fixed fragment
+                " WHERE collection = ? ORDER BY rowid",
+                (collection,),
+            )
+        try:
+            while True:
+                with self._lock:
+                    rows = cur.fetchmany(size)
+                if not rows:
+                    return
+                ids, mods, sortindex, ttl, payloads, texts, reasons = (list(c) for c in zip(*rows))
+                del rows
+                errors = None
+                if envelope_error is not None and reasons.count(None) != len(reasons):
+                    errors = [None if r is None else envelope_error(i, t, r) for i, t, r in zip(ids, texts, reasons)]
+                    errors = errors if any(e is not None for e in errors) else None
+                yield BSOColumns(ids, payloads, np.array(mods, dtype=np.int64), sortindex, ttl, errors)
+        finally:
+            cur.close()
 
     def mirror(self, collection: str) -> list[MirrorRecord]:
         with self._lock:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from synctools.protocol.crypto import KeyBundle, decrypt_many
+
 from .addons import AddonsEngine
 from .addresses import AddressesEngine
 from .base import COMMON, Batch, Column, Engine, Frames, RecordShapeError
@@ -44,6 +46,11 @@ def get(name: str) -> Engine:
     """The engine for collection ``name``; a generic engine for names we do not know."""
     cls = ENGINES.get(name)
     return cls() if cls is not None else GenericEngine(name)
+
+
+def decrypt_and_parse(collection: str, bundle: KeyBundle, payloads: list[str], ids: list[str]) -> tuple[Any, list[Any]]:
+    """One part of a collection decrypted and parsed by its engine (a worker process' job)."""
+    return get(collection).parse_cleartexts(decrypt_many(bundle, payloads, ids, raw=True), ids)
 
 
 def mask(collection: str, record: Any, reveal: bool = False) -> Any:
@@ -81,6 +88,7 @@ __all__ = [
     "PrefsEngine",
     "RecordShapeError",
     "TabsEngine",
+    "decrypt_and_parse",
     "get",
     "mask",
     "names",

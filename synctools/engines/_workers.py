@@ -22,7 +22,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-__all__ = ["BrokenProcessPool", "default_workers", "pool", "shutdown"]
+__all__ = ["BrokenProcessPool", "allowed_workers", "default_workers", "pool", "shutdown"]
 
 PARALLEL_FROM = 40_000  # below this many records, starting processes costs more than it saves
 
@@ -33,9 +33,15 @@ _size = 0
 
 def default_workers(n_records: int) -> int:
     """How many processes to use for ``n_records`` (1 = stay in this process)."""
-    if n_records < PARALLEL_FROM or not interactive():
+    if n_records < PARALLEL_FROM:
         return 1
-    return max(1, min(os.cpu_count() or 1, 4))
+    return allowed_workers()
+
+
+def allowed_workers() -> int:
+    """Processes to use for a big collection when nobody said: up to 4 in interactive
+    sessions, none (1) where a script would run again in each worker."""
+    return max(1, min(os.cpu_count() or 1, 4)) if interactive() else 1
 
 
 def interactive() -> bool:
@@ -74,3 +80,4 @@ def shutdown() -> None:
 
 
 atexit.register(shutdown)
+

@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from synctools.protocol.crypto import CryptoError, KeyBundle, decrypt_many
+from synctools.protocol._columns import NO_TIME, BSOColumns
+from synctools.protocol.crypto import CryptoError, KeyBundle, decrypt_many, load_cleartexts
 
 from ..errors import SynctoolsError
 
@@ -291,6 +292,60 @@ class Batch:
         return {name: values.take(index) for name, values in self.envelope().items()}
 
 
+def batch_from_columns(env: BSOColumns, records: list[Any]) -> Batch:
+    """A :class:`Batch` from envelope columns (``modified`` in ServerTime hundredths)."""
+    sortindex, ttl = env.sortindex, env.ttl
+    if set(map(type, sortindex)) - {int, type(None)}:  # only what the checked path let through
+        sortindex = [v if type(v) is int else None for v in sortindex]
+    if set(map(type, ttl)) - {int, type(None)}:
+        ttl = [v if type(v) is int else None for v in ttl]
+    centis = env.modified
+    modified = times_from_ints(centis * 10, centis == NO_TIME, "ms")
+    return Batch(list(env.ids), records, modified, list(sortindex), list(ttl))
+
+
+@dataclass
+class Part:
+    """Records absorbed together (a page of a download, the records a commit wrote, a
+    slice of the local store's mirror): their envelopes, what the engine parsed from their
+    cleartexts (:meth:`Engine.parse_cleartexts`), and which rows are still current (a
+    newer version of a record, read later, makes its older row dead)."""
+
+    env: BSOColumns
+    parsed: Any
+    live: np.ndarray  # bool, one per row
+    #: each row's place in the frames (the order its record was first read): a newer
+    #: version of a record takes the place of the one it replaces, as in the mirror
+    key: np.ndarray | None = None  # int64; None: only ever compared within the part
+
+    def live_rows(self) -> np.ndarray | None:
+        """Indexes of the live rows, or None when every row is live."""
+        return None if self.live.all() else np.flatnonzero(self.live)
+
+
+def live_env(parts: Sequence[Part]) -> BSOColumns:
+    """The envelopes of the parts' live rows, in the order :meth:`Engine.assemble` puts them."""
+    envs = []
+    for p in parts:
+        rows = p.live_rows()
+        envs.append(p.env if rows is None else p.env.take(rows))
+    env = BSOColumns.concat(envs) if envs else BSOColumns.empty()
+    order = live_order(parts)
+    return env if order is None else env.take(order)
+
+
+def live_order(parts: Sequence[Part]) -> np.ndarray | None:
+    """The permutation that puts the parts' live rows (concatenated in part order) in
+    the order their records were first read; None when they already are."""
+    keys = [p.key if p.live.all() else p.key[p.live] for p in parts if p.key is not None]
+    if len(keys) != len(parts) or not keys:
+        return None
+    allkeys = np.concatenate(keys)
+    if len(allkeys) < 2 or bool((allkeys[1:] > allkeys[:-1]).all()):
+        return None
+    return np.argsort(allkeys, kind="stable")
+
+
 @dataclass
 class Frames:
     """The frames of one collection: ``main`` plus named companions (history ``visits``).
@@ -447,6 +502,39 @@ class Engine:
     def finish(self, frames: Frames, batch: Batch, *, reveal: bool) -> Frames:
         """Hook for derived columns and companion frames."""
         return frames
+
+    # -- in parts (what a Sync holds): parse each part once, assemble the frames later
+    def parse_cleartexts(self, results: Sequence[Any], ids: Sequence[str | None]) -> tuple[Any, list[Any]]:
+        """Parse one part's ``decrypt_many(raw=True)`` results: ``(parsed, errors)`` where
+        ``errors`` holds, per record, the :class:`CryptoError` that stopped it (its
+        decryption's, or its cleartext's: not JSON, not an object, another id) or None.
+        Runs in a worker thread while the next part decrypts: no shared state."""
+        records = load_cleartexts(results, ids)
+        return records, [r if isinstance(r, CryptoError) else None for r in records]
+
+    def compact(self, frames: Frames) -> Any:
+        """What :meth:`assemble` built, as one part's parse sharing the frames' memory, or
+        None (the default: the parts are kept as they are)."""
+        return None
+
+    def assemble(self, parts: Sequence[Part], *, reveal: bool = False) -> Frames:
+        """All frames from parsed parts, their live rows in order."""
+        envs: list[BSOColumns] = []
+        records: list[Any] = []
+        for p in parts:
+            rows = p.live_rows()
+            if rows is None:
+                envs.append(p.env)
+                records.extend(p.parsed)
+            elif len(rows):
+                envs.append(p.env.take(rows))
+                records.extend(p.parsed[i] for i in rows.tolist())
+        env = BSOColumns.concat(envs) if envs else BSOColumns.empty()
+        order = live_order(parts)
+        if order is not None:
+            env = env.take(order)
+            records = [records[i] for i in order.tolist()]
+        return self.build(batch_from_columns(env, records), reveal=reveal)
 
     def split(self, batch: Batch) -> Iterator[tuple[int, bool | None, str | None, Any, list[Row]]]:
         """For each record: (index, deleted, error, extra, rows)."""

@@ -15,6 +15,7 @@ both paths give the same frames.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synctools.protocol.crypto import CryptoError, KeyBundle, decrypt_many
+from synctools.protocol._columns import BSOColumns
+from synctools.protocol.crypto import CryptoError, KeyBundle, decrypt_many, load_cleartexts
 
 from . import _workers
 from .base import (
@@ -32,8 +34,11 @@ from .base import (
     Column,
     Engine,
     Frames,
+    Part,
     RecordShapeError,
+    batch_from_columns,
     describe_error,
+    live_order,
     stamp,
     str_array,
     times_from_ints,
@@ -63,25 +68,55 @@ TRANSITIONS = (
 _MAXI = np.iinfo(np.int64).max
 _MINI = np.iinfo(np.int64).min
 _KNOWN = frozenset({"id", "deleted", "histUri", "title", "visits"})
+_BOM = b"\xef\xbb\xbf"
+#: an object key written with a \\u escape (``"\\u0064eleted": null`` is still ``deleted``)
+_ESCAPED_KEY = re.compile(rb'\\u[0-9a-fA-F]{4}(?:[^"\\]|\\.)*"\s*:')
 
 
 @dataclass
 class _Chunk:
-    """Columns for a run of consecutive records (every record gets a page row)."""
+    """Columns for a run of consecutive records (every record gets a page row). Visits
+    are stored page after page: ``count`` says how many each page has."""
 
     n: int
     deleted: np.ndarray  # bool
     deleted_na: np.ndarray  # bool: error rows
     errors: list[str | None]
-    url: Any  # list[str | None] or a pyarrow string array
+    url: Any  # list[str | None], or a pyarrow string (chunked) array
     title: Any
     count: np.ndarray  # int64 visits per page
-    vpage: np.ndarray  # int64 page index (within chunk) of each visit
     vdate: np.ndarray  # int64 µs
     vdate_na: np.ndarray
     vtype: np.ndarray  # int64
     vtype_na: np.ndarray
     extras: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def take(self, rows: np.ndarray) -> _Chunk:
+        """The chunk of pages ``rows`` (ascending), with their visits."""
+        new = np.full(self.n, -1, dtype=np.int64)
+        new[rows] = np.arange(len(rows))
+        visits = _visit_rows(self.count, rows)
+        pick: Any = rows.tolist()
+        return _Chunk(
+            n=len(rows),
+            deleted=self.deleted[rows],
+            deleted_na=self.deleted_na[rows],
+            errors=[self.errors[i] for i in pick],
+            url=_take_strings(self.url, rows),
+            title=_take_strings(self.title, rows),
+            count=self.count[rows],
+            vdate=self.vdate[visits],
+            vdate_na=self.vdate_na[visits],
+            vtype=self.vtype[visits],
+            vtype_na=self.vtype_na[visits],
+            extras={int(new[i]): x for i, x in self.extras.items() if new[i] >= 0},
+        )
+
+
+def _take_strings(values: Any, rows: np.ndarray) -> Any:
+    if pa is not None and isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.take(pa.array(rows))
+    return [values[i] for i in rows.tolist()]
 
 
 # --------------------------------------------------------------------------- plain path
@@ -102,7 +137,6 @@ def _plain_chunk(records: Sequence[Any]) -> _Chunk:
     urls: list[str | None] = [None] * n
     titles: list[str | None] = [None] * n
     count = np.zeros(n, dtype=np.int64)
-    vpage: list[int] = []
     vdate: list[int | None] = []
     vtype: list[int | None] = []
     extras: dict[int, dict[str, Any]] = {}
@@ -143,7 +177,6 @@ def _plain_chunk(records: Sequence[Any]) -> _Chunk:
             continue
         urls[i], titles[i] = url, title
         count[i] = len(dates)
-        vpage.extend([i] * len(dates))
         vdate.extend(dates)
         vtype.extend(types)
         if extra:
@@ -158,7 +191,6 @@ def _plain_chunk(records: Sequence[Any]) -> _Chunk:
         url=urls,
         title=titles,
         count=count,
-        vpage=np.asarray(vpage, dtype=np.int64),
         vdate=np.fromiter((0 if d is None else d for d in vdate), np.int64, len(vdate)),
         vdate_na=vd_na,
         vtype=np.fromiter((0 if t is None else t for t in vtype), np.int64, len(vtype)),
@@ -204,6 +236,8 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
     blob = b"\n".join(texts)
     if b"\r" in blob or blob.count(b"\n") != len(texts) - 1:
         return None  # a pretty-printed record: line-delimited reading would split it
+    if _BOM in blob:
+        return None  # Arrow skips a byte order mark that JSON (and the plain path) refuses
     try:
         tbl = pj.read_json(
             pa.BufferReader(blob),
@@ -212,15 +246,22 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
             ),
             parse_options=pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="infer"),
         )
+        if tbl.num_rows != len(texts) or tbl.schema != _SCHEMA:
+            return None  # unknown fields (kept in `extra` by the plain path), nested surprises
+        tbl = tbl.combine_chunks()
+        tbl.validate(full=True)  # Arrow's reader does not check UTF-8; JSON text must be UTF-8
     except (ValueError, pa.ArrowException, UnicodeError):
         return None
-    if tbl.num_rows != len(texts) or tbl.schema != _SCHEMA:
-        return None  # unknown fields (kept in `extra` by the plain path), nested surprises
-    tbl = tbl.combine_chunks()
+    if tbl.column("id").null_count:
+        return None  # no id, or a null one: the plain path names the record
     want = pa.array(ids if len(ok) == n else [ids[i] for i in ok], type=pa.string())
     if pc.any(pc.not_equal(tbl.column("id"), want)).as_py():
         return None  # a cleartext id that does not match its BSO: the plain path names it
     deleted = tbl.column("deleted").chunk(0) if tbl.num_rows else pa.array([], pa.bool_())
+    if blob.count(b'"deleted"') != len(deleted) - deleted.null_count or (
+        deleted.null_count and b"\\u" in blob and _ESCAPED_KEY.search(blob)
+    ):
+        return None  # `"deleted": null` reads as absent in Arrow, but is a bad record
     visits = tbl.column("visits").chunk(0)
     url = tbl.column("histUri").chunk(0)
     title = tbl.column("title").chunk(0)
@@ -230,9 +271,12 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
     flat = visits.flatten()
     if flat.null_count:
         return None  # a null visit: the plain path reports it
-    parents = pc.list_parent_indices(visits).to_numpy()
     dates = flat.field("date")
     types = flat.field("type")
+    if (dates.null_count < len(dates) and pc.min(dates).as_py() == _MINI) or (
+        types.null_count < len(types) and pc.min(types).as_py() == _MINI
+    ):
+        return None  # the plain path refuses the lowest int64 (it marks "no visit")
     counts = pc.fill_null(pc.list_value_length(visits), 0).to_numpy(zero_copy_only=False).astype(np.int64)
     errors: list[str | None] = [None] * n
     deleted_na = np.zeros(n, dtype=bool)
@@ -250,7 +294,6 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
         full = np.zeros(n, dtype=np.int64)
         full[ok] = counts
         counts = full
-        parents = np.asarray(ok, dtype=np.int64)[parents]
     return _Chunk(
         n=n,
         deleted=pc.fill_null(is_del, False).to_numpy(zero_copy_only=False),
@@ -259,7 +302,6 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
         url=url,
         title=title,
         count=counts,
-        vpage=parents.astype(np.int64, copy=False),
         vdate=dates.fill_null(0).to_numpy(),
         vdate_na=dates.is_null().to_numpy(zero_copy_only=False),
         vtype=types.fill_null(0).to_numpy(),
@@ -294,6 +336,55 @@ class HistoryEngine(Engine):
     def build(self, batch: Batch, *, reveal: bool = False) -> Frames:
         chunks = [_plain_chunk(batch.records[a : a + CHUNK]) for a in range(0, len(batch), CHUNK)]
         return self._assemble(batch, chunks, reveal)
+
+    def parse_cleartexts(self, results: Sequence[Any], ids: Sequence[str | None]) -> tuple[Any, list[Any]]:
+        """One part's raw cleartexts to a column chunk: Arrow when it reads the part
+        exactly, else the plain path (whose checks name each bad record)."""
+        if pa is not None and results:
+            got = _arrow_chunk(results, ids)
+            if got is not None:  # every cleartext Arrow read is a JSON object with its BSO's id
+                return got, [r if isinstance(r, CryptoError) else None for r in results]
+        records = load_cleartexts(results, ids)
+        return _plain_chunk(records), [r if isinstance(r, CryptoError) else None for r in records]
+
+    def compact(self, frames: Frames) -> _Chunk | None:
+        """The assembled frames as one chunk that shares their buffers (no copy), to
+        stand for every part they were built from: a view then holds its records' parse
+        once, not twice. None where the frames do not hold the parse as it was."""
+        main, visits = frames.main, frames.companions.get("visits")
+        if visits is None or pa is None:
+            return None
+        try:
+            deleted, count, vtype = main["deleted"].array, main["visit_count"].array, visits["type"].array
+            dates = visits["date"].array
+            url, title = main["url"].array.__arrow_array__(), main["title"].array.__arrow_array__()
+            errors = main["error"].array.__arrow_array__().to_pylist()
+            parts = (deleted._data, deleted._mask, count._data, vtype._data, vtype._mask, dates.asi8)
+        except AttributeError:  # not the arrays this engine built
+            return None
+        extra = main["extra"].to_numpy()
+        return _Chunk(
+            n=len(main), deleted=parts[0], deleted_na=parts[1], errors=errors, url=url, title=title,
+            count=parts[2], vdate=parts[5], vdate_na=np.asarray(dates.isna()), vtype=parts[3], vtype_na=parts[4],
+            extras={i: x for i, x in enumerate(extra.tolist()) if x is not None},
+        )  # fmt: skip
+
+    def assemble(self, parts: Sequence[Part], *, reveal: bool = False) -> Frames:
+        chunks: list[_Chunk] = []
+        envs: list[BSOColumns] = []
+        for p in parts:
+            rows = p.live_rows()
+            if rows is None:
+                chunks.append(p.parsed)
+                envs.append(p.env)
+            elif len(rows):
+                chunks.append(p.parsed.take(rows))
+                envs.append(p.env.take(rows))
+        env = BSOColumns.concat(envs) if envs else BSOColumns.empty()
+        order = live_order(parts)
+        if order is not None:  # a newer version read later goes where its record first was
+            env = env.take(order)
+        return self._assemble(batch_from_columns(env, []), chunks, reveal, order)
 
     def from_payloads(
         self,
@@ -373,22 +464,33 @@ class HistoryEngine(Engine):
         return done
 
     # -- chunks -> frames
-    def _assemble(self, batch: Batch, chunks: list[_Chunk], reveal: bool) -> Frames:
+    def _assemble(self, batch: Batch, chunks: list[_Chunk], reveal: bool, order: np.ndarray | None = None) -> Frames:
+        """Frames from column chunks (in ``batch`` order); ``order`` permutes the pages of
+        the chunks (their visits follow) into the order of ``batch``."""
         n = len(batch)
         offsets = np.cumsum([0] + [c.n for c in chunks])
         count = _cat([c.count for c in chunks], np.int64)
-        vpage = _cat([c.vpage + off for c, off in zip(chunks, offsets)], np.int64)
         vdate = _cat([c.vdate for c in chunks], np.int64)
         vdate_na = _cat([c.vdate_na for c in chunks], bool)
-        first, last = _first_last(count, vdate, vdate_na)
-        deleted = pd.arrays.BooleanArray(
-            _cat([c.deleted for c in chunks], bool), _cat([c.deleted_na for c in chunks], bool)
-        )
+        vtype = _cat([c.vtype for c in chunks], np.int64)
+        vtype_na = _cat([c.vtype_na for c in chunks], bool)
+        del_values = _cat([c.deleted for c in chunks], bool)
+        del_na = _cat([c.deleted_na for c in chunks], bool)
         errors = [e for c in chunks for e in c.errors]
         extras = np.full(n, None, dtype=object)
         for c, off in zip(chunks, offsets):
             for i, x in c.extras.items():
                 extras[off + i] = x
+        url, title = _strings([c.url for c in chunks]), _strings([c.title for c in chunks])
+        if order is not None:
+            visits_at = _visit_rows(count, order)
+            count, del_values, del_na, extras = count[order], del_values[order], del_na[order], extras[order]
+            errors = [errors[i] for i in order.tolist()]
+            url, title = url.take(order), title.take(order)
+            vdate, vdate_na, vtype, vtype_na = vdate[visits_at], vdate_na[visits_at], vtype[visits_at], vtype_na[visits_at]
+        vpage = np.repeat(np.arange(n, dtype=np.int64), count)
+        first, last = _first_last(count, vdate, vdate_na)
+        deleted = pd.arrays.BooleanArray(del_values, del_na)
         env = batch.envelope()
         count_arr = pd.arrays.IntegerArray(
             count, np.asarray(deleted.isna()) | np.asarray(deleted.fillna(False))
@@ -398,8 +500,8 @@ class HistoryEngine(Engine):
                 **env,
                 "deleted": deleted,
                 "error": str_array(errors),
-                "url": _strings([c.url for c in chunks]),
-                "title": _strings([c.title for c in chunks]),
+                "url": url,
+                "title": title,
                 "visit_count": count_arr,
                 "first_visit": times_from_ints(first, first == _MAXI, "us"),
                 "last_visit": times_from_ints(last, last == _MINI, "us"),
@@ -407,8 +509,6 @@ class HistoryEngine(Engine):
             },
             copy=False,
         )
-        vtype = _cat([c.vtype for c in chunks], np.int64)
-        vtype_na = _cat([c.vtype_na for c in chunks], bool)
         codes = np.where((vtype >= 1) & (vtype <= 9) & ~vtype_na, vtype - 1, -1).astype(np.int8)
         visits = pd.DataFrame(
             {
@@ -428,24 +528,40 @@ def _with_records(batch: Batch, records: list[Any]) -> Batch:
     return Batch(batch.ids, records, batch.modified, batch.sortindex, batch.ttl)
 
 
+def _visit_rows(count: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Indexes of the visits of pages ``order`` (each page's visits in a run), given each
+    page's visit ``count`` (visits stored page after page)."""
+    starts = np.cumsum(count) - count
+    sel = count[order]
+    run = np.cumsum(sel) - sel
+    return np.repeat(starts[order] - run, sel) + np.arange(int(sel.sum()), dtype=np.int64)
+
+
 def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
 
 
 def _strings(parts: list[Any]) -> Any:
     if pa is not None:
-        arrays = [p if isinstance(p, pa.Array) else _arrow_strings(p) for p in parts]
+        arrays: list[Any] = []
+        for p in parts:  # large_string, as pandas keeps its strings (a compacted part already is)
+            if isinstance(p, pa.ChunkedArray):
+                arrays.extend(c.cast(pa.large_string()) for c in p.chunks)
+            elif isinstance(p, pa.Array):
+                arrays.append(p.cast(pa.large_string()))
+            else:
+                arrays.append(_arrow_strings(p))
         if not arrays:
             return pd.array([], dtype="str")
-        return pa.chunked_array(arrays, type=pa.string()).to_pandas().array
+        return pa.chunked_array(arrays, type=pa.large_string()).to_pandas().array
     return str_array([x for p in parts for x in p])
 
 
 def _arrow_strings(values: Sequence[str | None]) -> Any:
     try:
-        return pa.array(values, type=pa.string())
+        return pa.array(values, type=pa.large_string())
     except UnicodeEncodeError:  # half a surrogate pair (a title cut mid-emoji): as Firefox shows it
-        return pa.array(well_formed_values(values), type=pa.string())
+        return pa.array(well_formed_values(values), type=pa.large_string())
 
 
 def _first_last(count: np.ndarray, dates: np.ndarray, na: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -169,10 +169,16 @@ class EnvelopeError(CryptoError):
 def from_mirror(bso: BSO, error: str | None, reason: str | None) -> BSO:
     """A record as the local store's mirror kept it: again a :class:`MalformedBSO` if it
     was one (so a restart never shows it healthy), else the plain BSO."""
-    if reason != EnvelopeError.reason:
+    err = envelope_error(bso.id, error, reason)
+    if err is None:
         return bso
-    err = EnvelopeError.from_stored(error or "", bso.id)
     return MalformedBSO(bso.id, bso.payload, bso.modified or None, bso.sortindex, bso.ttl, err)
+
+
+def envelope_error(record_id: str, error: str | None, reason: str | None) -> EnvelopeError | None:
+    """The error the local store's mirror kept for a record, again, if it was an
+    envelope's (else None: a decryption error is found again by decrypting)."""
+    return EnvelopeError.from_stored(error or "", record_id) if reason == EnvelopeError.reason else None
 
 
 @dataclass(frozen=True, slots=True)

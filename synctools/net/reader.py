@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from synctools.protocol._columns import BSOColumns, columns_from_json
 from synctools.protocol.bso import ServerTime
 
 from .answers import AnswerShapeError, bso_from_server, header_time, malformed, parse_json, server_time
@@ -40,7 +41,9 @@ MAX_OFFSET = 4096  # characters: an offset is an opaque token, never a document
 class Page:
     """One page of a collection read."""
 
-    records: list[Any]  # BSO objects (full) or ids; malformed records are MalformedBSO
+    #: BSO objects (full) or ids; malformed records are MalformedBSO. With ``columns=True``
+    #: one BSOColumns, whose ``errors`` hold the malformed envelopes' errors
+    records: Any
     last_modified: ServerTime | None
     next_offset: str | None
     number: int
@@ -62,6 +65,8 @@ class CollectionReader:
     write shows as :class:`CollectionChanged` instead of a torn read.
     After (or during) iteration: ``last_modified``, ``pages_read``, ``records_read``,
     ``max_pages`` (the cap, once known; pass it to skip asking the server for counts).
+    With ``columns=True`` (and ``full``) each page's records are one
+    :class:`~synctools.protocol._columns.BSOColumns` (no Python object per record).
     """
 
     def __init__(
@@ -74,8 +79,10 @@ class CollectionReader:
         progress: bool,
         total: int | None,
         max_pages: int | None = None,
+        columns: bool = False,
     ) -> None:
         self.client = client
+        self.columns = columns and full
         self.collection = collection
         self.params = params
         self.full = full
@@ -135,15 +142,24 @@ class CollectionReader:
             failed.last_modified,
         )
 
-    def _records(self, resp: requests.Response) -> list[Any]:
+    def _records(self, resp: requests.Response) -> Any:
         if not self.full:
-            return parse_json(resp, self.client, list, _ids)  # type: ignore[no-any-return]
+            return parse_json(resp, self.client, list, _ids)
         now = header_time(resp, "X-Weave-Timestamp")
         page = self.pages_read + 1
-        return parse_json(  # type: ignore[no-any-return]
-            resp, self.client, list,
-            lambda d: [bso_from_server(o, f"page {page} #{i}", now) for i, o in enumerate(d)],
-        )  # fmt: skip
+
+        def checked(d: list[Any]) -> list[Any]:
+            return [bso_from_server(o, f"page {page} #{i}", now) for i, o in enumerate(d)]
+
+        if not self.columns:
+            return parse_json(resp, self.client, list, checked)
+        # columns_from_json takes a page only when bso_from_server would find nothing
+        # wrong with any record in it; any other page is read record by record
+        def as_columns(d: list[Any]) -> BSOColumns:
+            cols = columns_from_json(d, now)
+            return BSOColumns.from_bsos(checked(d)) if cols is None else cols
+
+        return parse_json(resp, self.client, list, as_columns)
 
     def _check_count(self, resp: requests.Response, got: int) -> None:
         """``X-Weave-Records`` says how many records the page holds: a body that holds

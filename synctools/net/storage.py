@@ -286,6 +286,7 @@ class StorageClient:
         progress: bool = False,
         total: int | None = None,
         max_pages: int | None = None,
+        columns: bool = False,
     ) -> CollectionReader:
         """Read a collection lazily, page by page: BSOs (``full=True``) or ids, ``limit``
         per request. A record with a malformed envelope is a :class:`MalformedBSO`.
@@ -293,7 +294,8 @@ class StorageClient:
         ``newer``/``older`` are strict bounds; ``sort`` is ``newest``, ``oldest`` or
         ``index``; ``ids`` at most 100. ``progress`` shows a bar (``total`` if known).
         ``max_pages`` caps the read (default: from ``info/collection_counts``, asked when
-        a second page is announced).
+        a second page is announced). ``columns=True``: each full page as one
+        ``BSOColumns`` (for bulk readers), malformed envelopes as rows with their error.
         """
         _check_collection(collection)
         params: dict[str, str] = {}
@@ -317,7 +319,8 @@ class StorageClient:
                 raise ValueError(f"limit must be a positive integer, got {limit!r}")
             params["limit"] = str(limit)
         return CollectionReader(
-            self, collection, params, full=full, progress=progress, total=total, max_pages=max_pages
+            self, collection, params, full=full, progress=progress, total=total, max_pages=max_pages,
+            columns=columns,
         )
 
     def get_collection(self, collection: str, **kwargs: Any) -> list[Any]:

@@ -66,22 +66,29 @@ _NOT_JSON: Any = object()
 
 
 def _loads_or_not(text: str | bytes) -> Any:
-    """The parsed JSON, or ``_NOT_JSON``.
+    """The parsed JSON, or ``_NOT_JSON``; never a crash of the batch.
 
-    orjson first. It refuses two things JSON allows: an escaped lone surrogate
-    (``"\\ud83d"``, which Firefox writes for a title cut mid-emoji and reads back with
-    JSON.parse) and nesting past 1,024 levels. The standard parser reads the first; on the
-    second it raises RecursionError (cleanly: the C scanner counts its depth), and the
-    record is "not JSON", never a crash of the batch.
+    orjson first: its depth limit (1,024) stands where a recursive parser would meet a
+    body nested 50,000 deep. It also refuses an escaped lone surrogate (``"\\ud83d"``),
+    which is valid JSON: Firefox writes one for a title cut mid-emoji and reads it back
+    with JSON.parse. For that error only, the standard parser reads the text (its depth
+    limit raises RecursionError, caught here) and refuses NaN and Infinity as orjson does.
     """
     try:
         return _fast_loads(text)
-    except (ValueError, RecursionError):
-        pass
+    except RecursionError:
+        return _NOT_JSON
+    except ValueError as exc:
+        if "surrogate" not in str(exc):
+            return _NOT_JSON
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         return _NOT_JSON
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _fields(env: Any) -> tuple[str, str, str] | None:
@@ -259,32 +266,58 @@ def _cbc_and_parse(
         for k, text in zip(good, texts):
             results[pos[k]] = text
         return
-    try:
-        parsed = list(map(_fast_loads, texts))
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        for k, text in zip(good, texts):
-            obj = _loads_or_not(text)
-            try:
-                if obj is _NOT_JSON:
-                    raise CleartextJSONError("cleartext is not UTF-8 JSON", ids[pos[k]])
-                _check_cleartext(obj, ids[pos[k]])
-                results[pos[k]] = obj
-            except CryptoError as exc:
-                results[pos[k]] = exc
-        return
-    record_ids = [ids[pos[k]] for k in good]
-    if (
-        len(good) == len(results)
-        and set(map(type, parsed)) <= {dict}
-        and (all(r is None for r in record_ids) or list(map(dict.get, parsed, repeat("id"))) == record_ids)
-    ):
+    parsed = _parse_texts(texts, [ids[pos[k]] for k in good])
+    if len(good) == len(results):
         results[:] = parsed
         return
     for k, obj in zip(good, parsed):
+        results[pos[k]] = obj
+
+
+def _parse_texts(texts: list[bytes], ids: list[str | None]) -> list[Any]:
+    """Each cleartext parsed and checked (a JSON object whose id is its BSO's), or its error."""
+    try:
+        parsed = list(map(_fast_loads, texts))
+    except (ValueError, RecursionError):
+        out: list[Any] = []
+        for text, rid in zip(texts, ids):
+            obj = _loads_or_not(text)  # never a recursive parser: a cleartext may nest 50,000 deep
+            try:
+                if obj is _NOT_JSON:
+                    raise CleartextJSONError("cleartext is not UTF-8 JSON", rid)
+                _check_cleartext(obj, rid)
+                out.append(obj)
+            except CryptoError as exc:
+                out.append(exc)
+        return out
+    if set(map(type, parsed)) <= {dict} and (
+        all(r is None for r in ids) or list(map(dict.get, parsed, repeat("id"))) == ids
+    ):
+        return parsed
+    for k, (obj, rid) in enumerate(zip(parsed, ids)):
         try:
-            _check_cleartext(obj, ids[pos[k]])
-            results[pos[k]] = obj
+            _check_cleartext(obj, rid)
         except CryptoError as exc:
-            results[pos[k]] = exc
+            parsed[k] = exc
+    return parsed
+
+
+def load_cleartexts(results: Sequence[Any], ids: Sequence[str | None]) -> list[Any]:
+    """``decrypt_many(raw=True)`` results to what ``decrypt_many`` returns: each verified
+    cleartext parsed and checked exactly as there (a JSON object whose ``id`` is its BSO's),
+    each :class:`CryptoError` passed through. Lets a caller keep the bytes and parse later."""
+    if len(ids) != len(results):
+        raise ValueError("ids and results must have the same length")
+    good = [k for k, r in enumerate(results) if type(r) is bytes]
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # many small objects at once, as in decrypt_many
+    try:
+        if len(good) == len(results):
+            return _parse_texts(list(results), list(ids))
+        out = list(results)
+        for k, obj in zip(good, _parse_texts([results[k] for k in good], [ids[k] for k in good])):
+            out[k] = obj
+        return out
+    finally:
+        if gc_was_enabled:
+            gc.enable()

@@ -286,7 +286,7 @@ class CollectionKeys:
 
 
 # The bulk path lives in its own module; it is part of this module's public face.
-from ._bulk import DecryptResult, decrypt_many  # noqa: E402
+from ._bulk import DecryptResult, decrypt_many, load_cleartexts  # noqa: E402
 
 __all__ = [
     "Base64Error",
@@ -300,4 +300,5 @@ __all__ = [
     "PaddingError",
     "PayloadShapeError",
     "decrypt_many",
+    "load_cleartexts",
 ]

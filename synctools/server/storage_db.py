@@ -284,8 +284,10 @@ class StorageDB:
         if offset:
             okey, oid = decode_offset(offset)
             op = "<" if direction == "DESC" else ">"
-            where.append(f"({key} {op} ? OR ({key} = ? AND id {op} ?))")
-            params.extend([okey, okey, oid])
+            # a row value, so SQLite seeks the index to the offset instead of scanning every
+            # earlier row again on each page (which made reading a collection quadratic)
+            where.append(f"({key}, id) {op} (?, ?)")
+            params.extend([okey, oid])
         # Only fixed SQL fragments are interpolated; every value is a bound parameter.
         sql = (
             f"SELECT id, modified, payload, sortindex, {key} FROM bso "  # noqa: S608

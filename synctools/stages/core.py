@@ -120,6 +120,7 @@ class Options:
     interactive: bool = False
     page_size: int = 1000
     progress: bool = True
+    workers: int | None = None  # processes for big collections; None: engines._workers decides
 
 
 class Core:

@@ -120,12 +120,12 @@ class Staging:
         result = MergeResult("merge", core.state.value)
         merged_at = store.get_state("merged_at", {})
         for coll, view in sorted(self.view.views.items()):
-            if not view.envelopes:
+            if not view.total:
                 continue
             since = ServerTime(merged_at.get(coll, 0))
-            changed = sum(1 for b in view.envelopes.values() if b.modified is not None and b.modified > since)
-            result.incoming.append({"collection": coll, "changed": changed})
-            merged_at[coll] = int(max((b.modified or 0 for b in view.envelopes.values()), default=0))
+            modified = view.modified()  # every record's server time, as one array
+            result.incoming.append({"collection": coll, "changed": int((modified > since).sum())})
+            merged_at[coll] = int(modified.max(initial=0))
         store.set_state("merged_at", merged_at)
         self.conflicts = []
         for change in store.staged():

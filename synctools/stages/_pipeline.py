@@ -1,0 +1,215 @@
+"""Reading a collection as a pipeline: the next page is in flight while this one decrypts.
+
+Three threads share the work of a download (or of reading the local store back):
+
+- :func:`prefetch` runs the source (the storage client's pages: the request, the wait for
+  the server, the page's JSON, and the page written to the mirror by :func:`mirror_first`
+  before the next is asked for; or SQLite reading the mirror) in a thread, one or two
+  parts ahead;
+- the caller's thread decrypts each part (:func:`decrypt_many` with ``raw=True``);
+- :class:`Absorber`'s worker parses the cleartexts with the collection's engine (Arrow
+  for history, which releases the GIL) and writes the part to the mirror in one
+  transaction (SQLite releases the GIL too), then the caller's thread adds the part to
+  the view, in order.
+
+Nothing is lost on the way out: when the source fails (a 412 mid-read, a node move) or
+the caller is interrupted, every part already read is still parsed, mirrored and kept
+before the error goes on.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from ..engines import _workers, decrypt_and_parse
+from ..protocol._columns import BSOColumns
+from ..protocol.crypto import CryptoError, KeyBundle, decrypt_many
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engines import Engine
+    from ..store import Store
+
+T = TypeVar("T")
+
+
+class CollectionView(Protocol):
+    """What an Absorber needs of the view it fills (stages.view.CollectionView)."""
+
+    name: str
+
+    def add_part(self, env: BSOColumns, bundle: KeyBundle, parsed: Any, errors: list[CryptoError | None]) -> None: ...
+INLINE_BELOW = 256  # rows: a small part (a commit's records) is cheaper without the thread hop
+
+
+@contextmanager
+def prefetch(source: Iterator[T], depth: int = 2) -> Iterator[Iterator[T]]:
+    """``source`` run in a thread, up to ``depth`` items ahead; its errors come out of
+    the iterator this yields, in order, after every item produced before them."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in source:
+                if not put(("item", item)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(("error", exc))
+
+    def consume() -> Iterator[T]:
+        while True:
+            kind, value = q.get()
+            if kind == "item":
+                yield value
+            elif kind == "end":
+                return
+            else:
+                raise value
+
+    thread = threading.Thread(target=produce, name="synctools-prefetch", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()  # a generator stopped early runs its finally (progress bars) here
+
+
+def mirror_first(pages: Iterator[Any], store: Store, collection: str) -> Iterator[Any]:
+    """Each page of a download written to the store's mirror (as the server sent it, with
+    its malformed envelopes' errors) before the next page is asked for: a read stopped at
+    any point keeps every page it read, and the next page's request still overlaps this
+    one's decryption and parse (run under :func:`prefetch`). Why a record failed to
+    decrypt is added by the :class:`Absorber` (``mirrored=True``) once it is known."""
+    for page in pages:
+        store.upsert_mirror_columns(collection, page.records)
+        yield page
+
+
+class Absorber:
+    """Decrypts and parses parts (here and in a worker thread, or in worker processes),
+    keeps them in ``view`` in order, and mirrors them (in a writer thread).
+
+    Use as a context manager; ``failed`` lists every record that failed (decryption or
+    cleartext), in order, once it has exited. ``workers`` > 1 sends the parts to that
+    many processes once ``PARALLEL_FROM`` records have been put (small reads never pay
+    for starting them); a broken pool falls back to this process.
+    """
+
+    def __init__(self, view: CollectionView, bundle: KeyBundle, engine: Engine, *, store: Store | None,
+                 workers: int = 1, mirrored: bool = False) -> None:  # fmt: skip
+        self.view = view
+        self.bundle = bundle
+        self.engine = engine
+        self.store = store
+        self.mirrored = mirrored  # the parts are in the store's mirror already (see mirror_first)
+        self.workers = workers
+        self.failed: list[CryptoError] = []
+        self._pending: deque[tuple[BSOColumns, Future[tuple[Any, list[Any]]]]] = deque()
+        self._writes: list[Future[int]] = []
+        self._parse: ThreadPoolExecutor | None = None
+        self._write: ThreadPoolExecutor | None = None
+        self._seen = 0
+
+    def __enter__(self) -> Absorber:
+        return self
+
+    def put(self, env: BSOColumns) -> None:
+        if not len(env):
+            return
+        self._seen += len(env)
+        fut: Future[tuple[Any, list[Any]]] | None = None
+        # a part with malformed envelopes (rare) stays in this process: their errors replace
+        # what decrypting their payloads gave, before the engine sees them
+        if self.workers > 1 and self._seen > _workers.PARALLEL_FROM and env.errors is None:
+            try:
+                fut = _workers.pool(self.workers).submit(
+                    decrypt_and_parse, self.view.name, self.bundle, env.payloads, env.ids
+                )
+            except (_workers.BrokenProcessPool, RuntimeError):
+                _workers.shutdown()
+                self.workers = 1
+        if fut is None:
+            raw = _decrypt(self.bundle, env)
+            if len(env) < INLINE_BELOW and not self._pending:
+                self._keep(env, self.engine.parse_cleartexts(raw, env.ids))
+                return
+            if self._parse is None:
+                self._parse = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synctools-parse")
+            fut = self._parse.submit(self.engine.parse_cleartexts, raw, env.ids)
+        self._pending.append((env, fut))
+        while self._pending and (self._pending[0][1].done() or len(self._pending) > 2 * self.workers + 2):
+            self._take()
+
+    def _take(self) -> None:
+        env, fut = self._pending.popleft()
+        try:
+            done = fut.result()
+        except _workers.BrokenProcessPool:  # a worker died (out of memory?): do it here
+            _workers.shutdown()
+            self.workers = 1
+            done = self.engine.parse_cleartexts(_decrypt(self.bundle, env), env.ids)
+        self._keep(env, done)
+
+    def _keep(self, env: BSOColumns, done: tuple[Any, list[Any]]) -> None:
+        parsed, errors = done
+        self.view.add_part(env, self.bundle, parsed, errors)
+        self.failed.extend(e for e in errors if e is not None)
+        if self.store is not None:
+            if self._write is None:
+                self._write = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synctools-mirror")
+            if not self.mirrored:
+                self._writes.append(self._write.submit(self.store.upsert_mirror_columns, self.view.name, env, errors))
+            elif any(e is not None for e in errors):  # rare: say why, on the rows mirror_first wrote
+                self._writes.append(self._write.submit(self.store.set_mirror_errors, self.view.name, env, errors))
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        first: BaseException | None = None
+        try:
+            while self._pending:  # keep every part read, even on the way out of an error
+                try:
+                    self._take()
+                except BaseException as err:  # noqa: BLE001 - the first one is raised below
+                    first = first or err
+            for w in self._writes:  # the mirror holds every part kept before we return
+                try:
+                    w.result()
+                except BaseException as err:  # noqa: BLE001
+                    first = first or err
+        finally:
+            for pool in (self._parse, self._write):
+                if pool is not None:
+                    pool.shutdown(wait=True)
+        if first is not None and exc is None:
+            raise first
+
+
+
+def _decrypt(bundle: KeyBundle, env: BSOColumns) -> list[Any]:
+    """``decrypt_many(raw=True)`` of a part, each malformed envelope's error in its row:
+    the server sent that record broken, so that is its error (as the checked path says),
+    whatever its payload decrypts to."""
+    raw = decrypt_many(bundle, env.payloads, env.ids, raw=True)
+    if env.errors is not None:
+        raw = [r if e is None else e for r, e in zip(raw, env.errors)]
+    return raw
