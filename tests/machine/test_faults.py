@@ -125,6 +125,10 @@ def test_node_reassignment_resets_and_says_so(stack, account):
     with pytest.raises(SyncError, match="node moved"):
         s.fetch_info()
     assert s.token is not None and s.storage.endpoint != old
+    # every place that names the node names the new one (issue 11)
+    assert s.token.api_endpoint == s.storage.endpoint
+    assert s.results["exchange_token"].api_endpoint == s.storage.endpoint
+    assert s.store.get_state("node") == s.storage.endpoint
     assert s.store.last_sync("bookmarks") == 0 and s.records("bookmarks") == {}
     # the staged edit survives the move
     assert list(s.staged()["id"]) == ["bookmark0003"]
