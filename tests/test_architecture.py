@@ -32,11 +32,7 @@ LAYERS: list[set[str]] = [
 FACES = LAYERS[-1]
 #: known, named exceptions still to mend (each says why it is here)
 PENDING: dict[str, str] = {}
-PENDING_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"synctools.protocol._bulk", "synctools.protocol.crypto"}): "crypto re-exports decrypt_many",
-    frozenset({"synctools.server.admin", "synctools.server.app", "synctools.server.stack"}):
-        "admin and app name LocalStack's type (TYPE_CHECKING only): ~20 attributes to put in a Protocol",
-}
+PENDING_CYCLES: dict[frozenset[str], str] = {}
 
 
 def modules() -> dict[str, Path]:

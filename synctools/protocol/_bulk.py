@@ -29,23 +29,33 @@ import operator
 from collections.abc import Mapping, Sequence
 from functools import partial
 from itertools import chain, repeat
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from .crypto import (
+from ._payload import (
     BLOCK,
     Base64Error,
     CleartextJSONError,
     CryptoError,
     HMACMismatchError,
-    KeyBundle,
     PaddingError,
     PayloadShapeError,
     _check_cleartext,
     _parse_envelope,
 )
+
+
+class KeyBundle(Protocol):
+    """What the bulk path needs of a :class:`~synctools.protocol.crypto.KeyBundle` (named
+    structurally: crypto re-exports this module, so this module cannot import crypto)."""
+
+    @property
+    def enc_key(self) -> bytes: ...
+
+    @property
+    def hmac_key(self) -> bytes: ...
 
 try:  # orjson parses large arrays about twice as fast; stdlib json is the fallback
     import orjson

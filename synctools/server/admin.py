@@ -12,7 +12,7 @@ import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..protocol import onepw
 from ..protocol.bso import BSOValidationError, ServerTime, valid_collection_name, validate_bso_fields
@@ -21,7 +21,10 @@ from .storage import DEFAULT_LIMITS, StorageNode
 from .storage_db import Item
 
 if TYPE_CHECKING:
-    from .stack import LocalStack
+    from .accounts import AccountsService
+    from .faults import FaultTable
+    from .misconfig import Misconfig
+    from .tokenserver import TokenServer
 
 VERIFICATIONS = ("none", "totp", "email")
 
@@ -56,12 +59,28 @@ class RequestLog:
             self._entries.clear()
 
 
+class Stack(Protocol):
+    """What the admin API uses of its :class:`~synctools.server.LocalStack`, named by
+    shape: the stack builds its Admin, so this module cannot import the stack's module."""
+
+    storage_only: bool
+    url: str
+    limits: dict[str, int]
+    faults: FaultTable
+    misconfig: Misconfig
+    request_log: RequestLog
+    accounts: AccountsService
+    tokenserver: TokenServer
+
+    def node_by_url(self, url: str) -> StorageNode: ...
+
+
 class Admin:
-    def __init__(self, stack: LocalStack):
+    def __init__(self, stack: Stack):
         self.__stack = stack
 
     @property
-    def _stack(self) -> LocalStack:
+    def _stack(self) -> Stack:
         if self.__stack.storage_only:
             raise RuntimeError(
                 "this stack runs storage-only: it has no accounts or tokenserver; mint tokens "

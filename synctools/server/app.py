@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..protocol.bso import ServerTime
 from .admin import AccountInfo
@@ -17,7 +17,30 @@ from .http import Request, Response, json_response
 from .transport import BODY_REFUSED
 
 if TYPE_CHECKING:
-    from .stack import LocalStack
+    from .accounts_api import AccountsAPI, ProfileAPI
+    from .admin import Admin, RequestLog
+    from .faults import FaultTable
+    from .storage import StorageNode
+    from .tokenserver import TokenServer
+
+
+class Stack(Protocol):
+    """What the application uses of its :class:`~synctools.server.LocalStack`, named by
+    shape: the stack builds its Application, so this module cannot import the stack's."""
+
+    storage_only: bool
+    root_node: StorageNode | None
+    node_prefixes: dict[str, StorageNode]
+    accounts_api: AccountsAPI
+    profile_api: ProfileAPI
+    tokenserver: TokenServer
+    admin: Admin
+    admin_secret: str
+    limits: dict[str, int]
+    request_log: RequestLog
+    faults: FaultTable
+
+    def concurrent_write(self, path: str) -> None: ...
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +124,7 @@ def _logged_headers(environ: dict[str, Any]) -> dict[str, str]:
 
 
 class Application:
-    def __init__(self, stack: LocalStack):
+    def __init__(self, stack: Stack):
         self.stack = stack
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
