@@ -118,7 +118,9 @@ def main() -> None:
         base, (bh, bb) = best(baseline, path, args.repeat)
         ours, (h, b) = best(synctools_frames, path, args.repeat)
         assert len(h) == len(bh) and len(b) == len(bb), "both read the same rows"
-        print(f"sqlite3 + pd.DataFrame (untyped): {base * 1000:8.1f} ms  ({len(bh):,} pages + {len(bb):,} bookmark rows)")
+        print(
+            f"sqlite3 + pd.DataFrame (untyped): {base * 1000:8.1f} ms  ({len(bh):,} pages + {len(bb):,} bookmark rows)"
+        )
         print(f"synctools.device (typed, copied): {ours * 1000:8.1f} ms  ({len(h):,} pages + {len(b):,} bookmark rows)")
         print(f"ratio synctools / baseline: {ours / base:.2f} (goal: <= 1.00)")
 

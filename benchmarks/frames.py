@@ -182,9 +182,7 @@ def run(n: int, with_naive: bool, repeat: int) -> None:
     warm = min(n, 50_000)
     t0 = time.perf_counter()
     ours(bsos[:warm], bundle, 2)
-    print(
-        f"{'pool start-up':23}: {time.perf_counter() - t0:6.3f} s (first call, {warm:,} records, 2 processes)"
-    )
+    print(f"{'pool start-up':23}: {time.perf_counter() - t0:6.3f} s (first call, {warm:,} records, 2 processes)")
     rows = []
     for label, workers in (("synctools, 2 processes", 2), ("synctools, 1 process", 1)):
         runs = [timed(ours, bsos, bundle, workers) for _ in range(repeat)]

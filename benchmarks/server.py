@@ -69,9 +69,7 @@ class Client:
         self.http = requests.Session()
         self.count = 0
 
-    def send(
-        self, method: str, url: str, data: str | None = None, headers: dict | None = None
-    ) -> requests.Response:
+    def send(self, method: str, url: str, data: str | None = None, headers: dict | None = None) -> requests.Response:
         headers = dict(headers or {})
         if data is not None:
             headers["Content-Type"] = "application/json"
@@ -93,9 +91,7 @@ class Client:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=100_000)
-    ap.add_argument(
-        "--page-size", type=int, default=5000, help="limit= per GET (Firefox uses 1000; try both)"
-    )
+    ap.add_argument("--page-size", type=int, default=5000, help="limit= per GET (Firefox uses 1000; try both)")
     args = ap.parse_args()
     with LocalStack() as stack:
         token = sign_in(stack)
@@ -104,8 +100,7 @@ def main() -> None:
         config = client.send("GET", token["api_endpoint"] + "/info/configuration").json()
         per_post, per_batch = config["max_post_records"], config["max_total_records"]
         records = [
-            {"id": f"rec{n:07d}", "payload": fake_payload(n), "sortindex": n % 1000}
-            for n in range(args.records)
+            {"id": f"rec{n:07d}", "payload": fake_payload(n), "sortindex": n % 1000} for n in range(args.records)
         ]
 
         client.count = 0
@@ -117,9 +112,7 @@ def main() -> None:
             for i in range(0, len(chunk), per_post):
                 last = i + per_post >= len(chunk)
                 url = f"{base}?batch={batch}" + ("&commit=true" if last else "")
-                r = client.send(
-                    "POST", url, json.dumps(chunk[i : i + per_post]), {"X-If-Unmodified-Since": since}
-                )
+                r = client.send("POST", url, json.dumps(chunk[i : i + per_post]), {"X-If-Unmodified-Since": since})
                 if batch == "true" and not last:
                     batch = r.json()["batch"]
                 if last:

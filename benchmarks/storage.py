@@ -39,11 +39,13 @@ SMALL_LIMITS = {
 def payload(rng: random.Random, size: int) -> str:
     """An encrypted-looking payload of about ``size`` bytes."""
     raw = rng.randbytes(max(16, (size - 120) * 3 // 4) // 16 * 16)
-    return json.dumps({
-        "ciphertext": base64.b64encode(raw).decode(),
-        "IV": base64.b64encode(rng.randbytes(16)).decode(),
-        "hmac": rng.randbytes(32).hex(),
-    })
+    return json.dumps(
+        {
+            "ciphertext": base64.b64encode(raw).decode(),
+            "IV": base64.b64encode(rng.randbytes(16)).decode(),
+            "hmac": rng.randbytes(32).hex(),
+        }
+    )
 
 
 def login(stack: LocalStack, email: str, trace: Trace) -> StorageClient:
@@ -64,7 +66,7 @@ def bench_download(stack: LocalStack, n: int, page: int, rng: random.Random) -> 
     storage = login(stack, "download@example.com", trace)
     records = [{"id": f"{i:012d}", "payload": payload(rng, 560)} for i in range(n)]
     for start in range(0, n, 10_000):  # seed straight into the node, outside the timing
-        stack.admin.put_records("download@example.com", "history", records[start:start + 10_000])
+        stack.admin.put_records("download@example.com", "history", records[start : start + 10_000])
     before = len(trace)
     t0 = time.perf_counter()
     reader = storage.iter_collection("history", limit=page)
@@ -72,9 +74,11 @@ def bench_download(stack: LocalStack, n: int, page: int, rng: random.Random) -> 
     dt = time.perf_counter() - t0
     assert got == n, (got, n)
     mb = sum(e.response_bytes for e in trace if e.seq > before) / 1e6
-    print(f"download: {n:,} records in {dt:.2f}s = {n / dt:,.0f} records/s "
-          f"({mb:.1f} MB, {count(trace, 'GET', before)} GETs of limit={page}, "
-          f"{reader.pages_read} pages)")
+    print(
+        f"download: {n:,} records in {dt:.2f}s = {n / dt:,.0f} records/s "
+        f"({mb:.1f} MB, {count(trace, 'GET', before)} GETs of limit={page}, "
+        f"{reader.pages_read} pages)"
+    )
 
 
 def bench_upload(stack: LocalStack, n: int, rng: random.Random, mixed: bool) -> float:
@@ -97,9 +101,11 @@ def bench_upload(stack: LocalStack, n: int, rng: random.Random, mixed: bool) -> 
     assert posts == result.posts
     minimum = config.min_posts(payload_sizes, item_sizes)
     kind = "mixed sizes, vs a lower bound" if mixed else "uniform sizes, vs the exact minimum"
-    print(f"upload ({kind}): {n:,} records in {dt:.2f}s = {n / dt:,.0f} records/s; "
-          f"{posts} POSTs / {minimum} minimum = {posts / minimum:.3f}; "
-          f"{result.commits} committed batches")
+    print(
+        f"upload ({kind}): {n:,} records in {dt:.2f}s = {n / dt:,.0f} records/s; "
+        f"{posts} POSTs / {minimum} minimum = {posts / minimum:.3f}; "
+        f"{result.commits} committed batches"
+    )
     return posts / minimum
 
 

@@ -316,7 +316,9 @@ def run(args: argparse.Namespace) -> None:
                 assert (len(main), len(visits), int(main["error"].notna().sum())) == rows
                 del main, visits
                 gc.collect()
-                line.append(f"synctools ({w} proc) download→frames {down_ours[w][-1]:.2f}s, reload {back_ours[w][-1]:.2f}s;")
+                line.append(
+                    f"synctools ({w} proc) download→frames {down_ours[w][-1]:.2f}s, reload {back_ours[w][-1]:.2f}s;"
+                )
             if not args.no_naive:
                 t0 = time.perf_counter()
                 nm, nv = naive_download(setup, bundle)
@@ -334,7 +336,9 @@ def run(args: argparse.Namespace) -> None:
         for w in args.workers:
             report(f"download → frames, {w} process{'es' if w > 1 else ''}", n, down_ours[w], down_naive, 4)
         for w in args.workers:
-            report(f"reload from the store → frames, {w} process{'es' if w > 1 else ''}", n, back_ours[w], back_naive, 8)
+            report(
+                f"reload from the store → frames, {w} process{'es' if w > 1 else ''}", n, back_ours[w], back_naive, 8
+            )
         print()
         for what, grown in rss.items():
             print(f"peak RSS growth of this process, {what} → frames (1 process): {_x(grown, payload_bytes)}")

@@ -301,18 +301,14 @@ def to_parquet(df: pd.DataFrame, path: str | Path, *, reveal: bool = False, **kw
     export_view(df, reveal=reveal).to_parquet(path, **kwargs)
 
 
-def to_csv(
-    df: pd.DataFrame, path: str | Path | None = None, *, reveal: bool = False, **kwargs: Any
-) -> str | None:
+def to_csv(df: pd.DataFrame, path: str | Path | None = None, *, reveal: bool = False, **kwargs: Any) -> str | None:
     """Write a frame to CSV (or return the text when ``path`` is None)."""
     kwargs.setdefault("index", False)
     text: str | None = export_view(df, reveal=reveal).to_csv(path, **kwargs)  # pandas is untyped here
     return text
 
 
-def to_json(
-    df: pd.DataFrame, path: str | Path | None = None, *, reveal: bool = False, **kwargs: Any
-) -> str | None:
+def to_json(df: pd.DataFrame, path: str | Path | None = None, *, reveal: bool = False, **kwargs: Any) -> str | None:
     """Write a frame as JSON records (lists and dicts stay JSON), ISO dates."""
     kwargs.setdefault("orient", "records")
     kwargs.setdefault("date_format", "iso")

@@ -49,6 +49,7 @@ class CommitOutcome(Protocol):
     def new_plan(self) -> UploadPlan | None: ...
     def _repr_html_(self) -> str: ...
 
+
 PlanKind = Literal["records", "meta/global", "fresh-start", "engine-reset"]
 PlanEvent = Literal["decision", "committed"]
 
@@ -207,9 +208,7 @@ class Plan:
         if self.warning:
             parts.append(f"<p style='color:var(--jp-error-color1, #b00)'><b>⚠ {esc(self.warning)}</b></p>")
         parts += self._html_body()
-        parts.append(
-            "<p><i>Nothing has been written. Review, then <code>sync.commit(plan)</code>.</i></p></div>"
-        )
+        parts.append("<p><i>Nothing has been written. Review, then <code>sync.commit(plan)</code>.</i></p></div>")
         return "".join(parts)
 
 
@@ -390,7 +389,10 @@ class FreshStartPlan(Plan):
         what = ", ".join(f"{c} ({k if k is not None else '?'})" for c, k in sorted(self.deletes.items()))
         keys = self.collection_keys.fingerprints() if self.collection_keys else {}
         return [
-            ("deletes", f"{n if n is not None else 'every'} record(s) on the server: {what or 'none (server is empty)'}"),
+            (
+                "deletes",
+                f"{n if n is not None else 'every'} record(s) on the server: {what or 'none (server is empty)'}",
+            ),
             ("writes", "a new meta/global and new crypto/keys (X-If-Unmodified-Since: 0)"),
             ("new default key", f"fingerprint {keys.get('default', '?')}"),
             ("guard", f"the wipe is refused if the server changed after {self.if_unmodified_since}"),

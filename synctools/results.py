@@ -98,9 +98,7 @@ class StageResult:
         for w in self.warnings:
             parts.append(f"<p style='color:var(--jp-warn-color0, #b35900)'>⚠ {esc(w)}</p>")
         if self.decisions:
-            parts.append(
-                "<p><b>Decided</b></p><ul>" + "".join(f"<li>{esc(d)}</li>" for d in self.decisions) + "</ul>"
-            )
+            parts.append("<p><b>Decided</b></p><ul>" + "".join(f"<li>{esc(d)}</li>" for d in self.decisions) + "</ul>")
         for title, rows in self.tables():
             parts.append(f"<p><b>{esc(title)}</b></p>{_table(rows)}")
         if self.requests:

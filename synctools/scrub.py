@@ -177,6 +177,6 @@ class Scrubber:
 def _split_port(hostport: str) -> tuple[str, str]:
     if hostport.startswith("["):
         end = hostport.find("]")
-        return (hostport[: end + 1], hostport[end + 1:]) if end >= 0 else (hostport, "")
+        return (hostport[: end + 1], hostport[end + 1 :]) if end >= 0 else (hostport, "")
     host, colon, port = hostport.rpartition(":")
     return (host, colon + port) if colon and port.isdigit() else (hostport, "")

@@ -432,10 +432,7 @@ class Store:
             )
 
     def staged(self, collection: str | None = None) -> list[StagedChange]:
-        sql = (
-            "SELECT collection, id, kind, record, base_modified, sortindex, ttl, raw_payload, staged_at"
-            " FROM staged"
-        )
+        sql = "SELECT collection, id, kind, record, base_modified, sortindex, ttl, raw_payload, staged_at FROM staged"
         args: tuple[Any, ...] = ()
         if collection is not None:
             sql += " WHERE collection = ?"
@@ -472,9 +469,7 @@ class Store:
             if record_id is None:
                 cur = self._db.execute("DELETE FROM staged WHERE collection = ?", (collection,))
             elif staged_at is None:
-                cur = self._db.execute(
-                    "DELETE FROM staged WHERE collection = ? AND id = ?", (collection, record_id)
-                )
+                cur = self._db.execute("DELETE FROM staged WHERE collection = ? AND id = ?", (collection, record_id))
             else:
                 cur = self._db.execute(
                     "DELETE FROM staged WHERE collection = ? AND id = ? AND staged_at = ?",

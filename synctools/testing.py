@@ -45,8 +45,13 @@ class WSGIAdapter(BaseAdapter):
         self.app = app
 
     def send(
-        self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, verify: Any = True,
-        cert: Any = None, proxies: Any = None,
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
     ) -> requests.Response:
         url = urlsplit(request.url or "")
         raw = request.body or b""
@@ -150,5 +155,3 @@ def in_process_node(**kwargs: Any) -> Iterator[InProcessNode]:
         yield node
     finally:
         node.close()
-
-

@@ -22,7 +22,9 @@ def test_demo_runs_every_stage_and_verifies_its_commit():
 
 
 def test_demo_command_line_exit_status():
-    proc = subprocess.run([sys.executable, "-m", "synctools.cli", "demo", "--quiet"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "synctools.cli", "demo", "--quiet"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Verified on the server" in proc.stdout
     assert "Traceback" not in proc.stderr

@@ -46,9 +46,13 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--email", help="the account's email (asked at the prompt when missing)")
-    p.add_argument("--auth-url", metavar="URL", help="accounts server API (default: Mozilla's, https://api.accounts.firefox.com)")
+    p.add_argument(
+        "--auth-url", metavar="URL", help="accounts server API (default: Mozilla's, https://api.accounts.firefox.com)"
+    )
     p.add_argument("--oauth-url", metavar="URL", help="OAuth server (default: the accounts server)")
-    p.add_argument("--token-url", metavar="URL", help="tokenserver (default: Mozilla's, https://token.services.mozilla.com)")
+    p.add_argument(
+        "--token-url", metavar="URL", help="tokenserver (default: Mozilla's, https://token.services.mozilla.com)"
+    )
     add_session_option(p)
     p.add_argument(
         "--no-keys",
@@ -111,7 +115,9 @@ def run_login(args: argparse.Namespace) -> int:
     keep_keys = not args.no_keys
     save_session(sync.session, path, include_keys=keep_keys, extra={"synctools_cli": {"token_url": sync.token_url}})
     how = f" (verified by {auth.verification})" if auth.verification else ""
-    out(f"logged in as {sync.session.email}{how}; key {auth.key_fingerprint}, storage node {sync.token.api_endpoint if sync.token else '?'}")
+    out(
+        f"logged in as {sync.session.email}{how}; key {auth.key_fingerprint}, storage node {sync.token.api_endpoint if sync.token else '?'}"
+    )
     what = "it holds the sync keys" if keep_keys else "without the sync keys (--no-keys)"
     out(f"session saved to {path} (mode 600, {what}; `synctools logout` removes it)")
     return 0

@@ -91,7 +91,9 @@ def run_discard(args: argparse.Namespace) -> int:
                 out("nothing is staged")
                 return 0
             what = args.collection + (f"/{args.record_id}" if args.record_id else "")
-            raise CommandError(f"nothing is staged for {what}" + (f" (staged now: {_counts(staged)})" if staged else ""))
+            raise CommandError(
+                f"nothing is staged for {what}" + (f" (staged now: {_counts(staged)})" if staged else "")
+            )
         for c, rid, kind in chosen:
             out(f"  {kind:7s} {c}/{rid}")
         if not confirm(f"Drop these {len(chosen)} staged change(s)?", yes=args.yes, flag="discard"):

@@ -56,7 +56,9 @@ def register(subparsers: Any) -> None:
     g.add_argument("--email", help="sign in with this account (password asked at the prompt, or read from stdin)")
     g.add_argument("--auth-url", metavar="URL", help="with --email: the accounts server (default: Mozilla's)")
     g.add_argument("--oauth-url", metavar="URL", help="with --email: the OAuth server (default: the accounts server)")
-    g.add_argument("--session", metavar="PATH", help="a session saved by `synctools login` (its tokenserver unless TOKEN_URL)")
+    g.add_argument(
+        "--session", metavar="PATH", help="a session saved by `synctools login` (its tokenserver unless TOKEN_URL)"
+    )
     g = p.add_argument_group("a bare storage node")
     g.add_argument("--token-file", metavar="PATH",
                    help="a storage token as JSON (id, key, uid, api_endpoint, duration), e.g. a tokenserver answer")  # fmt: skip

@@ -63,8 +63,17 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("collection", metavar="COLLECTION", help="bookmarks, history, passwords, tabs, clients, forms, ...")
     p.add_argument("--format", choices=FORMATS, default="csv", help="file format (default: csv)")
-    p.add_argument("-o", "--output", metavar="FILE", help="where to write (default: COLLECTION[-PART].FORMAT; '-' = stdout for csv/json)")
-    p.add_argument("--part", default="main", help="which frame: main (default), or a companion such as visits for history (see docs/dataframes.md)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write (default: COLLECTION[-PART].FORMAT; '-' = stdout for csv/json)",
+    )
+    p.add_argument(
+        "--part",
+        default="main",
+        help="which frame: main (default), or a companion such as visits for history (see docs/dataframes.md)",
+    )
     p.add_argument("--reveal", action="store_true", help="write passwords and card numbers in clear (the file "
                    "then holds secrets, and is made readable by you alone: mode 0600)")  # fmt: skip
     add_offline_option(p)
@@ -86,7 +95,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--share", metavar="FILE", help="also write an anonymized report (JSON) you can attach to a bug: "
                    "findings and record shapes, no urls, titles, names or keys")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the findings as JSON lines instead of text")
-    p.add_argument("--fix", action="store_true", help="stage every proposed fix, show the plan, commit after confirmation")
+    p.add_argument(
+        "--fix", action="store_true", help="stage every proposed fix, show the plan, commit after confirmation"
+    )
     p.add_argument("--yes", action="store_true", help="with --fix: commit without asking")
     p.add_argument("--profile", metavar="PATH", help="also check this Firefox profile (read-only): records it never "
                    "uploaded, engines, storage node, failing syncs, backoff, 401s, clock, refused records")  # fmt: skip
@@ -105,7 +116,9 @@ def register(subparsers: Any) -> None:
             "keys and passwords appear only as short fingerprints. --csv writes every column."
         ),
     )
-    p.add_argument("--until", choices=STAGES, default="fetch_crypto_keys", help="last stage to run (default: fetch_crypto_keys)")
+    p.add_argument(
+        "--until", choices=STAGES, default="fetch_crypto_keys", help="last stage to run (default: fetch_crypto_keys)"
+    )
     p.add_argument("--csv", metavar="FILE", help="write the full trace (headers included) as CSV")
     add_server_options(p)
     p.set_defaults(func=expected_errors(run_trace))

@@ -42,7 +42,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--export", metavar="DIR", help="write every frame (bookmarks, history, visits, logins, forms, "
                    "prefs, account, log, syncs, pings, …) into DIR")  # fmt: skip
     p.add_argument("--format", choices=FORMATS, default="csv", help="with --export: file format (default: csv)")
-    p.add_argument("--syncs", type=int, default=10, metavar="N", help="how many of the latest syncs to list (default: 10)")
+    p.add_argument(
+        "--syncs", type=int, default=10, metavar="N", help="how many of the latest syncs to list (default: 10)"
+    )
     p.set_defaults(func=run_device)
 
 
@@ -70,22 +72,48 @@ def summary(profile: Any, n_syncs: int = 10) -> dict[str, Any]:
         "profile": str(profile.path),
         "firefox": profile.firefox_version,
         "notes": profile.notes,
-        "account": None if acct.empty else {"email": acct["email"].iloc[0], "uid": acct["id"].iloc[0],
-                                            "verified": bool(acct["verified"].iloc[0]) if pd.notna(acct["verified"].iloc[0]) else None,
-                                            "device_id": acct["device_id"].iloc[0]},  # fmt: skip
-        "sync": {"configured": s.configured, "username": s.username, "device": s.client_name, "client_id": s.client_id,
-                 "last_sync": None if s.last_sync is None else s.last_sync.isoformat(),
-                 "engines_on": sorted(k for k, v in s.engines.items() if v),
-                 "engines_off": sorted(k for k, v in s.engines.items() if not v), "declined": s.declined},  # fmt: skip
-        "bookmarks": {"items": len(live), "never_uploaded": int((live["sync_status"] == "new").sum()),
-                      "changed_since_upload": int((live["sync_change_counter"].fillna(0) > 0).sum()),
-                      "tombstones": int(bm["deleted"].sum()), "errors": int(bm["error"].notna().sum())},  # fmt: skip
-        "logins": {"saved": int((ls["deleted"] == False).sum()), "waiting_upload": int((ls["sync_counter"].fillna(0) > 0).sum()),  # noqa: E712
-                   "tombstones": int(ls["deleted"].sum())},  # fmt: skip
+        "account": None
+        if acct.empty
+        else {
+            "email": acct["email"].iloc[0],
+            "uid": acct["id"].iloc[0],
+            "verified": bool(acct["verified"].iloc[0]) if pd.notna(acct["verified"].iloc[0]) else None,
+            "device_id": acct["device_id"].iloc[0],
+        },  # fmt: skip
+        "sync": {
+            "configured": s.configured,
+            "username": s.username,
+            "device": s.client_name,
+            "client_id": s.client_id,
+            "last_sync": None if s.last_sync is None else s.last_sync.isoformat(),
+            "engines_on": sorted(k for k, v in s.engines.items() if v),
+            "engines_off": sorted(k for k, v in s.engines.items() if not v),
+            "declined": s.declined,
+        },  # fmt: skip
+        "bookmarks": {
+            "items": len(live),
+            "never_uploaded": int((live["sync_status"] == "new").sum()),
+            "changed_since_upload": int((live["sync_change_counter"].fillna(0) > 0).sum()),
+            "tombstones": int(bm["deleted"].sum()),
+            "errors": int(bm["error"].notna().sum()),
+        },  # fmt: skip
+        "logins": {
+            "saved": int((ls["deleted"] == False).sum()),
+            "waiting_upload": int((ls["sync_counter"].fillna(0) > 0).sum()),  # noqa: E712
+            "tombstones": int(ls["deleted"].sum()),
+        },  # fmt: skip
         "forms": int((profile.forms()["deleted"] == False).sum()),  # noqa: E712
         "history_pages": len(profile.history(limit=None)),
-        "syncs": [{"id": r.id, "start": r.start.isoformat(), "outcome": r.outcome, "status": r.status if isinstance(r.status, str) else None,
-                   "errors": (r.http_errors or []) + (r.record_errors or [])} for r in last.itertuples()],  # fmt: skip
+        "syncs": [
+            {
+                "id": r.id,
+                "start": r.start.isoformat(),
+                "outcome": r.outcome,
+                "status": r.status if isinstance(r.status, str) else None,
+                "errors": (r.http_errors or []) + (r.record_errors or []),
+            }
+            for r in last.itertuples()
+        ],  # fmt: skip
         "syncs_in_logs": len(syncs),
         "pings": len(pings.main),
     }
@@ -106,7 +134,9 @@ def _text(s: dict[str, Any]) -> str:
     b, lg = s["bookmarks"], s["logins"]
     lines.append(f"bookmarks: {b['items']} items, {b['never_uploaded']} never uploaded, {b['changed_since_upload']} "
                  f"changed since the last upload, {b['tombstones']} deletions to upload, {b['errors']} with errors")  # fmt: skip
-    lines.append(f"logins: {lg['saved']} saved, {lg['waiting_upload']} waiting to be uploaded, {lg['tombstones']} deletions")
+    lines.append(
+        f"logins: {lg['saved']} saved, {lg['waiting_upload']} waiting to be uploaded, {lg['tombstones']} deletions"
+    )
     lines.append(f"forms: {s['forms']} entries; history: {s['history_pages']} pages; sync pings: {s['pings']}")
     lines.append(f"syncs in the logs: {s['syncs_in_logs']}" + (f" (the last {len(s['syncs'])}):" if s["syncs"] else ""))
     for r in s["syncs"]:

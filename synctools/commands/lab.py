@@ -49,7 +49,11 @@ def register(subparsers: Any) -> None:
             "SIGTERM, closing the terminal) stops JupyterLab too."
         ),
     )
-    p.add_argument("--dir", metavar="PATH", help="folder to open (default: the notebooks of this checkout, else the current folder)")
+    p.add_argument(
+        "--dir",
+        metavar="PATH",
+        help="folder to open (default: the notebooks of this checkout, else the current folder)",
+    )
     p.add_argument("--no-browser", action="store_true", help="do not open a browser (print the URL)")
     p.add_argument("--allow-root", action="store_true",
                    help="run even as root (JupyterLab refuses otherwise); only where root is the sole user, e.g. a container")  # fmt: skip

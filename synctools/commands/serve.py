@@ -53,8 +53,7 @@ def register(subparsers: Any) -> None:
         default=[],
         metavar="KIND",
         choices=list(KINDS),
-        help="reproduce a self-hosting mistake, for `synctools check-server` (repeatable): "
-        + ", ".join(KINDS),
+        help="reproduce a self-hosting mistake, for `synctools check-server` (repeatable): " + ", ".join(KINDS),
     )
     p.set_defaults(func=run)
 

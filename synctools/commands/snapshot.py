@@ -29,7 +29,9 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="where to write (gzip'd when it ends in .gz)")
-    p.add_argument("--from-aboutsync", metavar="EXPORT", help="anonymise an about:sync JSON export instead of an account")
+    p.add_argument(
+        "--from-aboutsync", metavar="EXPORT", help="anonymise an about:sync JSON export instead of an account"
+    )
     add_server_options(p)
     p.set_defaults(func=expected_errors(run_snapshot))
 

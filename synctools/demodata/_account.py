@@ -160,11 +160,7 @@ def build_demo_account(seed: int | str = DEFAULT_SEED) -> DemoAccount:
     )
     meta = MetaGlobal(
         sync_id=s.sync_id("global"),
-        engines={
-            n: EngineInfo(v, s.sync_id(f"engine/{n}"))
-            for n, v in DEFAULT_ENGINES.items()
-            if n not in DECLINED
-        },
+        engines={n: EngineInfo(v, s.sync_id(f"engine/{n}")) for n, v in DEFAULT_ENGINES.items() if n not in DECLINED},
         declined=frozenset(DECLINED),
     )
 
@@ -230,9 +226,7 @@ def build_demo_account(seed: int | str = DEFAULT_SEED) -> DemoAccount:
             out.append(bso)
         bsos[coll] = out
 
-    cleartext = {"crypto": [keys.to_cleartext()]} | {
-        c: [r.cleartext for r in rows[c]] for c in COLLECTIONS[2:]
-    }
+    cleartext = {"crypto": [keys.to_cleartext()]} | {c: [r.cleartext for r in rows[c]] for c in COLLECTIONS[2:]}
     cleartext = {"meta": [{"id": "global", **meta.to_payload()}]} | cleartext
 
     stale_tabs = next(b for b in bsos["tabs"] if b["id"] == stale.record_id)

@@ -168,11 +168,7 @@ def build_bookmarks(rng: random.Random, pages: list[tuple[str, str, int]]) -> Bo
     full = [f for f in folder_list if sum(b.nodes[k]["type"] == "bookmark" for k in b.kids[f]) >= 3]
     mismatch_folder = rng.choice(full)
     other = rng.choice(
-        [
-            f
-            for f in folder_list
-            if f != mismatch_folder and b.nodes[f]["title"] != b.nodes[mismatch_folder]["title"]
-        ]
+        [f for f in folder_list if f != mismatch_folder and b.nodes[f]["title"] != b.nodes[mismatch_folder]["title"]]
     )
     moved = rng.choice([k for k in b.kids[mismatch_folder] if b.nodes[k]["type"] == "bookmark"])
 

@@ -84,9 +84,7 @@ def load_demo_files(directory: str | Path) -> dict[str, Any]:
     cleartext = {}
     for path in sorted(src.glob("*.jsonl.gz")):
         text = gzip.decompress(path.read_bytes()).decode("utf-8")
-        cleartext[path.name.removesuffix(".jsonl.gz")] = [
-            json.loads(line) for line in text.splitlines() if line
-        ]
+        cleartext[path.name.removesuffix(".jsonl.gz")] = [json.loads(line) for line in text.splitlines() if line]
     return {
         "account": json.loads((src / "account.json").read_text("utf-8")),
         "planted": [Planted.from_json(p) for p in json.loads((src / "planted.json").read_text("utf-8"))],

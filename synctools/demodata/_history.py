@@ -189,15 +189,7 @@ def generate_history(
         for v in visits:
             age_days = (EPOCH_MS - v["date"] // 1000) / DAY_MS
             weight = (
-                100
-                if age_days < 4
-                else 70
-                if age_days < 14
-                else 50
-                if age_days < 31
-                else 30
-                if age_days < 90
-                else 10
+                100 if age_days < 4 else 70 if age_days < 14 else 50 if age_days < 31 else 30 if age_days < 90 else 10
             )
             bonus = {TYPED: 2.0, BOOKMARK: 1.4, LINK: 1.0}.get(v["type"], 0.3)
             score += weight * bonus

@@ -90,9 +90,7 @@ def install_demo(
             account_info=existing,
             loaded=False,
         )
-    info = admin.create_account(
-        email, password, kb=account.kb, key_rotation_timestamp=account.key_rotation_timestamp
-    )
+    info = admin.create_account(email, password, kb=account.kb, key_rotation_timestamp=account.key_rotation_timestamp)
     now_centis = int((time.time() if now is None else now) * 100)
     shift = max(0, now_centis - account.epoch_ms // 10)
     order = {c: i for i, c in enumerate(COLLECTIONS)}

@@ -189,9 +189,7 @@ def passwords(rng: random.Random, n: int = 200) -> list[Row]:
                 "usernameField": rng.choice(USERNAME_FIELDS),
                 "passwordField": rng.choice(PASSWORD_FIELDS),
             }
-        username = rng.choice(
-            (f"{first}.{last}@example.com", f"{first}{rng.randrange(100)}", f"{first[0]}{last}", "")
-        )
+        username = rng.choice((f"{first}.{last}@example.com", f"{first}{rng.randrange(100)}", f"{first[0]}{last}", ""))
         cleartext = {
             "id": braced_uuid(rng),
             **{k: rec[k] for k in ("hostname", "formSubmitURL", "httpRealm")},
@@ -242,9 +240,7 @@ def forms(rng: random.Random, n: int = 400) -> list[Row]:
             continue
         seen.add((name, value))
         first_used = EPOCH_MS - int(rng.random() * 2 * YEAR_MS)
-        rows.append(
-            Row({"id": guid(rng), "name": name, "value": value}, modified_after(first_used), FORMS_TTL)
-        )
+        rows.append(Row({"id": guid(rng), "name": name, "value": value}, modified_after(first_used), FORMS_TTL))
     return rows
 
 

@@ -59,7 +59,9 @@ def _device_bookmarks(p: Profile) -> dict[str, tuple[bool, dict[str, Any]]]:
     children: dict[str, list[tuple[int, str]]] = {}
     for r in rows:
         if not r["deleted"] and r["parent_id"]:
-            children.setdefault(r["parent_id"], []).append((r["position"] if r["position"] is not None else -1, r["id"]))
+            children.setdefault(r["parent_id"], []).append(
+                (r["position"] if r["position"] is not None else -1, r["id"])
+            )
     out = {}
     for r in rows:
         fields = {"type": r["type"], "title": r["title"], "url": r["url"], "parent_id": r["parent_id"],
@@ -99,7 +101,9 @@ def _server_password(rec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _device_forms(p: Profile) -> dict[str, tuple[bool, dict[str, Any]]]:
-    return {r["id"]: (bool(r["deleted"]), {"name": r["name"], "value": r["value"]}) for r in _rows(p.forms()) if r["id"]}
+    return {
+        r["id"]: (bool(r["deleted"]), {"name": r["name"], "value": r["value"]}) for r in _rows(p.forms()) if r["id"]
+    }
 
 
 def _server_form(rec: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,7 +116,9 @@ def _device_history(p: Profile) -> dict[str, tuple[bool, dict[str, Any]]]:
 
 
 def _server_history(rec: Mapping[str, Any]) -> dict[str, Any]:
-    dates: list[int] = [v["date"] for v in rec.get("visits") or [] if isinstance(v, dict) and isinstance(v.get("date"), int)]
+    dates: list[int] = [
+        v["date"] for v in rec.get("visits") or [] if isinstance(v, dict) and isinstance(v.get("date"), int)
+    ]
     return {"url": rec.get("histUri"), "title": rec.get("title"), "last_visit": max(dates) if dates else None}
 
 
@@ -176,19 +182,61 @@ def compare(profile: Profile | str, collection: str, records: Mapping[str, Mappi
         dv = d[1] if d else None
         sv = engines.mask(collection, s[1]) if s else None
         if rid in bad:
-            rows.append((rid, "server_undecryptable", [], None, "the server's record does not decrypt: nothing to compare", dv, None))
+            rows.append(
+                (
+                    rid,
+                    "server_undecryptable",
+                    [],
+                    None,
+                    "the server's record does not decrypt: nothing to compare",
+                    dv,
+                    None,
+                )
+            )
         elif d is None and s is not None and not s[0]:
-            rows.append((rid, "missing_on_device", [], None, "on the server, not in the profile: Firefox has not applied it (yet)", None, sv))
+            rows.append(
+                (
+                    rid,
+                    "missing_on_device",
+                    [],
+                    None,
+                    "on the server, not in the profile: Firefox has not applied it (yet)",
+                    None,
+                    sv,
+                )
+            )
         elif s is None and d is not None and not d[0]:
-            rows.append((rid, "missing_on_server", [], None, "in the profile, not on the server: Firefox has not uploaded it (yet)", dv, None))
+            rows.append(
+                (
+                    rid,
+                    "missing_on_server",
+                    [],
+                    None,
+                    "in the profile, not on the server: Firefox has not uploaded it (yet)",
+                    dv,
+                    None,
+                )
+            )
         elif d is not None and s is not None and d[0] != s[0]:
             side = "device" if d[0] else "server"
             other = "server" if d[0] else "device"
-            rows.append((rid, "deleted_on_one_side", [], side, f"deleted on the {side}, still live on the {other}", dv, sv))
+            rows.append(
+                (rid, "deleted_on_one_side", [], side, f"deleted on the {side}, still live on the {other}", dv, sv)
+            )
         elif d is not None and s is not None and not d[0]:
             diff = _differs(collection, rid, d[1], s[1], fields)
             if diff:
-                rows.append((rid, "differs", diff, None, "; ".join(f"{f}: device {_show(d[1].get(f))} / server {_show(s[1].get(f))}" for f in diff), dv, sv))
+                rows.append(
+                    (
+                        rid,
+                        "differs",
+                        diff,
+                        None,
+                        "; ".join(f"{f}: device {_show(d[1].get(f))} / server {_show(s[1].get(f))}" for f in diff),
+                        dv,
+                        sv,
+                    )
+                )
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["id"] = df["id"].astype("str")
     df["problem"] = pd.Categorical(df["problem"], categories=list(PROBLEMS))

@@ -82,7 +82,11 @@ def write_demo_profile(folder: str | Path, sync: Any, *, now: float | None = Non
     now_ms = (time.time() if now is None else now) * 1000
     bookmarks = {k: v for k, v in sync.records("bookmarks").items() if not v.get("deleted")}
     planted: dict[str, str] = {}
-    live = [r for r in bookmarks.values() if r.get("type") == "bookmark" and r.get("parentid") in bookmarks and r.get("bmkUri")]
+    live = [
+        r
+        for r in bookmarks.values()
+        if r.get("type") == "bookmark" and r.get("parentid") in bookmarks and r.get("bmkUri")
+    ]
     live.sort(key=lambda r: r["id"])
     planted["missing_on_device"], planted["deleted_on_device"], planted["renamed"] = (r["id"] for r in live[:3])
     planted["new_bookmark"] = "deviceOnly01"
@@ -107,8 +111,9 @@ def write_demo_profile(folder: str | Path, sync: Any, *, now: float | None = Non
         "services.sync.declinedEngines": ",".join(sorted(meta.declined)) if meta else "",
         "services.sync.engine.addons": False,
         "services.sync.engine.creditcards.available": True,
-        "services.sync.lastSync": time.strftime("%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)",
-                                                time.gmtime(now_ms / 1000 - 7200)),  # fmt: skip
+        "services.sync.lastSync": time.strftime(
+            "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", time.gmtime(now_ms / 1000 - 7200)
+        ),  # fmt: skip
         "identity.sync.tokenserver.uri": getattr(sync, "token_url", ""),
     }
     (out / "prefs.js").write_text("// Mozilla User Preferences\n\n" + "".join(
@@ -128,7 +133,9 @@ def _places(path: Path, bookmarks: dict[str, dict[str, Any]], history: dict[str,
         urls: list[tuple[Any, ...]] = []
         kw: list[tuple[int, dict[str, Any]]] = []
 
-        def add(sync_id: str, rec: dict[str, Any], parent: int | None, position: int, status: int = 2, counter: int = 0) -> None:
+        def add(
+            sync_id: str, rec: dict[str, Any], parent: int | None, position: int, status: int = 2, counter: int = 0
+        ) -> None:
             kind = {"bookmark": 1, "query": 1, "folder": 2, "separator": 3}.get(rec.get("type", ""), 1)
             fk = None
             if kind == 1:
@@ -160,7 +167,9 @@ def _places(path: Path, bookmarks: dict[str, dict[str, Any]], history: dict[str,
         con.executemany("INSERT OR IGNORE INTO moz_keywords (keyword, place_id) VALUES (?, ?)", keywords)
         con.executemany("INSERT INTO moz_bookmarks (id, type, fk, parent, position, title, dateAdded, lastModified, guid,"
                         " syncStatus, syncChangeCounter) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)  # fmt: skip
-        con.execute("INSERT INTO moz_bookmarks_deleted VALUES (?, ?)", (planted["deleted_on_device"], _us(now_ms - 3_600_000)))
+        con.execute(
+            "INSERT INTO moz_bookmarks_deleted VALUES (?, ?)", (planted["deleted_on_device"], _us(now_ms - 3_600_000))
+        )
         for rid, rec in sorted(history.items()):
             visits = [v for v in rec.get("visits") or [] if isinstance(v, dict) and isinstance(v.get("date"), int)]
             if rec.get("deleted") or not visits or not isinstance(rec.get("histUri"), str):

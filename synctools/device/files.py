@@ -103,7 +103,15 @@ def read_account(path: Path) -> pd.DataFrame:
 
 
 def _type(value: Any) -> str:
-    return "bool" if isinstance(value, bool) else "int" if isinstance(value, int) else "string" if isinstance(value, str) else "none"
+    return (
+        "bool"
+        if isinstance(value, bool)
+        else "int"
+        if isinstance(value, int)
+        else "string"
+        if isinstance(value, str)
+        else "none"
+    )
 
 
 def read_prefs(path: Path, *, everything: bool = False) -> pd.DataFrame:
@@ -200,6 +208,8 @@ def settings(prefs: pd.DataFrame) -> SyncSettings:
         declined=declined,
         engine_last_sync=last,
         backoff_until=_epoch(values.get(s + "backoff.until")) if s + "backoff.until" in values else None,
-        last_sync_reassigned=values.get(s + "lastSyncReassigned") if isinstance(values.get(s + "lastSyncReassigned"), bool) else None,
+        last_sync_reassigned=values.get(s + "lastSyncReassigned")
+        if isinstance(values.get(s + "lastSyncReassigned"), bool)
+        else None,
         configured=bool(values.get(s + "username")),
     )

@@ -321,4 +321,6 @@ def sync_engines(syncs_: pd.DataFrame) -> pd.DataFrame:
             rows.append((s.id, _ms(s.start) if pd.notna(s.start) else None, engine, s.applied.get(engine),
                          s.failed_to_apply.get(engine), s.newly_failed.get(engine), s.reconciled.get(engine),
                          s.uploaded.get(engine), s.engine_status.get(engine), engine in s.engines_failed))  # fmt: skip
-    return _frame.frame(rows, SYNC_ENGINE_SPEC, source=syncs_.attrs.get("synctools", {}).get("source", ""), kind="syncs")
+    return _frame.frame(
+        rows, SYNC_ENGINE_SPEC, source=syncs_.attrs.get("synctools", {}).get("source", ""), kind="syncs"
+    )

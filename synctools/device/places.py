@@ -75,16 +75,19 @@ def read_bookmarks(con: sqlite3.Connection, path: Path) -> pd.DataFrame:
     with reading(path):
         _require(con, path, "moz_bookmarks", "a Places database (places.sqlite)")
         have = columns(con, "moz_bookmarks")
-        b = {c: (f"b.{c}" if c in have else "NULL") for c in ("dateAdded", "lastModified", "syncStatus", "syncChangeCounter")}
+        b = {
+            c: (f"b.{c}" if c in have else "NULL")
+            for c in ("dateAdded", "lastModified", "syncStatus", "syncChangeCounter")
+        }
         sql = f"""
-        SELECT {_sync_id('b.guid')}, b.guid,
+        SELECT {_sync_id("b.guid")}, b.guid,
           CASE b.type WHEN 1 THEN CASE WHEN h.url LIKE 'place:%' THEN 'query' ELSE 'bookmark' END
                       WHEN 2 THEN 'folder' WHEN 3 THEN 'separator' ELSE 'type ' || b.type END,
-          {_sync_id('p.guid')}, b.position, b.title, h.url,
+          {_sync_id("p.guid")}, b.position, b.title, h.url,
           (SELECT k.keyword FROM moz_keywords k WHERE k.place_id = b.fk LIMIT 1),
-          {b['dateAdded']}, {b['lastModified']},
-          CASE {b['syncStatus']} WHEN 0 THEN 'unknown' WHEN 1 THEN 'new' WHEN 2 THEN 'normal' END,
-          {b['syncChangeCounter']},
+          {b["dateAdded"]}, {b["lastModified"]},
+          CASE {b["syncStatus"]} WHEN 0 THEN 'unknown' WHEN 1 THEN 'new' WHEN 2 THEN 'normal' END,
+          {b["syncChangeCounter"]},
           NOT (b.guid IN ('root________', 'tags________') OR coalesce(p.guid, '') = 'tags________' OR coalesce(gp.guid, '') = 'tags________'),
           0,
           CASE WHEN b.guid IS NULL THEN 'no guid: Places fixes this on its next maintenance'
@@ -115,13 +118,13 @@ def read_mirror(con: sqlite3.Connection, path: Path) -> pd.DataFrame:
         _require(con, path, "items", "Firefox's synced-bookmarks mirror (weave/bookmarks.sqlite)")
         have = columns(con, "items")
         sql = f"""
-        SELECT {_sync_id('i.guid')}, i.guid,
+        SELECT {_sync_id("i.guid")}, i.guid,
           CASE i.kind WHEN 1 THEN 'bookmark' WHEN 2 THEN 'query' WHEN 3 THEN 'folder' WHEN 4 THEN 'livemark'
                       WHEN 5 THEN 'separator' END,
-          {_sync_id('s.parentGuid')}, s.position, {pick(have, ['title'], 'i')}, u.url, {pick(have, ['keyword'], 'i')},
-          {pick(have, ['dateAdded', 'serverModified', 'needsMerge'], 'i')},
+          {_sync_id("s.parentGuid")}, s.position, {pick(have, ["title"], "i")}, u.url, {pick(have, ["keyword"], "i")},
+          {pick(have, ["dateAdded", "serverModified", "needsMerge"], "i")},
           CASE i.validity WHEN 1 THEN 'valid' WHEN 2 THEN 'reupload' WHEN 3 THEN 'replace' END,
-          {pick(have, ['isDeleted'], 'i')}
+          {pick(have, ["isDeleted"], "i")}
         FROM items i LEFT JOIN structure s ON s.guid = i.guid LEFT JOIN urls u ON u.id = i.urlId
         ORDER BY s.parentGuid, s.position
         """
@@ -139,7 +142,9 @@ def _us(value: Any) -> int | None:
         ts = pd.Timestamp(value)
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
         return int(ts.value // 1000)
-    raise TypeError(f"a date bound should be a datetime, a pandas Timestamp, an ISO string or µs, not {type(value).__name__}")
+    raise TypeError(
+        f"a date bound should be a datetime, a pandas Timestamp, an ISO string or µs, not {type(value).__name__}"
+    )
 
 
 def _where(since: Any, until: Any, column: str, url: str | None, url_column: str) -> tuple[str, list[Any]]:
@@ -181,10 +186,10 @@ def read_history(con: sqlite3.Connection, path: Path, *, limit: int | None, sinc
         _require(con, path, "moz_places", "a Places database (places.sqlite)")
         have = columns(con, "moz_places")
         sql = f"""
-        SELECT h.guid, h.url, h.title, h.visit_count, h.last_visit_date, {pick(have, ['frecency'], 'h')},
-               h.hidden, h.typed, {'h.foreign_count > 0' if 'foreign_count' in have else 'NULL'},
+        SELECT h.guid, h.url, h.title, h.visit_count, h.last_visit_date, {pick(have, ["frecency"], "h")},
+               h.hidden, h.typed, {"h.foreign_count > 0" if "foreign_count" in have else "NULL"},
                CASE WHEN h.guid IS NULL THEN 'no guid' WHEN h.url IS NULL THEN 'no url' END
-        FROM moz_places h WHERE {where} ORDER BY h.last_visit_date DESC {'LIMIT ?' if n >= 0 else ''}
+        FROM moz_places h WHERE {where} ORDER BY h.last_visit_date DESC {"LIMIT ?" if n >= 0 else ""}
         """
         rows = con.execute(sql, [*params, n] if n >= 0 else params).fetchall()
         total = None
@@ -202,14 +207,16 @@ def read_visits(con: sqlite3.Connection, path: Path, *, limit: int | None, since
         sql = f"""
         SELECT h.guid, h.url, v.visit_date, v.visit_type, v.visit_type, v.id, v.from_visit
         FROM moz_historyvisits v JOIN moz_places h ON h.id = v.place_id
-        WHERE {where} ORDER BY v.visit_date DESC {'LIMIT ?' if n >= 0 else ''}
+        WHERE {where} ORDER BY v.visit_date DESC {"LIMIT ?" if n >= 0 else ""}
         """
         rows = con.execute(sql, [*params, n] if n >= 0 else params).fetchall()
         total = None
         if n >= 0 and len(rows) == n:
             count = f"SELECT count(*) FROM moz_historyvisits v JOIN moz_places h ON h.id = v.place_id WHERE {where}"
             total = con.execute(count, params).fetchone()[0]
-    names = [TRANSITIONS[t - 1] if isinstance(t, int) and 1 <= t <= len(TRANSITIONS) else None for _, _, _, t, *_ in rows]
+    names = [
+        TRANSITIONS[t - 1] if isinstance(t, int) and 1 <= t <= len(TRANSITIONS) else None for _, _, _, t, *_ in rows
+    ]
     rows = [(*r[:4], name, *r[5:]) for r, name in zip(rows, names)]
     df = _frame.frame(rows, VISIT_SPEC, source=str(path), kind="history")
     df["transition"] = pd.Categorical(df["transition"], categories=list(TRANSITIONS))

@@ -48,7 +48,11 @@ def _unescape(body: str) -> str:
 
     text = _ESCAPE.sub(one, body)
     # \uD83D\uDE00: a surrogate pair written as two escapes
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if re.search("[\ud800-\udfff]", text) else text
+    return (
+        text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        if re.search("[\ud800-\udfff]", text)
+        else text
+    )
 
 
 def parse(text: str) -> list[Pref]:

@@ -207,7 +207,9 @@ class Profile:
     def prefs(self, *, everything: bool = False) -> pd.DataFrame:
         """Sync's prefs from prefs.js (``services.sync.*``, ``identity.*``; all with
         ``everything=True``), one row per pref; unreadable statements with their ``error``."""
-        return self._cached(f"prefs:{everything}", lambda: files.read_prefs(self.path / "prefs.js", everything=everything))
+        return self._cached(
+            f"prefs:{everything}", lambda: files.read_prefs(self.path / "prefs.js", everything=everything)
+        )
 
     @property
     def settings(self) -> files.SyncSettings:

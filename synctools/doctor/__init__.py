@@ -57,6 +57,8 @@ _DATA: list[CheckFn] = [
 ]
 #: checks of a Firefox profile, run when check(sync, profile=...) is given one
 _DEVICE: list[Callable[[Context, Any], Iterator[Finding]]] = [device.check_device]
+
+
 def _prepare(sync: Sync, *, until: Event, refresh: bool) -> None:
     """Run the stages the checks need, never past ``until`` and never a commit."""
     if sync.state in STOPPED:

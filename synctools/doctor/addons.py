@@ -29,9 +29,17 @@ BUILTIN = frozenset({
     "firefox-alpenglow@mozilla.org", "firefox-privatewindow@mozilla.org", "firefox-aiwindow@mozilla.org",
 })  # fmt: skip
 
-OTHER_APP = register("addons.other-application", "info", "an add-on record for another application (or none): Firefox ignores it")
-NOT_AMO = register("addons.not-from-amo", "info", "an add-on record whose source is not addons.mozilla.org: Firefox ignores it")
-BUILTIN_ADDON = register("addons.builtin", "warning", "an add-on record for an add-on built into Firefox (hidden or system): no Firefox installs it from a record")
+OTHER_APP = register(
+    "addons.other-application", "info", "an add-on record for another application (or none): Firefox ignores it"
+)
+NOT_AMO = register(
+    "addons.not-from-amo", "info", "an add-on record whose source is not addons.mozilla.org: Firefox ignores it"
+)
+BUILTIN_ADDON = register(
+    "addons.builtin",
+    "warning",
+    "an add-on record for an add-on built into Firefox (hidden or system): no Firefox installs it from a record",
+)
 
 
 def _delete(rid: str) -> Fix:

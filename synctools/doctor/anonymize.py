@@ -22,9 +22,26 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FORMAT = "synctools-doctor-share/1"
 #: facts whose string values are vocabulary of the checks, never account data
-SAFE_STRINGS = {"encrypted_with", "expected", "reason", "case", "ciphertext", "engine", "key_for", "root", "why",
-                "validity", "target", "application", "parent_type", "type", "device_type", "check", "error",
-                "problem"}
+SAFE_STRINGS = {
+    "encrypted_with",
+    "expected",
+    "reason",
+    "case",
+    "ciphertext",
+    "engine",
+    "key_for",
+    "root",
+    "why",
+    "validity",
+    "target",
+    "application",
+    "parent_type",
+    "type",
+    "device_type",
+    "check",
+    "error",
+    "problem",
+}
 ID_FACTS = {"missing_parent", "new_id"}
 MAX_DEPTH = 6
 

@@ -27,16 +27,52 @@ from .bookmarks import FORBIDDEN_IDS, PLACES, ROOTS, UNFILED, C, Tree, tree, val
 from .context import Context
 from .model import Finding, Fix, Link, Op, register
 
-INVALID_ID = register("bookmarks.invalid-id", "warning", "an item whose id is not 12 base64url characters (nor a root's name): Firefox gives it a new id")
-INVALID_URL = register("bookmarks.invalid-url", "warning", "a bookmark or query whose URL Firefox cannot parse (WHATWG URL) or that is over 65,536 characters: dogear grades it replace, so Firefox deletes it unless a device has a valid copy")
-LEGACY_TAG_QUERY = register("bookmarks.legacy-tag-query", "info", "a tag query in the old form (place:type=7&folder=N): Firefox rewrites it to place:tag=NAME and uploads it again (dogear: reupload)")
-FOLDER_QUERY = register("bookmarks.folder-query", "info", "a query on a folder= id without excludeItems: Firefox adds excludeItems=1 and uploads it again (dogear: reupload)")
-NON_SYNCABLE = register("bookmarks.non-syncable", "warning", "an item Firefox deletes from the server when it merges: a livemark, an item outside the four roots, a pinned or reading-list item")
-MALFORMED = register("bookmarks.malformed", "warning", "an item of a type Firefox does not know (it ignores it), or a folder whose children is not a list")
-MISSING_IDS = register("bookmarks.missing-ids", "warning", "a record whose payload has no id (validator: missingIDs): no client can read it")
-DUPLICATES = register("bookmarks.duplicates", "warning", "a record whose payload claims the id of another record (validator: duplicates)")
-DUPLICATE_CONTENT = register("bookmarks.duplicate-content", "info", "bookmarks with the same URL and title, in one folder or several")
-DUPLICATE_SUBTREE = register("bookmarks.duplicate-subtree", "warning", "a folder whose whole subtree (titles, URLs, order) repeats another folder's: a duplicated import or a sync gone wrong")
+INVALID_ID = register(
+    "bookmarks.invalid-id",
+    "warning",
+    "an item whose id is not 12 base64url characters (nor a root's name): Firefox gives it a new id",
+)
+INVALID_URL = register(
+    "bookmarks.invalid-url",
+    "warning",
+    "a bookmark or query whose URL Firefox cannot parse (WHATWG URL) or that is over 65,536 characters: dogear grades it replace, so Firefox deletes it unless a device has a valid copy",
+)
+LEGACY_TAG_QUERY = register(
+    "bookmarks.legacy-tag-query",
+    "info",
+    "a tag query in the old form (place:type=7&folder=N): Firefox rewrites it to place:tag=NAME and uploads it again (dogear: reupload)",
+)
+FOLDER_QUERY = register(
+    "bookmarks.folder-query",
+    "info",
+    "a query on a folder= id without excludeItems: Firefox adds excludeItems=1 and uploads it again (dogear: reupload)",
+)
+NON_SYNCABLE = register(
+    "bookmarks.non-syncable",
+    "warning",
+    "an item Firefox deletes from the server when it merges: a livemark, an item outside the four roots, a pinned or reading-list item",
+)
+MALFORMED = register(
+    "bookmarks.malformed",
+    "warning",
+    "an item of a type Firefox does not know (it ignores it), or a folder whose children is not a list",
+)
+MISSING_IDS = register(
+    "bookmarks.missing-ids",
+    "warning",
+    "a record whose payload has no id (validator: missingIDs): no client can read it",
+)
+DUPLICATES = register(
+    "bookmarks.duplicates", "warning", "a record whose payload claims the id of another record (validator: duplicates)"
+)
+DUPLICATE_CONTENT = register(
+    "bookmarks.duplicate-content", "info", "bookmarks with the same URL and title, in one folder or several"
+)
+DUPLICATE_SUBTREE = register(
+    "bookmarks.duplicate-subtree",
+    "warning",
+    "a folder whose whole subtree (titles, URLs, order) repeats another folder's: a duplicated import or a sync gone wrong",
+)
 
 TYPES = ("bookmark", "folder", "separator", "query", "livemark")
 RESULTS_AS_TAG_CONTENTS = 7
@@ -79,7 +115,9 @@ def check_ids(ctx: Context) -> Iterator[Finding]:
         if target != PLACES and rid not in ROOTS:
             record.update(parentid=target, parentName=t.title(target))
         ops = [Op("add", C, new, record=record), Op("delete", C, rid)]
-        ops += [Op("edit", C, f, replace=((rid, new),)) if f == target else Op("edit", C, f, remove=(rid,)) for f in listed]
+        ops += [
+            Op("edit", C, f, replace=((rid, new),)) if f == target else Op("edit", C, f, remove=(rid,)) for f in listed
+        ]
         if target not in listed and target in t.recs:
             ops.append(Op("edit", C, target, append=(new,)))
         kids = [k for k, p in t.parent.items() if p == rid]
@@ -100,7 +138,7 @@ def check_ids(ctx: Context) -> Iterator[Finding]:
 
 
 def _query_params(url: can_ada.URL) -> can_ada.URLSearchParams:
-    return can_ada.URLSearchParams(url.href[len(url.protocol):])
+    return can_ada.URLSearchParams(url.href[len(url.protocol) :])
 
 
 def _number(value: str | None) -> float | None:
@@ -196,7 +234,9 @@ def check_non_syncable(ctx: Context) -> Iterator[Finding]:
             site = rec.get("siteUri") if urls.parse(rec.get("siteUri")) else rec.get("feedUri")
             choices = [Fix(f"delete livemark {rid}, as Firefox will", tuple(delete), links=(dlink,))]
             if urls.parse(site) is not None:
-                convert = Op("edit", C, rid, {"type": "bookmark", "bmkUri": site}, drop=("feedUri", "siteUri", "children"))
+                convert = Op(
+                    "edit", C, rid, {"type": "bookmark", "bmkUri": site}, drop=("feedUri", "siteUri", "children")
+                )
                 choices.append(Fix(f"turn livemark {rid} into a bookmark of its site", (convert,),
                                    links=(Link(f"convert {rid}", ((C, rid),)),)))  # fmt: skip
             yield Finding(NON_SYNCABLE, "warning", C, [rid],
@@ -376,8 +416,13 @@ def _content(ctx: Context, t: Tree, copies: set[str]) -> Iterator[Finding]:
     for rid in t.parent:
         rec = t.recs[rid]
         url, title = rec.get("bmkUri"), rec.get("title")
-        if rec.get("type") == "bookmark" and rid not in copies and isinstance(url, str) and isinstance(title, str) \
-                and urls.parse(url) is not None:
+        if (
+            rec.get("type") == "bookmark"
+            and rid not in copies
+            and isinstance(url, str)
+            and isinstance(title, str)
+            and urls.parse(url) is not None
+        ):
             groups[(url, title)].append(rid)
     for ids in sorted((v for v in groups.values() if len(v) > 1), key=lambda v: sorted(v)):
         ctx.current = (C, ids[0])

@@ -43,19 +43,64 @@ def valid_id(rid: Any) -> bool:
     """Places GUIDs are 12 base64url characters; the roots go by their names on the server."""
     return isinstance(rid, str) and (rid in ROOTS or rid == PLACES or GUID_RE.match(rid) is not None)
 
-ROOT_MISSING = register("bookmarks.root-missing", "warning", "one of the four bookmark roots (menu, toolbar, unfiled, mobile) has no record")
-ROOT_ON_SERVER = register("bookmarks.root-on-server", "warning", "the Places root itself (places) is on the server; Firefox deletes it (validator: rootOnServer)")
-MISPARENTED_ROOT = register("bookmarks.misparented-root", "warning", "a user root (menu, toolbar, unfiled, mobile) names a parent other than places, or sits in a folder's children (dogear: MisparentedRoot)")
-PARENT_CHILD = register("bookmarks.parent-child-mismatches", "warning", "an item's parentid and the folders' children lists disagree (validator: parentChildMismatches)")
-MULTIPLE_PARENTS = register("bookmarks.multiple-parents", "warning", "an item is in the children of several folders (validator: multipleParents)")
-ORPHANS = register("bookmarks.orphans", "warning", "an item (and the subtree below it) whose parent does not exist and that no folder lists (validator: orphans)")
-DELETED_PARENTS = register("bookmarks.deleted-parents", "warning", "an item whose parent was deleted (validator: deletedParents)")
-PARENT_NOT_FOLDER = register("bookmarks.parent-not-folder", "warning", "an item whose parentid is a bookmark, separator, query or livemark, not a folder (validator: parentNotFolder)")
-MISSING_CHILDREN = register("bookmarks.missing-children", "warning", "a folder lists children that have no record (validator: missingChildren)")
-DELETED_CHILDREN = register("bookmarks.deleted-children", "warning", "a folder lists children that were deleted (validator: deletedChildren)")
-DUPLICATE_CHILDREN = register("bookmarks.duplicate-children", "warning", "a folder lists the same child more than once (validator: duplicateChildren)")
-CHILDREN_ON_NON_FOLDER = register("bookmarks.children-on-non-folder", "warning", "a bookmark, query, separator or livemark carries a children list (validator: childrenOnNonFolder)")
-CYCLES = register("bookmarks.cycles", "error", "folders that are each other's ancestors, never reaching a root: Firefox's merger stops (validator: cycles)")
+
+ROOT_MISSING = register(
+    "bookmarks.root-missing", "warning", "one of the four bookmark roots (menu, toolbar, unfiled, mobile) has no record"
+)
+ROOT_ON_SERVER = register(
+    "bookmarks.root-on-server",
+    "warning",
+    "the Places root itself (places) is on the server; Firefox deletes it (validator: rootOnServer)",
+)
+MISPARENTED_ROOT = register(
+    "bookmarks.misparented-root",
+    "warning",
+    "a user root (menu, toolbar, unfiled, mobile) names a parent other than places, or sits in a folder's children (dogear: MisparentedRoot)",
+)
+PARENT_CHILD = register(
+    "bookmarks.parent-child-mismatches",
+    "warning",
+    "an item's parentid and the folders' children lists disagree (validator: parentChildMismatches)",
+)
+MULTIPLE_PARENTS = register(
+    "bookmarks.multiple-parents",
+    "warning",
+    "an item is in the children of several folders (validator: multipleParents)",
+)
+ORPHANS = register(
+    "bookmarks.orphans",
+    "warning",
+    "an item (and the subtree below it) whose parent does not exist and that no folder lists (validator: orphans)",
+)
+DELETED_PARENTS = register(
+    "bookmarks.deleted-parents", "warning", "an item whose parent was deleted (validator: deletedParents)"
+)
+PARENT_NOT_FOLDER = register(
+    "bookmarks.parent-not-folder",
+    "warning",
+    "an item whose parentid is a bookmark, separator, query or livemark, not a folder (validator: parentNotFolder)",
+)
+MISSING_CHILDREN = register(
+    "bookmarks.missing-children", "warning", "a folder lists children that have no record (validator: missingChildren)"
+)
+DELETED_CHILDREN = register(
+    "bookmarks.deleted-children", "warning", "a folder lists children that were deleted (validator: deletedChildren)"
+)
+DUPLICATE_CHILDREN = register(
+    "bookmarks.duplicate-children",
+    "warning",
+    "a folder lists the same child more than once (validator: duplicateChildren)",
+)
+CHILDREN_ON_NON_FOLDER = register(
+    "bookmarks.children-on-non-folder",
+    "warning",
+    "a bookmark, query, separator or livemark carries a children list (validator: childrenOnNonFolder)",
+)
+CYCLES = register(
+    "bookmarks.cycles",
+    "error",
+    "folders that are each other's ancestors, never reaching a root: Firefox's merger stops (validator: cycles)",
+)
 
 
 class Tree:
@@ -138,7 +183,9 @@ class Tree:
     def children(self, fid: str) -> list[str]:
         """The items that live in ``fid``, in its children order, reparented ones last."""
         kids = self.recs.get(fid, {}).get("children")
-        listed = [k for k in (kids if isinstance(kids, list) else []) if isinstance(k, str) and self.parent.get(k) == fid]
+        listed = [
+            k for k in (kids if isinstance(kids, list) else []) if isinstance(k, str) and self.parent.get(k) == fid
+        ]
         ordered = list(dict.fromkeys(listed))
         placed = set(ordered)
         return ordered + sorted(r for r in self.below.get(fid, []) if r not in placed)
@@ -167,7 +214,7 @@ class Tree:
                 path.append(node)
                 node = self.parent[node]
             if state.get(node) == 1:
-                loops.append(path[path.index(node):])
+                loops.append(path[path.index(node) :])
             for n in path:
                 state[n] = 2
         return loops
@@ -253,8 +300,11 @@ def check_misparented_roots(ctx: Context) -> Iterator[Finding]:
         ops = [Op("edit", C, root, {"parentid": PLACES, "parentName": ""})] if parent != PLACES else []
         ops += [Op("edit", C, f, remove=(root,)) for f in listed]
         link = Link(f"put {root} back under places", tuple((C, r) for r in dict.fromkeys([root, *listed])))
-        where = f"its parentid is {parent!r}" + (f" and it is listed in {', '.join(listed)}" if listed else "") \
-            if parent != PLACES else f"it is listed in {', '.join(listed)}"
+        where = (
+            f"its parentid is {parent!r}" + (f" and it is listed in {', '.join(listed)}" if listed else "")
+            if parent != PLACES
+            else f"it is listed in {', '.join(listed)}"
+        )
         yield Finding(MISPARENTED_ROOT, "warning", C, [root, *listed],
                       f"The {root} root must be a child of the Places root, but {where}. Firefox's merger moves it "
                       "back under places (dogear: MisparentedRoot) and uploads the folders again; the fix does "
@@ -283,7 +333,9 @@ def check_parents(ctx: Context) -> Iterator[Finding]:
     if t is None:
         return
     in_cycle = {r for loop in t.cycles() for r in loop}
-    yield from ctx.per_record("bookmarks.parents", C, sorted(t.recs.items()), lambda rid, rec: _parent(t, rid, in_cycle))
+    yield from ctx.per_record(
+        "bookmarks.parents", C, sorted(t.recs.items()), lambda rid, rec: _parent(t, rid, in_cycle)
+    )
 
 
 def _parent(t: Tree, rid: str, in_cycle: set[str]) -> Iterator[Finding]:

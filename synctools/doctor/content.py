@@ -21,9 +21,21 @@ from .model import Finding, Fix, Link, Op, register
 EARLIEST_US = int(datetime(1993, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)  # Mosaic; no visit is older
 TRANSITIONS = range(1, 10)
 
-BAD_URL = register("history.invalid-url", "warning", "a history record whose url is missing, does not parse as Firefox parses URLs, or is too long")
-BAD_VISITS = register("history.bad-visits", "warning", "visits with impossible dates (before 1993, in the future) or unknown transition types")
-DUP_FORM = register("forms.duplicate", "warning", "several form-history records with one name and value: one entry stored more than once")
+BAD_URL = register(
+    "history.invalid-url",
+    "warning",
+    "a history record whose url is missing, does not parse as Firefox parses URLs, or is too long",
+)
+BAD_VISITS = register(
+    "history.bad-visits",
+    "warning",
+    "visits with impossible dates (before 1993, in the future) or unknown transition types",
+)
+DUP_FORM = register(
+    "forms.duplicate",
+    "warning",
+    "several form-history records with one name and value: one entry stored more than once",
+)
 
 
 def check_history(ctx: Context) -> Iterator[Finding]:

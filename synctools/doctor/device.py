@@ -18,16 +18,38 @@ from synctools.device.logs import engine_of, recognise
 from .context import Context
 from .model import Finding, register
 
-UNREADABLE = register("device.unreadable", "error", "a file of the Firefox profile cannot be read (damaged, truncated, another format)")
-OTHER_ACCOUNT = register("device.other-account", "error", "the profile is signed in to another account than the one checked")
-NEVER_UPLOADED = register("device.never-uploaded", "warning", "local bookmarks or logins that Firefox never uploaded (syncStatus NEW, or changes still counted) and the server lacks")
-ENGINES_DISAGREE = register("device.engines-disagree", "warning", "an engine enabled on the device but declined in meta/global, or the reverse")
-CLUSTER = register("device.cluster-mismatch", "warning", "the storage node Firefox last used is not the one the tokenserver gives now")
+UNREADABLE = register(
+    "device.unreadable", "error", "a file of the Firefox profile cannot be read (damaged, truncated, another format)"
+)
+OTHER_ACCOUNT = register(
+    "device.other-account", "error", "the profile is signed in to another account than the one checked"
+)
+NEVER_UPLOADED = register(
+    "device.never-uploaded",
+    "warning",
+    "local bookmarks or logins that Firefox never uploaded (syncStatus NEW, or changes still counted) and the server lacks",
+)
+ENGINES_DISAGREE = register(
+    "device.engines-disagree", "warning", "an engine enabled on the device but declined in meta/global, or the reverse"
+)
+CLUSTER = register(
+    "device.cluster-mismatch", "warning", "the storage node Firefox last used is not the one the tokenserver gives now"
+)
 FAILING = register("device.sync-failing", "error", "the device's last syncs failed")
-BACKOFF = register("device.backoff", "warning", "the server asked the device to back off (Retry-After, X-Weave-Backoff) and the wait is not over")
-AUTH_LOOP = register("device.auth-401-loop", "error", "syncs keep failing with 401 (Firefox's 'Last sync also failed for 401')")
+BACKOFF = register(
+    "device.backoff",
+    "warning",
+    "the server asked the device to back off (Retry-After, X-Weave-Backoff) and the wait is not over",
+)
+AUTH_LOOP = register(
+    "device.auth-401-loop", "error", "syncs keep failing with 401 (Firefox's 'Last sync also failed for 401')"
+)
 CLOCK = register("device.clock-skew", "warning", "the device's clock is far from the server's (Hawk's clock offset)")
-REFUSED = register("device.records-refused", "warning", "records Firefox refused to apply or upload, with its reason (invalid url, unknown type, …)")
+REFUSED = register(
+    "device.records-refused",
+    "warning",
+    "records Firefox refused to apply or upload, with its reason (invalid url, unknown type, …)",
+)
 
 SKEW_MS = 60_000  # Hawk accepts a minute either way; beyond it requests start to fail
 RECENT = 5  # syncs looked at for failures and refused records
@@ -71,7 +93,11 @@ def _never_uploaded(ctx: Context, p: Profile) -> Iterator[Finding]:
     last_ok = _last_success(p)
     server = ctx.sync.records("bookmarks") if "bookmarks" in ctx.downloaded else None
     bm = p.bookmarks()
-    live = bm[(bm["deleted"] == False) & (bm["syncable"] == True) & ~bm["id"].isin(["places", "menu", "toolbar", "unfiled", "mobile"])]  # noqa: E712
+    live = bm[
+        (bm["deleted"] == False)
+        & (bm["syncable"] == True)
+        & ~bm["id"].isin(["places", "menu", "toolbar", "unfiled", "mobile"])
+    ]  # noqa: E712
     new = live[live["sync_status"] == "new"]
     if server is not None:
         new = new[~new["id"].isin(list(server))]
@@ -84,18 +110,26 @@ def _never_uploaded(ctx: Context, p: Profile) -> Iterator[Finding]:
                         (stuck, "changed before the last successful sync and still waiting (syncChangeCounter > 0)")):  # fmt: skip
         if len(frame):
             ids = frame["id"].tolist()
-            rows = "; ".join(f"{r.id} {r.title!r} (syncStatus {r.sync_status}, counter {r.sync_change_counter})" for r in frame.head(5).itertuples())
+            rows = "; ".join(
+                f"{r.id} {r.title!r} (syncStatus {r.sync_status}, counter {r.sync_change_counter})"
+                for r in frame.head(5).itertuples()
+            )
             yield Finding(NEVER_UPLOADED, "warning", "bookmarks", ids,
                           f"{len(ids)} bookmark item(s) in places.sqlite {what}: {rows}. Firefox uploads them on its "
                           "next successful sync; if they stay, the device's syncs are failing (see device.sync-failing).",
                           facts={"cite": f"places.sqlite moz_bookmarks guid {', '.join(ids[:5])}", "count": len(ids)})  # fmt: skip
     logins = p.logins()
-    waiting = logins[(logins["syncable"] == True) & (logins["deleted"] == False) & (logins["sync_counter"].fillna(0) > 0)]  # noqa: E712
+    waiting = logins[
+        (logins["syncable"] == True) & (logins["deleted"] == False) & (logins["sync_counter"].fillna(0) > 0)
+    ]  # noqa: E712
     if "passwords" in ctx.downloaded:
         waiting = waiting[~waiting["id"].isin(list(ctx.sync.records("passwords")))]
     if len(waiting):
         ids = waiting["id"].tolist()
-        rows = "; ".join(f"{r.id} for {r.origin} (syncCounter {r.sync_counter}, everSynced {r.ever_synced})" for r in waiting.head(5).itertuples())
+        rows = "; ".join(
+            f"{r.id} for {r.origin} (syncCounter {r.sync_counter}, everSynced {r.ever_synced})"
+            for r in waiting.head(5).itertuples()
+        )
         yield Finding(NEVER_UPLOADED, "warning", "passwords", ids,
                       f"{len(ids)} login(s) in logins.json wait to be uploaded and the server lacks them: {rows}.",
                       facts={"cite": f"logins.json guid {', '.join(ids[:5])}", "count": len(ids)})  # fmt: skip
@@ -134,7 +168,10 @@ def _cluster(ctx: Context, p: Profile) -> Iterator[Finding]:
     used, cite = p.settings.cluster_url, "prefs.js services.sync.clusterURL"
     if len(lines):
         last = lines.iloc[-1]
-        used, cite = last["message"].split("Setting cluster to ", 1)[1].strip(), f"{last['file']}:{last['line']}: {last['message']}"
+        used, cite = (
+            last["message"].split("Setting cluster to ", 1)[1].strip(),
+            f"{last['file']}:{last['line']}: {last['message']}",
+        )
     if used and used.rstrip("/") != now.rstrip("/"):
         yield Finding(CLUSTER, "warning", None, [],
                       f"Firefox last synced with the storage node {used}, but the tokenserver now gives {now}: the "
@@ -160,7 +197,11 @@ def _syncs(ctx: Context, p: Profile) -> Iterator[Finding]:
         yield Finding(FAILING, "error" if failed > 1 else "warning", None, [],
                       f"The last {failed} sync(s) of this device failed, the latest at {last['start']:%Y-%m-%d %H:%M:%S} UTC "
                       f"with {why}. Cited: {cite}", facts={"cite": cite, "failed": failed, "status": why})  # fmt: skip
-    wait = [(r.start, r.retry_after, r.backoff, r.id) for r in recent.itertuples() if pd.notna(r.retry_after) or pd.notna(r.backoff)]
+    wait = [
+        (r.start, r.retry_after, r.backoff, r.id)
+        for r in recent.itertuples()
+        if pd.notna(r.retry_after) or pd.notna(r.backoff)
+    ]
     if wait:
         start, retry, backoff, sid = wait[-1]
         seconds = max(int(retry) if pd.notna(retry) else 0, int(backoff) if pd.notna(backoff) else 0)

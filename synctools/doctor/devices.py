@@ -26,13 +26,29 @@ STALE_DAYS = 21
 CLIENTS_TTL_DAYS = 180  # what Firefox sets on client records
 OLD_TABS_TTL_DAYS = 7  # what older Firefox releases set on tabs records
 
-STALE = register("clients.stale", "warning", "a device's client record has not been rewritten for weeks: the device stopped syncing")
+STALE = register(
+    "clients.stale", "warning", "a device's client record has not been rewritten for weeks: the device stopped syncing"
+)
 DUP_NAME = register("clients.duplicate-name", "info", "two or more devices share one name")
 TABS_ORPHAN = register("tabs.orphan", "warning", "a tabs record for a device that has no client record")
-TABS_MISSING = register("tabs.missing", "warning", "a device in clients has no tabs record: it never uploaded one, or its record expired (ttl)")
-NOT_IN_DEVICES = register("clients.not-in-devices", "warning", "a client record whose fxaDeviceId is not in the account's device list: the device was disconnected, and Firefox hides it")
-DUP_DEVICE = register("clients.duplicate-device", "warning", "several client records with one fxaDeviceId: Firefox shows only the newest")
-DEVICE_NO_CLIENT = register("clients.device-without-record", "info", "a device in the account's device list that has no client record: it signed in but does not sync (or has not yet)")
+TABS_MISSING = register(
+    "tabs.missing",
+    "warning",
+    "a device in clients has no tabs record: it never uploaded one, or its record expired (ttl)",
+)
+NOT_IN_DEVICES = register(
+    "clients.not-in-devices",
+    "warning",
+    "a client record whose fxaDeviceId is not in the account's device list: the device was disconnected, and Firefox hides it",
+)
+DUP_DEVICE = register(
+    "clients.duplicate-device", "warning", "several client records with one fxaDeviceId: Firefox shows only the newest"
+)
+DEVICE_NO_CLIENT = register(
+    "clients.device-without-record",
+    "info",
+    "a device in the account's device list that has no client record: it signed in but does not sync (or has not yet)",
+)
 
 
 def _remove(ctx: Context, rid: str) -> tuple[Op, ...]:
@@ -153,8 +169,10 @@ def check_devices(ctx: Context) -> Iterator[Finding]:
                    "Only that device can upload its tabs again; if it is gone, see clients.stale.")  # fmt: skip
             severity = "warning"
         else:
-            why = ("The device synced recently, so it has not uploaded tabs yet (first sync in progress), or it "
-                   "does not sync tabs.")
+            why = (
+                "The device synced recently, so it has not uploaded tabs yet (first sync in progress), or it "
+                "does not sync tabs."
+            )
             severity = "info"
         yield Finding(TABS_MISSING, severity, "tabs", [rid],
                       f"Device {rid} is in clients but has no tabs record on the server. {why}",

@@ -30,12 +30,34 @@ P = "passwords"
 FIELDS = ("formSubmitURL", "httpRealm", "hostname", "usernameField", "passwordField", "username", "password")
 MULTILINE_OK = ("username", "password")
 
-NO_ORIGIN = register("passwords.missing-origin", "warning", "a login without an origin (hostname): no site can use it, and application-services rejects it")
-EMPTY_PASSWORD = register("passwords.empty-password", "warning", "a login whose password is empty: application-services rejects it")
-BOTH_TARGETS = register("passwords.both-targets", "warning", "a login with both formSubmitURL and httpRealm: desktop Firefox skips it; application-services drops the realm")
-NO_TARGET = register("passwords.no-target", "warning", "a login with neither formSubmitURL nor httpRealm: no form and no HTTP-auth prompt can use it")
-ILLEGAL = register("passwords.illegal-value", "warning", "a login field Firefox refuses (a NUL, a line break, usernameField '.', an origin that does not parse) or an origin that is not bare")
-DUPLICATE = register("passwords.duplicate", "warning", "logins Firefox's duplicate rule merges: same origin, realm and username, form actions equal or either empty")
+NO_ORIGIN = register(
+    "passwords.missing-origin",
+    "warning",
+    "a login without an origin (hostname): no site can use it, and application-services rejects it",
+)
+EMPTY_PASSWORD = register(
+    "passwords.empty-password", "warning", "a login whose password is empty: application-services rejects it"
+)
+BOTH_TARGETS = register(
+    "passwords.both-targets",
+    "warning",
+    "a login with both formSubmitURL and httpRealm: desktop Firefox skips it; application-services drops the realm",
+)
+NO_TARGET = register(
+    "passwords.no-target",
+    "warning",
+    "a login with neither formSubmitURL nor httpRealm: no form and no HTTP-auth prompt can use it",
+)
+ILLEGAL = register(
+    "passwords.illegal-value",
+    "warning",
+    "a login field Firefox refuses (a NUL, a line break, usernameField '.', an origin that does not parse) or an origin that is not bare",
+)
+DUPLICATE = register(
+    "passwords.duplicate",
+    "warning",
+    "logins Firefox's duplicate rule merges: same origin, realm and username, form actions equal or either empty",
+)
 
 
 def _str(value: Any) -> str | None:
@@ -150,7 +172,9 @@ def check_duplicates(ctx: Context) -> Iterator[Finding]:
     for ids in buckets.values():
         if len(ids) < 2:
             continue
-        for group in _components(sorted(ids), lambda a, b: _matches(logins[a].get("formSubmitURL"), logins[b].get("formSubmitURL"))):
+        for group in _components(
+            sorted(ids), lambda a, b: _matches(logins[a].get("formSubmitURL"), logins[b].get("formSubmitURL"))
+        ):
             ctx.current = (P, group[0])
             yield _duplicate(logins, group)
     ctx.current = None
@@ -166,7 +190,7 @@ def _components(ids: list[str], linked: Any) -> list[list[str]]:
         return i
 
     for n, a in enumerate(ids):
-        for b in ids[n + 1:]:
+        for b in ids[n + 1 :]:
             if linked(a, b):
                 parent[root(b)] = root(a)
     groups: dict[str, list[str]] = defaultdict(list)

@@ -29,7 +29,9 @@ _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
 #: a check that raised: reported as one finding, never allowed to hide the others
-CHECK_FAILED = register("doctor.check-failed", "error", "a check raised an error on some record; the other checks still ran")
+CHECK_FAILED = register(
+    "doctor.check-failed", "error", "a check raised an error on some record; the other checks still ran"
+)
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,9 @@ class Finding:
         else:
             fix = self.fix
         if fix is None:
-            hint = f" Pick one of its {len(self.choices)} choices: finding.stage(sync, choice=N)." if self.choices else ""
+            hint = (
+                f" Pick one of its {len(self.choices)} choices: finding.stage(sync, choice=N)." if self.choices else ""
+            )
             raise ValueError(f"{self.check} has no safe automatic fix: {self.explanation}{hint}")
         for op in fix.ops:
             op.apply(sync)

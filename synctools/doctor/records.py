@@ -17,11 +17,29 @@ from synctools.protocol.crypto import CryptoError, KeyBundle
 from .context import DAY, Context
 from .model import Finding, Fix, Op, register
 
-WRONG_KEY = register("records.wrong-key", "error", "a record is encrypted with another key the account holds, not the one crypto/keys assigns to its collection")
-BAD_HMAC = register("records.bad-hmac", "error", "a record's HMAC does not match with any known key: it was altered, or encrypted with a key nobody holds")
-UNDECRYPTABLE = register("records.undecryptable", "error", "a record's payload is corrupt (bad base64, padding, JSON or id)")
-NEAR_LIMIT = register("records.near-size-limit", "warning", "a record's payload is close to (or over) the server's size limit for one record")
-INVALID = register("records.invalid", "warning", "a record decrypts but is not shaped like its collection's records (a field of the wrong type, say)")
+WRONG_KEY = register(
+    "records.wrong-key",
+    "error",
+    "a record is encrypted with another key the account holds, not the one crypto/keys assigns to its collection",
+)
+BAD_HMAC = register(
+    "records.bad-hmac",
+    "error",
+    "a record's HMAC does not match with any known key: it was altered, or encrypted with a key nobody holds",
+)
+UNDECRYPTABLE = register(
+    "records.undecryptable", "error", "a record's payload is corrupt (bad base64, padding, JSON or id)"
+)
+NEAR_LIMIT = register(
+    "records.near-size-limit",
+    "warning",
+    "a record's payload is close to (or over) the server's size limit for one record",
+)
+INVALID = register(
+    "records.invalid",
+    "warning",
+    "a record decrypts but is not shaped like its collection's records (a field of the wrong type, say)",
+)
 EXPIRING = register("records.expiring", "info", "a record's ttl runs out soon: the server will stop returning it")
 
 SIZE_MARGIN = 0.9  # warn from 90 % of the limit

@@ -88,8 +88,10 @@ class ServerReport(Report):
             "target": self.target,
             "ok": self.ok,
             "steps": [s.__dict__ for s in self.steps],
-            "findings": [{"check": f.check, "severity": f.severity, "explanation": f.explanation, "facts": f.facts}
-                         for f in self.findings],  # fmt: skip
+            "findings": [
+                {"check": f.check, "severity": f.severity, "explanation": f.explanation, "facts": f.facts}
+                for f in self.findings
+            ],  # fmt: skip
         }
 
     def _headline(self) -> str:
@@ -107,7 +109,9 @@ class ServerReport(Report):
 
     def __repr__(self) -> str:
         c = self.counts
-        return f"<ServerReport {self.target}: {c['error']} error(s), {c['warning']} warning(s), {len(self.steps)} steps>"
+        return (
+            f"<ServerReport {self.target}: {c['error']} error(s), {c['warning']} warning(s), {len(self.steps)} steps>"
+        )
 
     def _repr_html_(self) -> str:
         esc = html.escape
@@ -163,11 +167,18 @@ def check_server(
     """
     account = email is not None or session is not None
     bare = storage_token is not None or secret is not None
-    for name, url in (("token_url", token_url), ("auth_url", auth_url), ("oauth_url", oauth_url), ("node_url", node_url)):
+    for name, url in (
+        ("token_url", token_url),
+        ("auth_url", auth_url),
+        ("oauth_url", oauth_url),
+        ("node_url", node_url),
+    ):
         if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
             raise CheckServerError(f"{name} must start with http:// or https://, got {str(url)[:60]!r}")
     if token_url is None and not bare:
-        raise CheckServerError("give a tokenserver URL, or a storage token (or node_url, secret and uid) for a bare node")
+        raise CheckServerError(
+            "give a tokenserver URL, or a storage token (or node_url, secret and uid) for a bare node"
+        )
     if account and token_url is None:
         raise CheckServerError("an account is checked through its tokenserver: give token_url too")
     if email is not None and not password:
@@ -260,7 +271,9 @@ class _Walk:
         self.reached.add(R.Where.of(url).origin)
         return resp
 
-    def hawk_get(self, token: Token, url: str, *, sign_url: str | None = None, ts: int | None = None) -> requests.Response:
+    def hawk_get(
+        self, token: Token, url: str, *, sign_url: str | None = None, ts: int | None = None
+    ) -> requests.Response:
         """GET ``url`` with a Hawk header signed for ``sign_url`` (another path or host, to
         find what the node checks against) and, if given, the timestamp ``ts``."""
         creds = {"id": token.id, "key": token.key, "algorithm": "sha256"}
@@ -596,7 +609,7 @@ class _Walk:
         node might be checking the signature."""
         w = R.Where.of(url)
         node_path = R.Where.of(token.node).path
-        tail = w.path[len(node_path):]
+        tail = w.path[len(node_path) :]
         segments = [s for s in node_path.split("/") if s]
         for k in range(1, len(segments) + 1):
             stripped = "/" + "/".join(segments[:k])
@@ -651,7 +664,8 @@ class _Walk:
             ts_skew = token.server_time - (token.expires_at.timestamp() - token.duration)
             ts_skew = 0.0 if abs(ts_skew) < 1.5 else ts_skew  # X-Timestamp has whole seconds
         detail = f"the node's clock is {R.relative(skew)} this machine's" + (
-            f", the tokenserver's {R.relative(ts_skew)} it" if ts_skew is not None else "")
+            f", the tokenserver's {R.relative(ts_skew)} it" if ts_skew is not None else ""
+        )
         if abs(skew) <= R.SKEW_WARN and (ts_skew is None or abs(ts_skew) <= R.SKEW_WARN):
             self.step("clock", "ok", detail)
             return
@@ -660,7 +674,8 @@ class _Walk:
                      f"{R.relative(-skew)} theirs")  # fmt: skip
         else:
             where = f"the node's clock is {R.relative(skew)} this machine's" + (
-                f" and {R.relative(skew - ts_skew)} the tokenserver's" if ts_skew is not None else "")
+                f" and {R.relative(skew - ts_skew)} the tokenserver's" if ts_skew is not None else ""
+            )
         self.find(R.CLOCK_SKEW, f"{where} (X-Weave-Timestamp, X-Timestamp). Nothing fails yet — syncstorage-rs "
                   f"accepts Hawk timestamps within 52 weeks — but a node ahead of its tokenserver by more than a "
                   f"token's lifetime ({token.duration} s) refuses every token, and servers with Hawk's usual window "

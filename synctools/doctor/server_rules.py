@@ -18,30 +18,90 @@ import requests
 from .model import register
 
 # -- the check ids (docs/self-hosting.md explains each with its fix) ------------------------
-UNREACHABLE = register("server.unreachable", "error", "the server does not answer at all: unknown host, connection refused or timed out")
-TLS = register("server.tls", "error", "TLS fails: a certificate Firefox refuses, or TLS spoken to a port that speaks plain HTTP")
-NOT_SYNC = register("server.not-sync", "error", "the URL answers, but nothing at it or at the usual paths is a Sync server (an HTML page, say)")
-PROXY_AUTH = register("server.proxy-auth", "error", "a reverse proxy demands its own login (HTTP basic auth) in front of the Sync services")
-HEARTBEAT = register("server.heartbeat", "error", "__heartbeat__ / __lbheartbeat__ say the server is unhealthy (its database, its connection pool)")
-TOKEN_PATH = register("server.token-path", "error", "the tokenserver URL given does not answer as a tokenserver; another usual path does")
+UNREACHABLE = register(
+    "server.unreachable", "error", "the server does not answer at all: unknown host, connection refused or timed out"
+)
+TLS = register(
+    "server.tls", "error", "TLS fails: a certificate Firefox refuses, or TLS spoken to a port that speaks plain HTTP"
+)
+NOT_SYNC = register(
+    "server.not-sync",
+    "error",
+    "the URL answers, but nothing at it or at the usual paths is a Sync server (an HTML page, say)",
+)
+PROXY_AUTH = register(
+    "server.proxy-auth",
+    "error",
+    "a reverse proxy demands its own login (HTTP basic auth) in front of the Sync services",
+)
+HEARTBEAT = register(
+    "server.heartbeat",
+    "error",
+    "__heartbeat__ / __lbheartbeat__ say the server is unhealthy (its database, its connection pool)",
+)
+TOKEN_PATH = register(
+    "server.token-path", "error", "the tokenserver URL given does not answer as a tokenserver; another usual path does"
+)
 FXA_UNREACHABLE = register("server.fxa-unreachable", "error", "the accounts (FxA) server does not answer")
-ACCOUNT = register("server.account", "error", "the accounts server refused the login, or the session still needs verification")
-OAUTH_SCOPE = register("server.oauth-scope", "error", "the accounts server did not grant the Sync scope (oldsync) to the OAuth token")
-OAUTH_SERVER = register("server.oauth-server", "error", "the tokenserver refuses OAuth tokens this accounts server issued: it verifies them with another one")
+ACCOUNT = register(
+    "server.account", "error", "the accounts server refused the login, or the session still needs verification"
+)
+OAUTH_SCOPE = register(
+    "server.oauth-scope", "error", "the accounts server did not grant the Sync scope (oldsync) to the OAuth token"
+)
+OAUTH_SERVER = register(
+    "server.oauth-server",
+    "error",
+    "the tokenserver refuses OAuth tokens this accounts server issued: it verifies them with another one",
+)
 KEY_ID = register("server.key-id", "error", "the tokenserver refuses the X-KeyID header")
-CLIENT_STATE = register("server.client-state", "error", "the client-state rules: keys that went backwards are refused (or, wrongly, accepted)")
-NEW_USERS = register("server.new-users", "error", "the tokenserver refuses accounts it has not seen (allow_new_users is off)")
-NO_NODE = register("server.no-node", "error", "the tokenserver has no storage node to assign (its nodes/services tables are empty)")
-TOKENSERVER_ERROR = register("server.tokenserver-error", "error", "the tokenserver fails in another way (an internal error, a bad answer)")
+CLIENT_STATE = register(
+    "server.client-state",
+    "error",
+    "the client-state rules: keys that went backwards are refused (or, wrongly, accepted)",
+)
+NEW_USERS = register(
+    "server.new-users", "error", "the tokenserver refuses accounts it has not seen (allow_new_users is off)"
+)
+NO_NODE = register(
+    "server.no-node", "error", "the tokenserver has no storage node to assign (its nodes/services tables are empty)"
+)
+TOKENSERVER_ERROR = register(
+    "server.tokenserver-error", "error", "the tokenserver fails in another way (an internal error, a bad answer)"
+)
 TOKEN_DURATION = register("server.token-duration", "warning", "tokens live too briefly for a sync to finish")
-PUBLIC_URL = register("server.public-url", "error", "the node URL the tokenserver hands out (its nodes table) is not one clients can use")
-PATH_PREFIX = register("server.path-prefix", "error", "a proxy strips a path prefix before the node: Hawk signatures are checked against another path")
-HOST_HEADER = register("server.host-header", "error", "a proxy rewrites Host (or the scheme/port): Hawk signatures are checked against another host")
-CLOCK_SKEW = register("server.clock-skew", "error", "clocks disagree: tokens already expired on the node, or Hawk timestamps outside the window")
-WRONG_SECRET = register("server.wrong-secret", "error", "the node and the tokenserver use different master secrets: the node refuses every token")
-TOKEN_REJECTED = register("server.token-rejected", "error", "the node refuses a fresh token as if it had expired, though the clocks agree")
-NODE_ERROR = register("server.node-error", "error", "the storage node answers with a server error or something unexpected")
-LIMITS = register("server.limits", "error", "info/configuration limits smaller than one record, inconsistent, or without batches")
+PUBLIC_URL = register(
+    "server.public-url", "error", "the node URL the tokenserver hands out (its nodes table) is not one clients can use"
+)
+PATH_PREFIX = register(
+    "server.path-prefix",
+    "error",
+    "a proxy strips a path prefix before the node: Hawk signatures are checked against another path",
+)
+HOST_HEADER = register(
+    "server.host-header",
+    "error",
+    "a proxy rewrites Host (or the scheme/port): Hawk signatures are checked against another host",
+)
+CLOCK_SKEW = register(
+    "server.clock-skew",
+    "error",
+    "clocks disagree: tokens already expired on the node, or Hawk timestamps outside the window",
+)
+WRONG_SECRET = register(
+    "server.wrong-secret",
+    "error",
+    "the node and the tokenserver use different master secrets: the node refuses every token",
+)
+TOKEN_REJECTED = register(
+    "server.token-rejected", "error", "the node refuses a fresh token as if it had expired, though the clocks agree"
+)
+NODE_ERROR = register(
+    "server.node-error", "error", "the storage node answers with a server error or something unexpected"
+)
+LIMITS = register(
+    "server.limits", "error", "info/configuration limits smaller than one record, inconsistent, or without batches"
+)
 QUOTA = register("server.quota", "warning", "storage quota used up or nearly (info/quota, X-Weave-Quota-Remaining)")
 PROXY_BODY_LIMIT = register("server.proxy-body-limit", "error", "a proxy refuses request bodies the node announces it accepts (nginx's client_max_body_size)")  # fmt: skip
 
@@ -255,7 +315,11 @@ def tokenserver_error(resp: requests.Response) -> tuple[str, str] | None:
     """``(status, description)`` if the answer is a tokenserver's error body
     (``{"status": ..., "errors": [{"location", "name", "description"}]}``)."""
     data = json_body(resp)
-    if not isinstance(data, dict) or not isinstance(data.get("status"), str) or not isinstance(data.get("errors"), list):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("status"), str)
+        or not isinstance(data.get("errors"), list)
+    ):
         return None
     first = data["errors"][0] if data["errors"] and isinstance(data["errors"][0], dict) else {}
     return data["status"], str(first.get("description", ""))
@@ -304,7 +368,10 @@ def connect_problem(exc: BaseException, url: str) -> tuple[str, str]:
             what = f"TLS with {where.host}:{where.port} failed ({_tls_reason(text)})"
         return TLS, what
     if isinstance(exc, requests.exceptions.Timeout):
-        return UNREACHABLE, f"{where.host}:{where.port} did not answer in time (a firewall dropping packets, or the server hangs)"
+        return (
+            UNREACHABLE,
+            f"{where.host}:{where.port} did not answer in time (a firewall dropping packets, or the server hangs)",
+        )
     low = text.lower()
     if any(s in low for s in ("name or service not known", "nodename nor servname", "failed to resolve",
                               "temporary failure in name resolution", "no address associated", "getaddrinfo")):  # fmt: skip

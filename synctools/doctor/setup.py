@@ -13,15 +13,41 @@ from synctools.protocol.metaglobal import DEFAULT_ENGINES, STORAGE_VERSION, vali
 from .context import Context
 from .model import Finding, register
 
-META_MISSING = register("setup.meta-global-missing", "error", "meta/global is missing or malformed: no client can sync until a fresh start writes a new one")
-STORAGE_VERSION_ID = register("setup.storage-version", "error", "meta/global's storageVersion is not 5, the version every current client speaks")
+META_MISSING = register(
+    "setup.meta-global-missing",
+    "error",
+    "meta/global is missing or malformed: no client can sync until a fresh start writes a new one",
+)
+STORAGE_VERSION_ID = register(
+    "setup.storage-version", "error", "meta/global's storageVersion is not 5, the version every current client speaks"
+)
 SYNC_ID = register("setup.sync-id", "error", "a syncID in meta/global is not 12 base64url characters")
-META_PROBLEM = register("setup.meta-global", "warning", "meta/global contradicts itself (an engine both listed and declined, or a version newer than Firefox's)")
-DECLINED_DATA = register("setup.declined-engine-data", "info", "the server holds records of an engine the person declined")
-NOT_IN_META = register("setup.engine-not-in-meta", "warning", "a collection holds data but meta/global neither lists nor declines its engine")
-KEYS_UNDECRYPTABLE = register("setup.crypto-keys-undecryptable", "error", "crypto/keys cannot be decrypted with the account's sync key (the keys changed, e.g. a password reset)")
-KEYS_MISSING = register("setup.crypto-keys-missing", "error", "crypto/keys is missing: records cannot be read or written until a fresh start")
-KEY_UNUSED = register("setup.collection-key-unused", "info", "crypto/keys holds a key for a collection that has no data and no engine")
+META_PROBLEM = register(
+    "setup.meta-global",
+    "warning",
+    "meta/global contradicts itself (an engine both listed and declined, or a version newer than Firefox's)",
+)
+DECLINED_DATA = register(
+    "setup.declined-engine-data", "info", "the server holds records of an engine the person declined"
+)
+NOT_IN_META = register(
+    "setup.engine-not-in-meta",
+    "warning",
+    "a collection holds data but meta/global neither lists nor declines its engine",
+)
+KEYS_UNDECRYPTABLE = register(
+    "setup.crypto-keys-undecryptable",
+    "error",
+    "crypto/keys cannot be decrypted with the account's sync key (the keys changed, e.g. a password reset)",
+)
+KEYS_MISSING = register(
+    "setup.crypto-keys-missing",
+    "error",
+    "crypto/keys is missing: records cannot be read or written until a fresh start",
+)
+KEY_UNUSED = register(
+    "setup.collection-key-unused", "info", "crypto/keys holds a key for a collection that has no data and no engine"
+)
 
 _FRESH_START = ("A fresh start (sync.plan_fresh_start(), review it, sync.commit(plan)) deletes everything on "
                 "the server and writes new meta/global and crypto/keys; each device then uploads its own data again.")  # fmt: skip

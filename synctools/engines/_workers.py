@@ -80,4 +80,3 @@ def shutdown() -> None:
 
 
 atexit.register(shutdown)
-

@@ -251,9 +251,7 @@ def _to_array(col: Column, values: Sequence[Any]) -> Any:
     if kind == "category":
         if col.categories is not None:
             known = set(col.categories)
-            return pd.Categorical(
-                [v if v in known else None for v in values], categories=list(col.categories)
-            )
+            return pd.Categorical([v if v in known else None for v in values], categories=list(col.categories))
         return pd.Categorical(values)
     return pd.array(values, dtype=col.dtype)
 
@@ -395,9 +393,7 @@ class Frames:
         return "".join(out)
 
 
-def stamp(
-    df: pd.DataFrame, collection: str, frame: str, secrets: Sequence[str], revealed: bool
-) -> pd.DataFrame:
+def stamp(df: pd.DataFrame, collection: str, frame: str, secrets: Sequence[str], revealed: bool) -> pd.DataFrame:
     """Record in ``df.attrs`` what the frame is and which columns hold secrets (for exports)."""
     df.attrs["synctools"] = {
         "collection": collection,

@@ -61,9 +61,7 @@ class BookmarkTree:
     def __init__(self, items: dict[str, dict[str, Any]]):
         self.nodes: dict[str, BookmarkNode] = {}
         for rid, it in items.items():
-            self.nodes[rid] = BookmarkNode(
-                rid, it.get("type"), it.get("title"), it.get("url"), it.get("parent_id")
-            )
+            self.nodes[rid] = BookmarkNode(rid, it.get("type"), it.get("title"), it.get("url"), it.get("parent_id"))
         synthetic_root = PLACES not in self.nodes  # Firefox never uploads the places root
         if synthetic_root:
             self.nodes[PLACES] = BookmarkNode(PLACES, "folder", "", None, None)
@@ -88,9 +86,7 @@ class BookmarkTree:
             if not (synthetic_root and parent is self.root):
                 node.listed = False
                 self.unlisted.append(node)
-        self.orphans = [
-            n for n in self.nodes.values() if n is not self.root and n.parent_id not in self.nodes
-        ]
+        self.orphans = [n for n in self.nodes.values() if n is not self.root and n.parent_id not in self.nodes]
 
     def __getitem__(self, rid: str) -> BookmarkNode:
         return self.nodes[rid]
@@ -170,6 +166,7 @@ class BookmarksEngine(Engine):
         for rid in ids:
             groups.setdefault(find(rid), set()).add(rid)
         return [g for g in groups.values() if len(g) > 1]
+
     version = 2
     columns = (
         Column("type", "category", "bookmark, folder, separator, query, livemark (or what else it says)"),

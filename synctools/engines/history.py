@@ -214,9 +214,7 @@ if pa is not None:
     )
 
 
-def _chunk_job(
-    bundle: KeyBundle, payloads: Sequence[Any], ids: Sequence[str | None], threads: bool
-) -> _Chunk:
+def _chunk_job(bundle: KeyBundle, payloads: Sequence[Any], ids: Sequence[str | None], threads: bool) -> _Chunk:
     """One chunk from payloads to columns (runs in a worker process)."""
     got = _arrow_chunk(decrypt_many(bundle, payloads, ids, raw=True), ids, threads)
     return got if got is not None else _plain_chunk(decrypt_many(bundle, payloads, ids))
@@ -241,9 +239,7 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
     try:
         tbl = pj.read_json(
             pa.BufferReader(blob),
-            read_options=pj.ReadOptions(
-                use_threads=threads, block_size=max(1 << 20, 2 * max(map(len, texts)))
-            ),
+            read_options=pj.ReadOptions(use_threads=threads, block_size=max(1 << 20, 2 * max(map(len, texts)))),
             parse_options=pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="infer"),
         )
         if tbl.num_rows != len(texts) or tbl.schema != _SCHEMA:
@@ -487,14 +483,17 @@ class HistoryEngine(Engine):
             count, del_values, del_na, extras = count[order], del_values[order], del_na[order], extras[order]
             errors = [errors[i] for i in order.tolist()]
             url, title = url.take(order), title.take(order)
-            vdate, vdate_na, vtype, vtype_na = vdate[visits_at], vdate_na[visits_at], vtype[visits_at], vtype_na[visits_at]
+            vdate, vdate_na, vtype, vtype_na = (
+                vdate[visits_at],
+                vdate_na[visits_at],
+                vtype[visits_at],
+                vtype_na[visits_at],
+            )
         vpage = np.repeat(np.arange(n, dtype=np.int64), count)
         first, last = _first_last(count, vdate, vdate_na)
         deleted = pd.arrays.BooleanArray(del_values, del_na)
         env = batch.envelope()
-        count_arr = pd.arrays.IntegerArray(
-            count, np.asarray(deleted.isna()) | np.asarray(deleted.fillna(False))
-        )
+        count_arr = pd.arrays.IntegerArray(count, np.asarray(deleted.isna()) | np.asarray(deleted.fillna(False)))
         main = pd.DataFrame(
             {
                 **env,

@@ -38,6 +38,7 @@ class StorageClient(Protocol):
     @property
     def endpoint(self) -> str: ...
 
+
 _ID = re.compile(r"[ -~]{1,64}")  # fullmatch: a final newline is not printable ASCII
 # What a parser may raise on a well-formed JSON value of the wrong shape.
 MALFORMED = (ValueError, TypeError, IndexError, KeyError, AttributeError, ArithmeticError)
@@ -144,9 +145,7 @@ def check_not_after(resp: requests.Response, client: StorageClient, t: ServerTim
     if now is None:
         raise malformed(resp, client, f"X-Weave-Timestamp is not a timestamp, so {name} cannot be trusted")
     if t > now:
-        raise malformed(
-            resp, client, f"{name} ({t}) is after the answer's own X-Weave-Timestamp ({now})"
-        )
+        raise malformed(resp, client, f"{name} ({t}) is after the answer's own X-Weave-Timestamp ({now})")
 
 
 # ---------------------------------------------------------------------------- records

@@ -80,8 +80,9 @@ class InfoConfiguration:
         if len(set(payload_sizes)) == 1 and (item_sizes is None or len(set(item_sizes)) == 1):
             # A POST must also fit in a batch; batches then hold whole POSTs.
             s = max(payload_sizes[0], 1)
-            per_post = min(self.max_post_records, self.max_total_records,
-                           self.max_post_bytes // s, self.max_total_bytes // s)
+            per_post = min(
+                self.max_post_records, self.max_total_records, self.max_post_bytes // s, self.max_total_bytes // s
+            )
             if item_sizes is not None:
                 per_post = min(per_post, (self.max_request_bytes - 1) // (item_sizes[0] + 1))
             if per_post <= 0:
@@ -297,13 +298,13 @@ class PackingPlan:
         return sum(len(p) for b in self.batches for p in b)
 
     def __repr__(self) -> str:
-        return (f"<PackingPlan {self.records} records in {self.posts} POSTs, "
-                f"{len(self.batches)} batches, {len(self.failed)} too large>")
+        return (
+            f"<PackingPlan {self.records} records in {self.posts} POSTs, "
+            f"{len(self.batches)} batches, {len(self.failed)} too large>"
+        )
 
 
-def plan_packing(
-    config: InfoConfiguration, records: Iterable[BSO | Mapping[str, Any]]
-) -> PackingPlan:
+def plan_packing(config: InfoConfiguration, records: Iterable[BSO | Mapping[str, Any]]) -> PackingPlan:
     """The POSTs and batches an upload of ``records`` will make under ``config``.
 
     Runs the same :class:`PostQueue` against a local stand-in that answers as a batching

@@ -648,8 +648,6 @@ def _info(session: TracedSession, trace: Trace) -> ResponseInfo | None:
 
 def _refuse(name: str) -> Callable[..., Any]:
     def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError(
-            f"synctools never changes an account: PyFxA's {name}() is disabled on this client"
-        )
+        raise RuntimeError(f"synctools never changes an account: PyFxA's {name}() is disabled on this client")
 
     return refuse

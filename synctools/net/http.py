@@ -558,8 +558,7 @@ def wait_and_retry(
         if show and seconds > 0:
             from tqdm.auto import tqdm
 
-            for _ in tqdm(range(int(seconds)), desc=f"{signal.service}: server asked to wait",
-                          unit="s", leave=False):
+            for _ in tqdm(range(int(seconds)), desc=f"{signal.service}: server asked to wait", unit="s", leave=False):
                 sleep(1)
             sleep(seconds - int(seconds))
         else:

@@ -34,6 +34,7 @@ class StorageClient(_Checked, Protocol):
 
     def info_collection_counts(self) -> dict[str, int]: ...
 
+
 MAX_OFFSET = 4096  # characters: an offset is an opaque token, never a document
 
 
@@ -153,6 +154,7 @@ class CollectionReader:
 
         if not self.columns:
             return parse_json(resp, self.client, list, checked)
+
         # columns_from_json takes a page only when bso_from_server would find nothing
         # wrong with any record in it; any other page is read record by record
         def as_columns(d: list[Any]) -> BSOColumns:

@@ -88,9 +88,7 @@ class StorageClient:
         self.signals: list[ServerSignal] = []
         self.server_time: ServerTime | None = None  # last X-Weave-Timestamp
         self.info_last_modified: ServerTime | None = None  # the last info/collections' X-Last-Modified
-        self.session = TracedSession(
-            self.service, self.trace, on_signal=on_signal, timeout=timeout, deadline=deadline
-        )
+        self.session = TracedSession(self.service, self.trace, on_signal=on_signal, timeout=timeout, deadline=deadline)
         self._config: InfoConfiguration | None = None
         self.hawk = HawkSigner(token.id, token.key)
         self._set_token(token)
@@ -156,9 +154,7 @@ class StorageClient:
             hdrs = dict(headers or {})
             if body is not None:
                 hdrs.setdefault("Content-Type", "application/json")
-            req = self.session.prepare_request(
-                requests.Request(method, url, headers=hdrs, data=body)
-            )
+            req = self.session.prepare_request(requests.Request(method, url, headers=hdrs, data=body))
             req.headers["Authorization"] = self.hawk.authorization(req.url or url, method)
             failure: requests.RequestException | None = None
             try:
@@ -203,9 +199,7 @@ class StorageClient:
             )  # fmt: skip
         if status == 412:
             lm = header_time(resp, "X-Last-Modified")
-            return PreconditionFailed(
-                f"{what}: the resource changed on the server (now {lm})", info, lm
-            )
+            return PreconditionFailed(f"{what}: the resource changed on the server (now {lm})", info, lm)
         if status == 401:
             return StorageUnauthorized(f"{what}: storage token refused", info)
         if status == 404:
@@ -267,10 +261,15 @@ class StorageClient:
         """One BSO; :class:`NotFound` if it does not exist."""
         _check_collection(collection)
         resp = self._request("GET", f"/storage/{collection}/{_quote_id(record_id)}")
-        bso = parse_json(resp, self, dict, lambda d: bso_from_server(d, "the record", header_time(resp, "X-Weave-Timestamp")))
+        bso = parse_json(
+            resp, self, dict, lambda d: bso_from_server(d, "the record", header_time(resp, "X-Weave-Timestamp"))
+        )
         error = getattr(bso, "error", None)
         if error is not None:  # one record asked for: its answer is malformed as a whole
-            raise StorageError(f"GET /storage/{collection}/{record_id}: {error.detail}", ResponseInfo.from_response(resp, self.service, self.trace))
+            raise StorageError(
+                f"GET /storage/{collection}/{record_id}: {error.detail}",
+                ResponseInfo.from_response(resp, self.service, self.trace),
+            )
         return bso  # type: ignore[no-any-return]
 
     def iter_collection(
@@ -319,7 +318,13 @@ class StorageClient:
                 raise ValueError(f"limit must be a positive integer, got {limit!r}")
             params["limit"] = str(limit)
         return CollectionReader(
-            self, collection, params, full=full, progress=progress, total=total, max_pages=max_pages,
+            self,
+            collection,
+            params,
+            full=full,
+            progress=progress,
+            total=total,
+            max_pages=max_pages,
             columns=columns,
         )
 
@@ -359,8 +364,9 @@ class StorageClient:
         _check_collection(collection)
         body = b"[" + b",".join(serialize(r)[1] for r in records) + b"]"
         xius = _xius(if_unmodified_since, "post_records")
-        return self._post(collection, body, ServerTime.parse(xius["X-If-Unmodified-Since"])
-                          if xius else None, batch, commit)
+        return self._post(
+            collection, body, ServerTime.parse(xius["X-If-Unmodified-Since"]) if xius else None, batch, commit
+        )
 
     def _post(
         self, collection: str, body: bytes, xius: ServerTime | None, batch: str | None, commit: bool
@@ -372,7 +378,11 @@ class StorageClient:
             params["commit"] = "true"
         headers = {} if xius is None else {"X-If-Unmodified-Since": str(xius)}
         resp = self._request(
-            "POST", f"/storage/{collection}", params=params, headers=headers, body=body,
+            "POST",
+            f"/storage/{collection}",
+            params=params,
+            headers=headers,
+            body=body,
             ok=(200, 202),
         )
         answer: PostResponse = parse_json(resp, self, dict, lambda d: _post_response(resp.status_code, d))
@@ -456,9 +466,7 @@ class StorageClient:
         modified = ServerTime(0)
         for start in range(0, len(id_list), MAX_IDS):
             chunk = id_list[start : start + MAX_IDS]
-            resp = self._request(
-                "DELETE", f"/storage/{collection}", params={"ids": ",".join(chunk)}, headers=headers
-            )
+            resp = self._request("DELETE", f"/storage/{collection}", params={"ids": ",".join(chunk)}, headers=headers)
             modified = _modified(resp, self)
             if headers:  # the next chunk is guarded by what this one produced
                 headers = {"X-If-Unmodified-Since": str(modified)}

@@ -170,16 +170,12 @@ class TokenServerClient:
         self.url = sync_token_url(url)
         self.trace = trace if trace is not None else Trace()
         self.retry_policy = on_backoff or never_retry
-        self.session = TracedSession(
-            self.service, self.trace, on_signal=on_signal, timeout=timeout, deadline=deadline
-        )
+        self.session = TracedSession(self.service, self.trace, on_signal=on_signal, timeout=timeout, deadline=deadline)
 
     def __repr__(self) -> str:
         return f"<TokenServerClient {self.url}>"
 
-    def exchange(
-        self, access_token: str, sync_keys: SyncKeys | None = None, *, key_id: str | None = None
-    ) -> Token:
+    def exchange(self, access_token: str, sync_keys: SyncKeys | None = None, *, key_id: str | None = None) -> Token:
         """Get a storage token. Give ``sync_keys`` (or just its ``key_id``) for X-KeyID."""
         kid = key_id if key_id is not None else (sync_keys.kid if sync_keys is not None else None)
         if kid is None:
@@ -274,4 +270,3 @@ def _timestamp(value: str | None) -> float | None:
     except ValueError:
         return None
     return t if t is not None and 0 <= t < 1e11 else None
-

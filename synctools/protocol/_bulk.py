@@ -57,6 +57,7 @@ class KeyBundle(Protocol):
     @property
     def hmac_key(self) -> bytes: ...
 
+
 try:  # orjson parses large arrays about twice as fast; stdlib json is the fallback
     import orjson
 

@@ -37,10 +37,7 @@ class CryptoError(ProtocolError):
 
 class HMACMismatchError(CryptoError):
     reason = "hmac-mismatch"
-    hint = (
-        "The record was encrypted with another key (stale crypto/keys, a password reset)"
-        " or was altered in transit."
-    )
+    hint = "The record was encrypted with another key (stale crypto/keys, a password reset) or was altered in transit."
 
 
 class Base64Error(CryptoError):

@@ -140,9 +140,7 @@ class CollectionKeys:
         """Parse the decrypted record; raises :class:`CleartextShapeError` if malformed."""
 
         def pair(value: Any, where: str) -> KeyBundle:
-            if not (
-                isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, str) for v in value)
-            ):
+            if not (isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, str) for v in value)):
                 raise CleartextShapeError(f"crypto/keys {where} must be a [enc, hmac] pair", "keys")
             try:
                 return KeyBundle.from_b64(value[0], value[1])

@@ -150,9 +150,7 @@ class MetaGlobal:
         declined = frozenset(declined)
         return cls(
             sync_id=new_sync_id(),
-            engines={
-                n: EngineInfo(v, new_sync_id()) for n, v in DEFAULT_ENGINES.items() if n not in declined
-            },
+            engines={n: EngineInfo(v, new_sync_id()) for n, v in DEFAULT_ENGINES.items() if n not in declined},
             declined=declined,
         )
 

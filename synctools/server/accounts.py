@@ -190,8 +190,7 @@ class AccountsService:
         row = (
             self.db.conn()
             .execute(
-                "SELECT uid, email, totp_secret, verification, key_rotation_timestamp FROM accounts "
-                "WHERE uid=?",
+                "SELECT uid, email, totp_secret, verification, key_rotation_timestamp FROM accounts WHERE uid=?",
                 (uid,),
             )
             .fetchone()
@@ -298,8 +297,7 @@ class AccountsService:
     ) -> str:
         token = secrets.token_hex(32)
         conn.execute(
-            "INSERT INTO oauth(token_hash, kind, uid, client_id, scope, expires, extra) "
-            "VALUES(?,?,?,?,?,?,?)",
+            "INSERT INTO oauth(token_hash, kind, uid, client_id, scope, expires, extra) VALUES(?,?,?,?,?,?,?)",
             (_hash_token(token), kind, uid, client_id, scope, time.time() + ttl, extra),
         )
         return token

@@ -103,9 +103,7 @@ class AccountsAPI:
             verification="none",
             key_rotation_timestamp=None,
         )
-        return self._new_session(
-            uid, req, verified=True, keys=req.arg("keys") == "true", code=None, method=None
-        )
+        return self._new_session(uid, req, verified=True, keys=req.arg("keys") == "true", code=None, method=None)
 
     @staticmethod
     def _auth_pw(body: dict[str, Any], name: str = "authPW") -> bytes:
@@ -124,8 +122,7 @@ class AccountsAPI:
         auth_pw = self._auth_pw(body)
         conn = self.svc.db.conn()
         row = conn.execute(
-            "SELECT uid, email, auth_salt, verify_hash, verify_hash_v2, verification "
-            "FROM accounts WHERE email_lower=?",
+            "SELECT uid, email, auth_salt, verify_hash, verify_hash_v2, verification FROM accounts WHERE email_lower=?",
             (email.lower(),),
         ).fetchone()
         if row is None:
@@ -178,9 +175,7 @@ class AccountsAPI:
             if keys:
                 parent = onepw.token_credentials(bytes.fromhex(session), "sessionToken").token_id
                 for version in versions or [1]:
-                    kft = self.svc._new_token(
-                        conn, "keyFetchToken", uid, verified, parent=parent, key_version=version
-                    )
+                    kft = self.svc._new_token(conn, "keyFetchToken", uid, verified, parent=parent, key_version=version)
                     out["keyFetchTokenVersion2" if version == 2 else "keyFetchToken"] = kft
         if not verified:
             out["verificationMethod"] = method
@@ -277,9 +272,7 @@ class AccountsAPI:
     def session_destroy(self, req: Request) -> Response:
         session = self.svc.authenticate(req, "sessionToken")
         with self.svc.db.write() as conn:
-            conn.execute(
-                "DELETE FROM tokens WHERE token_id=? OR parent=?", (session.token_id, session.token_id)
-            )
+            conn.execute("DELETE FROM tokens WHERE token_id=? OR parent=?", (session.token_id, session.token_id))
             Devices.forget_session(conn, session.token_id)
         return json_response({})
 
@@ -303,11 +296,7 @@ class AccountsAPI:
     def verify_code(self, req: Request) -> Response:
         session = self.svc.authenticate(req, "sessionToken")
         code = _param(_body(req), "code")
-        row = (
-            self.svc.db.conn()
-            .execute("SELECT code FROM tokens WHERE token_id=?", (session.token_id,))
-            .fetchone()
-        )
+        row = self.svc.db.conn().execute("SELECT code FROM tokens WHERE token_id=?", (session.token_id,)).fetchone()
         if session.verified:
             return json_response({})
         if row is None or row[0] is None or not hmac.compare_digest(row[0], str(code)):
@@ -393,8 +382,7 @@ class AccountsAPI:
 
         with self.svc.db.write() as conn:
             row = conn.execute(
-                "SELECT uid, client_id, scope, IFNULL(extra, ''), expires FROM oauth "
-                "WHERE token_hash=? AND kind=?",
+                "SELECT uid, client_id, scope, IFNULL(extra, ''), expires FROM oauth WHERE token_hash=? AND kind=?",
                 (_hash_token(token), kind),
             ).fetchone()
             if row is None or row[4] <= time.time():
@@ -409,14 +397,10 @@ class AccountsAPI:
         client_id = _param(body, "client_id")
         scope = self.svc._check_scopes(client_id, body.get("scope") or PROFILE_SCOPE)
         state = str(body.get("state", ""))
-        extra = json.dumps(
-            {"challenge": body.get("code_challenge") or "", "keys_jwe": body.get("keys_jwe") or ""}
-        )
+        extra = json.dumps({"challenge": body.get("code_challenge") or "", "keys_jwe": body.get("keys_jwe") or ""})
         with self.svc.db.write() as conn:
             code = self.svc._issue(conn, "code", session.uid, client_id, scope, 600, extra)
-        redirect = (
-            self.base_url() + "/oauth/success/" + client_id + "?" + urlencode({"code": code, "state": state})
-        )
+        redirect = self.base_url() + "/oauth/success/" + client_id + "?" + urlencode({"code": code, "state": state})
         return json_response({"code": code, "state": state, "redirect": redirect})
 
     def oauth_verify(self, req: Request) -> Response:
@@ -498,9 +482,7 @@ class ProfileAPI:
         try:
             if req.method != "GET" or path not in ("/profile", "/uid", "/email"):
                 raise HTTPError(
-                    json_response(
-                        {"code": 404, "errno": 116, "error": "Not Found", "message": "Not found"}, 404
-                    )
+                    json_response({"code": 404, "errno": 116, "error": "Not Found", "message": "Not found"}, 404)
                 )
             header = req.header("Authorization") or ""
             token = header[7:].strip() if header.startswith("Bearer ") else ""
@@ -509,9 +491,7 @@ class ProfileAPI:
                 s == PROFILE_SCOPE or s.startswith("profile") or s == OLDSYNC_SCOPE for s in access.scopes
             ):
                 raise HTTPError(
-                    json_response(
-                        {"code": 401, "errno": 100, "error": "Unauthorized", "message": "Unauthorized"}, 401
-                    )
+                    json_response({"code": 401, "errno": 100, "error": "Unauthorized", "message": "Unauthorized"}, 401)
                 )
             account = self.svc.account_by_uid(access.uid)
             if account is None:

@@ -42,6 +42,7 @@ class Stack(Protocol):
 
     def concurrent_write(self, path: str) -> None: ...
 
+
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/__admin__/"
@@ -286,9 +287,7 @@ class Application:
             body = p.get("body", "")
             if not isinstance(body, str | bytes):
                 body = json.dumps(body)
-            return Response(
-                int(p["status"]), body, [(str(k), str(v)) for k, v in (p.get("headers") or {}).items()]
-            )
+            return Response(int(p["status"]), body, [(str(k), str(v)) for k, v in (p.get("headers") or {}).items()])
         elif fault.kind == "503":
             resp = self._error_body(route, 503, "Service Unavailable", "injected fault: service unavailable")
             if "body" in p:
@@ -335,9 +334,7 @@ class Application:
             return json_response({"error": "missing or wrong X-Admin-Secret header"}, 401)
         name = req.path[len(ADMIN_PREFIX) :].strip("/")
         if name not in ADMIN_METHODS:
-            return json_response(
-                {"error": f"unknown admin method {name!r}", "methods": sorted(ADMIN_METHODS)}, 404
-            )
+            return json_response({"error": f"unknown admin method {name!r}", "methods": sorted(ADMIN_METHODS)}, 404)
         if req.method not in ("POST", "GET"):
             return json_response({"error": "use POST with a JSON object of arguments"}, 405)
         try:

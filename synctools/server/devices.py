@@ -74,9 +74,7 @@ def _check_register(body: Body) -> Body:
         "name": lambda v: isinstance(v, str) and 0 < len(v) <= 255,
         "type": lambda v: isinstance(v, str) and 0 < len(v) <= 16,
         "pushCallback": lambda v: isinstance(v, str) and len(v) <= 255 and urlsplit(v).scheme == "https",
-        "pushPublicKey": lambda v: (
-            isinstance(v, str) and len(v) <= 88 and URLSAFE_B64.fullmatch(v) is not None
-        ),
+        "pushPublicKey": lambda v: isinstance(v, str) and len(v) <= 88 and URLSAFE_B64.fullmatch(v) is not None,
         "pushAuthKey": lambda v: isinstance(v, str) and len(v) <= 24 and URLSAFE_B64.fullmatch(v) is not None,
         "availableCommands": lambda v: (
             isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
@@ -125,9 +123,7 @@ class Devices:
     def touch(self, session: TokenRow) -> None:
         """A device's ``lastAccessTime`` is its session's last use of these routes."""
         with self.svc.db.write() as conn:
-            row = conn.execute(
-                "SELECT id, record FROM devices WHERE session=?", (session.token_id,)
-            ).fetchone()
+            row = conn.execute("SELECT id, record FROM devices WHERE session=?", (session.token_id,)).fetchone()
             if row is not None:
                 record = {**json.loads(row[1]), "lastAccessTime": _now_ms()}
                 conn.execute("UPDATE devices SET record=? WHERE id=?", (json.dumps(record), row[0]))
@@ -185,9 +181,7 @@ class Devices:
             last = record.get("lastAccessTime")
             if idle_before and (last is None or last <= idle_before):
                 continue
-            out.append(
-                {**self._public(record), "isCurrentDevice": owner == session.token_id, "lastAccessTime": last}
-            )
+            out.append({**self._public(record), "isCurrentDevice": owner == session.token_id, "lastAccessTime": last})
         return json_response(out)
 
     def notify(self, req: Request) -> Response:

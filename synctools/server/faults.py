@@ -46,16 +46,12 @@ class FaultTable:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
 
-    def add(
-        self, kind: str, count: int = 1, method: str | None = None, path: str | None = None, **params: Any
-    ) -> str:
+    def add(self, kind: str, count: int = 1, method: str | None = None, path: str | None = None, **params: Any) -> str:
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; choose one of {', '.join(KINDS)}")
         unknown = set(params) - PARAMS[kind]
         if unknown:
-            raise ValueError(
-                f"fault {kind!r} takes {sorted(PARAMS[kind]) or 'no parameters'}, not {sorted(unknown)}"
-            )
+            raise ValueError(f"fault {kind!r} takes {sorted(PARAMS[kind]) or 'no parameters'}, not {sorted(unknown)}")
         if not isinstance(count, int) or count < 1:
             raise ValueError("count must be a positive integer")
         if kind == "status" and not isinstance(params.get("status"), int):
@@ -64,9 +60,7 @@ class FaultTable:
             pattern = re.compile(path) if path is not None else None
         except re.error as exc:
             raise ValueError(f"path must be a regular expression: {exc}") from None
-        fault = Fault(
-            f"fault-{next(self._ids)}", kind, count, method.upper() if method else None, pattern, params
-        )
+        fault = Fault(f"fault-{next(self._ids)}", kind, count, method.upper() if method else None, pattern, params)
         with self._lock:
             self._faults.append(fault)
         return fault.id

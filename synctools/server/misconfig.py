@@ -219,7 +219,7 @@ class Misconfig:
         new = f"{parts.scheme}://{parts.netloc}{prefix}"
 
         def rebase(url: str, a: str, b: str) -> str:
-            return b + url[len(a):] if url.startswith(a) else url
+            return b + url[len(a) :] if url.startswith(a) else url
 
         def move(a: str, b: str) -> None:
             stack.url = b
@@ -265,7 +265,7 @@ class Front:
     def _passed_on(self, path: str) -> str:
         for kind in _PREFIX_KINDS:
             if (p := self.m.get(kind)) is not None and path.startswith(p["prefix"] + "/"):
-                return path[len(p["prefix"]):]
+                return path[len(p["prefix"]) :]
         return path
 
     def body_limit(self, path: str, headers: dict[str, str]) -> int:
@@ -323,10 +323,10 @@ class Front:
             if not path.startswith(prefix + "/"):
                 return _html("404 Not Found", f"nothing is served outside {prefix}/")
             original = environ.get("REQUEST_URI", path)
-            environ["PATH_INFO"] = path[len(prefix):]
+            environ["PATH_INFO"] = path[len(prefix) :]
             if prefix_kind == "path-prefix":
                 # what the node sees is what the proxy sent: the path without the prefix
-                environ["REQUEST_URI"] = original[len(prefix):] if original.startswith(prefix) else original
+                environ["REQUEST_URI"] = original[len(prefix) :] if original.startswith(prefix) else original
             else:
                 environ["HTTP_X_FORWARDED_PREFIX"] = prefix  # the node rebuilds the signed path
         if environ.get("PATH_INFO", "").startswith("/__admin__/"):
@@ -377,7 +377,7 @@ class Front:
         path = environ.get("PATH_INFO", "")
         for prefix in self.stack.node_prefixes:
             if path.startswith(prefix + "/"):
-                path = path[len(prefix):]
+                path = path[len(prefix) :]
         expired = expires is not None and expires <= node_now and not _INFO_COLLECTIONS.match(path)
         if stale or expired:
             return ("401 Unauthorized", [("Content-Type", "application/json"), ("WWW-Authenticate", "Hawk"),

@@ -67,7 +67,9 @@ def read(source: str | Path | dict[str, Any]) -> dict[str, Any]:
         return data
     if isinstance(data, dict) and isinstance(data.get("collections"), dict) and "infos" in data:
         return from_aboutsync(data)
-    raise SnapshotError(f"not a {FORMAT} snapshot nor an about:sync export (format {str(data.get('format') if isinstance(data, dict) else type(data).__name__)[:40]!r})")
+    raise SnapshotError(
+        f"not a {FORMAT} snapshot nor an about:sync export (format {str(data.get('format') if isinstance(data, dict) else type(data).__name__)[:40]!r})"
+    )
 
 
 def from_aboutsync(export: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +186,11 @@ def _payload(entry: dict[str, Any], bundle: KeyBundle, keys: CollectionKeys, ksy
     if failure == "bad-padding":
         while True:  # random blocks under a valid HMAC: the last byte is not PKCS#7 padding
             ct = base64.b64encode(os.urandom(32))
-            payload = {"ciphertext": ct.decode(), "IV": base64.b64encode(os.urandom(16)).decode(), "hmac": bundle.hmac_hex(ct)}
+            payload = {
+                "ciphertext": ct.decode(),
+                "IV": base64.b64encode(os.urandom(16)).decode(),
+                "hmac": bundle.hmac_hex(ct),
+            }
             try:
                 bundle.decrypt_bytes(payload)
             except CryptoError as exc:

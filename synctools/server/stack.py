@@ -172,9 +172,7 @@ class LocalStack:
             self._close_server()
             raise
         self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._serve, args=(server,), name="synctools-stack", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, args=(server,), name="synctools-stack", daemon=True)
         self._thread.start()
         if self.demo:
             say(f"serving on {self.url}; building and loading the demo account")

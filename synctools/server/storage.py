@@ -147,9 +147,7 @@ class StorageNode:
             }.get(what)
             if handler is None:
                 raise error(404)
-            return self._route(
-                req, uid, ("GET",), lambda: handler(req, uid), allow_expired=what == "collections"
-            )
+            return self._route(req, uid, ("GET",), lambda: handler(req, uid), allow_expired=what == "collections")
         if kind != "storage":
             raise error(404)
         if len(parts) == 2 or (len(parts) == 3 and parts[2] == ""):
@@ -216,9 +214,7 @@ class StorageNode:
             raise error(401, ERR_UNKNOWN, [("WWW-Authenticate", exc.www_authenticate)]) from None
         except HawkError:
             raise unauthorized from None
-        expired = data["expires"] <= time.time() or (
-            self._is_revoked is not None and self._is_revoked(token_id)
-        )
+        expired = data["expires"] <= time.time() or (self._is_revoked is not None and self._is_revoked(token_id))
         if expired and not allow_expired:
             raise unauthorized
         token_uid = data.get("uid")
@@ -408,9 +404,7 @@ class StorageNode:
         if "id" in obj and obj["id"] != bso_id:
             raise error(400, ERR_INVALID_BSO)
         try:
-            validate_bso_fields(
-                obj, max_payload_bytes=self.limits["max_record_payload_bytes"], require_id=False
-            )
+            validate_bso_fields(obj, max_payload_bytes=self.limits["max_record_payload_bytes"], require_id=False)
             self._check_item(coll, obj)
         except BSOValidationError as exc:
             raise error(
@@ -523,15 +517,7 @@ class StorageNode:
 
     @staticmethod
     def _post_body(ts: ServerTime, success: list[str], failed: dict[str, str]) -> str:
-        return (
-            '{"modified":'
-            + str(ts)
-            + ',"success":'
-            + json.dumps(success)
-            + ',"failed":'
-            + json.dumps(failed)
-            + "}"
-        )
+        return '{"modified":' + str(ts) + ',"success":' + json.dumps(success) + ',"failed":' + json.dumps(failed) + "}"
 
     # -- deletes ------------------------------------------------------------------
     def delete_collection(self, req: Request, uid: int, coll: str) -> Response:

@@ -181,8 +181,7 @@ class StorageDB:
         if row is not None and ts <= row[0]:
             ts = ServerTime(row[0] + 1)
         conn.execute(
-            "INSERT INTO users(user, modified) VALUES(?, ?) "
-            "ON CONFLICT(user) DO UPDATE SET modified=excluded.modified",
+            "INSERT INTO users(user, modified) VALUES(?, ?) ON CONFLICT(user) DO UPDATE SET modified=excluded.modified",
             (user, int(ts)),
         )
         return ts
@@ -201,9 +200,7 @@ class StorageDB:
 
     @staticmethod
     def collection_ts(conn: sqlite3.Connection, user: int, coll: str) -> ServerTime:
-        row = conn.execute(
-            "SELECT modified FROM collections WHERE user=? AND collection=?", (user, coll)
-        ).fetchone()
+        row = conn.execute("SELECT modified FROM collections WHERE user=? AND collection=?", (user, coll)).fetchone()
         return ServerTime(row[0] if row else 0)
 
     @staticmethod
@@ -308,17 +305,14 @@ class StorageDB:
         self, conn: sqlite3.Connection, user: int, coll: str, bso_id: str
     ) -> tuple[str, int, str, int | None] | None:
         row: tuple[str, int, str, int | None] | None = conn.execute(  # the SELECT's columns
-            "SELECT id, modified, payload, sortindex FROM bso "
-            "WHERE user=? AND collection=? AND id=? AND expiry>?",
+            "SELECT id, modified, payload, sortindex FROM bso WHERE user=? AND collection=? AND id=? AND expiry>?",
             (user, coll, bso_id, int(now())),
         ).fetchone()
         return row
 
     def usage_bytes(self, user: int) -> int:
         row = (
-            self.db.conn()
-            .execute("SELECT SUM(size) FROM bso WHERE user=? AND expiry>?", (user, int(now())))
-            .fetchone()
+            self.db.conn().execute("SELECT SUM(size) FROM bso WHERE user=? AND expiry>?", (user, int(now()))).fetchone()
         )
         return row[0] or 0
 
@@ -459,23 +453,17 @@ class StorageDB:
         return row[0], row[1]
 
     def batch_append(self, conn: sqlite3.Connection, batch: str, items: list[Item]) -> None:
-        row = conn.execute(
-            "SELECT IFNULL(MAX(seq), -1) FROM batch_items WHERE batch=?", (int(batch),)
-        ).fetchone()
+        row = conn.execute("SELECT IFNULL(MAX(seq), -1) FROM batch_items WHERE batch=?", (int(batch),)).fetchone()
         start = row[0] + 1
         conn.executemany(
             "INSERT INTO batch_items(batch, seq, item, size) VALUES(?, ?, ?, ?)",
             [(int(batch), start + n, it.to_json(), it.size()) for n, it in enumerate(items)],
         )
 
-    def batch_commit(
-        self, conn: sqlite3.Connection, user: int, coll: str, batch: str, items: list[Item]
-    ) -> ServerTime:
+    def batch_commit(self, conn: sqlite3.Connection, user: int, coll: str, batch: str, items: list[Item]) -> ServerTime:
         staged = [
             Item.from_json(json.loads(text))
-            for (text,) in conn.execute(
-                "SELECT item FROM batch_items WHERE batch=? ORDER BY seq", (int(batch),)
-            )
+            for (text,) in conn.execute("SELECT item FROM batch_items WHERE batch=? ORDER BY seq", (int(batch),))
         ]
         ts = self._next_ts(conn, user)
         self._apply(conn, user, coll, _merge(staged + items), int(ts))

@@ -96,8 +96,7 @@ class TokenServer:
         row = (
             (conn or self.db.conn())
             .execute(
-                "SELECT storage_uid, node, client_state, keys_changed_at FROM ts_users "
-                "WHERE fxa_uid=? AND replaced=0",
+                "SELECT storage_uid, node, client_state, keys_changed_at FROM ts_users WHERE fxa_uid=? AND replaced=0",
                 (fxa_uid,),
             )
             .fetchone()
@@ -106,16 +105,12 @@ class TokenServer:
 
     def is_assigned(self, storage_uid: int, node: str) -> bool:
         row = (
-            self.db.conn()
-            .execute("SELECT node, replaced FROM ts_users WHERE storage_uid=?", (storage_uid,))
-            .fetchone()
+            self.db.conn().execute("SELECT node, replaced FROM ts_users WHERE storage_uid=?", (storage_uid,)).fetchone()
         )
         return row is not None and self.nodes.get(row[0]) == node and row[1] == 0
 
     def _least_loaded(self, conn: sqlite3.Connection, exclude: str | None = None) -> str:
-        counts = dict(
-            conn.execute("SELECT node, COUNT(*) FROM ts_users WHERE replaced=0 GROUP BY node").fetchall()
-        )
+        counts = dict(conn.execute("SELECT node, COUNT(*) FROM ts_users WHERE replaced=0 GROUP BY node").fetchall())
         keys = list(self.nodes)
         candidates = [n for n in keys if n != exclude] or keys
         return min(candidates, key=lambda n: (counts.get(n, 0), keys.index(n)))
@@ -210,9 +205,7 @@ class TokenServer:
         if user is None:
             return self.allocate(fxa_uid, client_state, kca)
         if user.keys_changed_at is not None and kca < user.keys_changed_at:
-            return ts_error(
-                401, "invalid-keysChangedAt", "Unauthorized: keysChangedAt went backwards", "body"
-            )
+            return ts_error(401, "invalid-keysChangedAt", "Unauthorized: keysChangedAt went backwards", "body")
         if user.client_state is None:
             with self.db.write() as conn:
                 conn.execute(
@@ -230,9 +223,7 @@ class TokenServer:
                 .fetchone()
             )
             if seen:
-                return ts_error(
-                    401, "invalid-client-state", "Unacceptable client-state value stale value", "header"
-                )
+                return ts_error(401, "invalid-client-state", "Unacceptable client-state value stale value", "header")
             if user.keys_changed_at is not None and kca <= user.keys_changed_at:
                 return ts_error(
                     401,
@@ -244,9 +235,7 @@ class TokenServer:
             return self.allocate(fxa_uid, client_state, kca, user.node)
         if user.keys_changed_at is None or kca > user.keys_changed_at:
             with self.db.write() as conn:
-                conn.execute(
-                    "UPDATE ts_users SET keys_changed_at=? WHERE storage_uid=?", (kca, user.storage_uid)
-                )
+                conn.execute("UPDATE ts_users SET keys_changed_at=? WHERE storage_uid=?", (kca, user.storage_uid))
         return user
 
     def _mint(self, fxa_uid: str, user: Assignment) -> Response:
@@ -259,9 +248,9 @@ class TokenServer:
             "fxa_uid": fxa_uid,
             "fxa_kid": f"{user.keys_changed_at or 0:013d}-{b64url_nopad(client_state)}",
             "hashed_fxa_uid": hashed_fxa_uid,
-            "hashed_device_id": hmac.new(
-                self._metrics_key, (fxa_uid + "none").encode(), hashlib.sha256
-            ).hexdigest()[:32],
+            "hashed_device_id": hmac.new(self._metrics_key, (fxa_uid + "none").encode(), hashlib.sha256).hexdigest()[
+                :32
+            ],
         }
         token_id = tokens.make_token(data, self.secret, self.duration)
         self.registry.add(token_id, fxa_uid)

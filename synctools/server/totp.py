@@ -38,6 +38,5 @@ def verify(secret: str, code: str, window: int = 1) -> bool:
     """True when ``code`` matches the current step or one step either side (clock drift)."""
     now = time.time()
     return any(
-        hmac.compare_digest(code_at(secret, now + d * STEP), str(code).strip())
-        for d in range(-window, window + 1)
+        hmac.compare_digest(code_at(secret, now + d * STEP), str(code).strip()) for d in range(-window, window + 1)
     )

@@ -45,6 +45,8 @@ class CollectionView(Protocol):
     name: str
 
     def add_part(self, env: BSOColumns, bundle: KeyBundle, parsed: Any, errors: list[CryptoError | None]) -> None: ...
+
+
 INLINE_BELOW = 256  # rows: a small part (a commit's records) is cheaper without the thread hop
 
 
@@ -202,7 +204,6 @@ class Absorber:
                     pool.shutdown(wait=True)
         if first is not None and exc is None:
             raise first
-
 
 
 def _decrypt(bundle: KeyBundle, env: BSOColumns) -> list[Any]:

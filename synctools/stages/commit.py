@@ -60,12 +60,16 @@ class Committer:
                 continue
             cp = plan.collections.get(change.collection)
             if cp is None:
-                cp = plan.collections[change.collection] = CollectionPlan(change.collection, self.guard(change.collection))
+                cp = plan.collections[change.collection] = CollectionPlan(
+                    change.collection, self.guard(change.collection)
+                )
             cp.changes.append(self._planned(change))
         for name, cp in plan.collections.items():  # leave out what nobody could read once written
             cp.unreadable = self._unreadable(name, [c.bso for c in cp.changes])
             cp.changes = [c for c in cp.changes if c.id not in cp.unreadable]
-            cp.groups = [frozenset(g) for g in engines.get(name).linked([(c.id, c.before, c.after) for c in cp.changes])]
+            cp.groups = [
+                frozenset(g) for g in engines.get(name).linked([(c.id, c.before, c.after) for c in cp.changes])
+            ]
         core.own(plan)
         plan.rebatch()
         self.plan = plan
@@ -173,7 +177,9 @@ class Committer:
         for name, cp in to_send.items():
             try:
                 upload = core.call(
-                    partial(storage.upload, name, [c.bso for c in cp.accepted], if_unmodified_since=cp.if_unmodified_since)
+                    partial(
+                        storage.upload, name, [c.bso for c in cp.accepted], if_unmodified_since=cp.if_unmodified_since
+                    )
                 )
             except net.PreconditionFailed as exc:
                 done = exc.partial  # batches committed before the 412 (an upload larger than one batch)

@@ -164,7 +164,9 @@ class Core:
 
     def need_store(self, what: str) -> Store:
         if self.store is None:
-            raise StageOrderError(f"{what}() needs the local store, opened by authenticate(): run sync.authenticate() first")
+            raise StageOrderError(
+                f"{what}() needs the local store, opened by authenticate(): run sync.authenticate() first"
+            )
         return self.store
 
     def need_storage(self, what: str) -> net.StorageClient:

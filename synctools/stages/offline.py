@@ -131,7 +131,9 @@ class OfflinePart:
         step = core.begin(Event.DOWNLOAD)
         result = DownloadResult("download", core.state.value, decisions=[note])
         have = core.store.mirror_collections()
-        names = [c for c in (list(collections) if collections is not None else sorted(have)) if c not in SETUP_COLLECTIONS]
+        names = [
+            c for c in (list(collections) if collections is not None else sorted(have)) if c not in SETUP_COLLECTIONS
+        ]
         for coll in names:
             view = self.view.view(coll)
             last = core.store.last_sync(coll)

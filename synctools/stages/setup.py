@@ -95,9 +95,7 @@ class SetupPart:
         creds = self.credentials
         if self.session is None:
             if not creds.email or not creds.password:
-                raise SyncError(
-                    "no credentials: use Sync.login(email, password), Sync.from_session or Sync.from_keys"
-                )
+                raise SyncError("no credentials: use Sync.login(email, password), Sync.from_session or Sync.from_keys")
             client = net.FxaClient(self.endpoints.auth_url, self.endpoints.oauth_url, trace=core.trace_log)
             self.session = client.login(creds.email, creds.password)
             result.decisions.append(f"logged in (key stretching v{self.session.key_stretch_version})")

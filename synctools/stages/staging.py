@@ -130,7 +130,9 @@ class Staging:
         self.conflicts = []
         for change in store.staged():
             server_mod = self.view.base(change.collection, change.id)
-            server_rec = self.view.records(change.collection).get(change.id) if change.collection in self.view.views else None
+            server_rec = (
+                self.view.records(change.collection).get(change.id) if change.collection in self.view.views else None
+            )
             if server_mod != change.base_modified and server_rec != change.record:
                 self.conflicts.append(Conflict(change.collection, change.id, change.base_modified, server_mod,
                                                server_rec, change.record))  # fmt: skip

@@ -309,7 +309,9 @@ class LocalView:
         core.setup = replace(core.setup, info_collections=info, info_modified=storage.info_last_modified)
         if isinstance(collections, str):
             collections = [collections]
-        names = list(collections) if collections is not None else [c for c in sorted(info) if c not in SETUP_COLLECTIONS]
+        names = (
+            list(collections) if collections is not None else [c for c in sorted(info) if c not in SETUP_COLLECTIONS]
+        )
         for coll in names:
             result.collections.append(self._download_one(coll, result))
         core.take_notes(result)

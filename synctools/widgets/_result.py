@@ -18,8 +18,15 @@ from ._time import server_time
 
 STATUS_TONES = {"committed": "ok", "nothing": "info", "partial": "warn", "conflict": "bad"}
 #: columns whose text values are server timestamps (some results keep them as strings)
-TIME_COLUMNS = ("modified", "last modified", "X-Last-Modified", "server modified", "base modified",
-                "staged against", "server now")  # the last two: a conflict's row (Conflict.row())
+TIME_COLUMNS = (
+    "modified",
+    "last modified",
+    "X-Last-Modified",
+    "server modified",
+    "base modified",
+    "staged against",
+    "server now",
+)  # the last two: a conflict's row (Conflict.row())
 
 
 def _as_time(value: Any) -> Any:
@@ -76,7 +83,10 @@ def commit_words(result: Any) -> tuple[str, str]:
         return "ok", f"Committed: {written} record(s) written."
     if status == "partial":
         refused = sum(len(f) for f in result.failed.values())
-        return "warn", f"Partly committed: {written} record(s) written, {refused} refused by the server (they stay staged)."
+        return (
+            "warn",
+            f"Partly committed: {written} record(s) written, {refused} refused by the server (they stay staged).",
+        )
     if status == "nothing":
         return "info", "Nothing was accepted: nothing was written."
     return "warn", str(status)

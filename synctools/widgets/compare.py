@@ -48,7 +48,9 @@ def _esc(v: Any, n: int = 90) -> str:
 def rows_html(df: pd.DataFrame) -> str:
     if df.empty:
         return f"<p style='{FONT}'><i>no rows: the device and the server agree here</i></p>"
-    head = "".join(f"<th style='{CELL};background:{h.BG_HEAD}'>{name}</th>" for name in ("id", "problem", "fields", "detail"))
+    head = "".join(
+        f"<th style='{CELL};background:{h.BG_HEAD}'>{name}</th>" for name in ("id", "problem", "fields", "detail")
+    )
     body = []
     for r in df.itertuples():
         tone = TONE.get(str(r.problem), h.BG)
@@ -65,7 +67,9 @@ def side_by_side(row: Any) -> str:
     server = row["server"] if isinstance(row["server"], dict) else None
     fields = list(dict.fromkeys([*(device or {}), *(server or {})]))
     marked = set(row["fields"]) if isinstance(row["fields"], list) else set()
-    lines = [f"<tr><th style='{CELL}'>field</th><th style='{CELL}'>device (the profile)</th><th style='{CELL}'>server</th></tr>"]
+    lines = [
+        f"<tr><th style='{CELL}'>field</th><th style='{CELL}'>device (the profile)</th><th style='{CELL}'>server</th></tr>"
+    ]
     for f in fields:
         style = MARK if f in marked else ""
         dv = "— (no record)" if device is None else json.dumps(device.get(f), default=str, ensure_ascii=False)
@@ -86,7 +90,9 @@ class CompareView(View):
             frame = source
         else:
             if profile is None or collection is None:
-                raise TypeError("CompareView(sync, profile, collection) or CompareView(sync.compare(profile, collection))")
+                raise TypeError(
+                    "CompareView(sync, profile, collection) or CompareView(sync.compare(profile, collection))"
+                )
             frame = source.compare(profile, collection)
         self.frame = frame
         self.page_size = page_size
@@ -134,7 +140,9 @@ class CompareView(View):
         part = rows.iloc[self.page * self.page_size : (self.page + 1) * self.page_size]
         self.table.value = rows_html(part)
         self.page_label.value = f"<span style='{FONT}'>page {self.page + 1} of {pages} · {len(rows)} row(s)</span>"
-        self.pick.options = [("", None)] + [(f"{r.id} — {LABELS.get(str(r.problem), r.problem)}", r.Index) for r in part.itertuples()]
+        self.pick.options = [("", None)] + [
+            (f"{r.id} — {LABELS.get(str(r.problem), r.problem)}", r.Index) for r in part.itertuples()
+        ]
         if len(part):
             self.pick.value = part.index[0]
         else:

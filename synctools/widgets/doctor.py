@@ -33,7 +33,9 @@ def finding_html(f: Any) -> str:
         ids = " ".join(f"<code style='overflow-wrap:anywhere'>{h.esc(i)}</code>" for i in f.record_ids)
         parts.append(f"<div style='{h.FONT};overflow-wrap:anywhere'>record(s) ({len(f.record_ids)}): {ids}</div>")
     if f.fix is not None:
-        ops = "".join(f"<li><code style='overflow-wrap:anywhere'>{h.esc(op.describe())}</code></li>" for op in f.fix.ops)
+        ops = "".join(
+            f"<li><code style='overflow-wrap:anywhere'>{h.esc(op.describe())}</code></li>" for op in f.fix.ops
+        )
         parts.append(f"<div style='{h.FONT};margin-top:4px'><b>Proposed fix:</b> {h.esc(f.fix.description)}</div>")
         if f.fix.caution:
             parts.append(h.banner(f"Caution: {f.fix.caution}", "warn"))
@@ -108,7 +110,9 @@ class DoctorView(View):
         counts = self.report.counts
         if not len(self.report):
             return h.heading("Doctor", "no problems found") + h.banner("Nothing to fix.", "ok")
-        chips = " ".join(h.badge(f"{counts.get(s, 0)} {SEVERITY_TITLES[s].lower()}", t) for s, t in SEVERITY_TONES.items())
+        chips = " ".join(
+            h.badge(f"{counts.get(s, 0)} {SEVERITY_TITLES[s].lower()}", t) for s, t in SEVERITY_TONES.items()
+        )
         fixable = len(self.report.fixable)
         note = "" if self.sync is not None else h.banner(
             "Shown without its sync: pass it (DoctorView(report, sync)) to stage fixes and open records.", "info")  # fmt: skip
@@ -146,5 +150,7 @@ class DoctorView(View):
     def open_record(self, collection: str | None, record_id: str) -> None:
         if not record_id or not collection or self.sync is None:
             return
-        self.record_title.value = h.heading(f"{collection}/{record_id}", "the record as decrypted, and as the server holds it")
+        self.record_title.value = h.heading(
+            f"{collection}/{record_id}", "the record as decrypted, and as the server holds it"
+        )
         self.record_json.value, self.record_envelope.value = record_html(self.sync, collection, record_id)

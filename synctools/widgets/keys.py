@@ -71,14 +71,19 @@ class CryptoKeysView(View):
         self.key_rows, self.collection_rows, tones = self._rows(counts, failed)
         self.diagnosis = [d for coll in sorted(failed) for d in diagnose(self.sync, coll)]
         when = when_html(server_time(result.modified)) if result.modified else None
-        parts = [h.heading("crypto/keys", f"status {result.status}") + (f"<div style='{h.FONT}'>modified {when}</div>" if when else "")]
+        parts = [
+            h.heading("crypto/keys", f"status {result.status}")
+            + (f"<div style='{h.FONT}'>modified {when}</div>" if when else "")
+        ]
         for warning in result.warnings:
             parts.append(h.banner(warning, "bad" if result.status != "ok" else "warn"))
         parts.append(h.heading("Keys", "fingerprints, never key bytes"))
         parts.append(h.table(self.key_rows, mono=("fingerprint",), empty="no keys (crypto/keys not decrypted)"))
         parts.append(h.heading("Collections"))
         if self.sync is None or "download" not in self.sync.results:
-            parts.append(h.banner("Records are counted after sync.download(); pass the sync: CryptoKeysView(sync).", "info"))
+            parts.append(
+                h.banner("Records are counted after sync.download(); pass the sync: CryptoKeysView(sync).", "info")
+            )
         parts.append(h.table(self.collection_rows, tones=tones, mono=("fingerprint",), empty="no collections"))
         if self.diagnosis:
             parts.append(h.heading("Records that fail to decrypt", "each tried with every key"))
@@ -102,7 +107,9 @@ class CryptoKeysView(View):
                 "fingerprint": fp,
                 "used by": ", ".join(users.get(name, [])) or "(no collection on the server)",
                 "records": sum(counts.get(c, 0) for c in users.get(name, [])) if counts else None,
-                "fail to decrypt": sum(sum(failed.get(c, {}).values()) for c in users.get(name, [])) if counts else None,
+                "fail to decrypt": sum(sum(failed.get(c, {}).values()) for c in users.get(name, []))
+                if counts
+                else None,
             }
             for name, fp in fps.items()
         ]

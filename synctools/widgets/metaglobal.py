@@ -26,7 +26,7 @@ def engine_rows(result: Any, sync: Any = None) -> tuple[list[dict[str, Any]], li
     rows: list[dict[str, Any]] = []
     tones: list[str | None] = []
     frame = result.engines
-    for rec in ([] if frame is None or frame.empty else frame.to_dict("records")):
+    for rec in [] if frame is None or frame.empty else frame.to_dict("records"):
         name = rec["engine"]
         tone, note = _problem(rec, changes.get(name))
         modified = info.get(name)
@@ -71,7 +71,10 @@ def _problem(rec: dict[str, Any], change: Any) -> tuple[str | None, str]:
     if state == "unknown-kept":
         return "info", "not an engine Firefox knows; kept because other clients may implement it"
     if state == "missing":
-        return "info", "not listed and not declined: disabled by the client that wrote meta/global; Firefox would add it"
+        return (
+            "info",
+            "not listed and not declined: disabled by the client that wrote meta/global; Firefox would add it",
+        )
     if state == "enabled" and not on_server:
         return None, "enabled; nothing uploaded yet"
     if change is not None:
@@ -135,7 +138,11 @@ class MetaGlobalView(View):
         keep = [i for i, t in enumerate(self.tones) if not self.only_problems.value or t in ("bad", "warn")]
         rows = [self.rows[i] for i in keep]
         tones = [self.tones[i] for i in keep]
-        note = "" if self.sync is not None else h.banner(
-            "Shown from the result alone: pass the sync (MetaGlobalView(sync)) for record counts and times.", "info"
+        note = (
+            ""
+            if self.sync is not None
+            else h.banner(
+                "Shown from the result alone: pass the sync (MetaGlobalView(sync)) for record counts and times.", "info"
+            )
         )
         self.table.value = h.table(rows, tones=tones, mono=("syncID",), empty="no engines") + note

@@ -79,7 +79,9 @@ class StatusLine(View):
         else:
             state, tone = h.badge("working", "info"), "info"
         past = "".join(
-            f"<li>{h.esc(step)} <small>({at:.1f}s)</small></li>" for at, step in self.steps[:-1] if not step.startswith("ready")
+            f"<li>{h.esc(step)} <small>({at:.1f}s)</small></li>"
+            for at, step in self.steps[:-1]
+            if not step.startswith("ready")
         )
         self.line.value = (
             f"<div class='synctools-banner' data-tone='{tone}' style='{h.FONT};background:{h.tint(tone, 10)};"

@@ -121,7 +121,9 @@ class DiffView(View):
             parts.append(h.banner(f"linked with {', '.join(linked)}: a move touches the item and both folders,"
                                   " so these changes are accepted or rejected together", "info"))  # fmt: skip
         if change.after is None:
-            parts.append(h.banner("raw restore: puts back the exact bytes the server had (they do not decrypt)", "info"))
+            parts.append(
+                h.banner("raw restore: puts back the exact bytes the server had (they do not decrypt)", "info")
+            )
         parts.append(h.table(rows, ["field", "server now", "after commit", "change"], tones=tones,
                              empty="no fields"))  # fmt: skip
         parts += [f"<div style='{h.FONT}'>{h.esc(line)}</div>" for line in list_details(change)]
@@ -334,7 +336,9 @@ class UploadReview(View):
     def _header(self) -> str:
         plan = self.plan
         if not isinstance(plan, UploadPlan):
-            sub = fresh_start_words(plan, self.sync) if isinstance(plan, FreshStartPlan) else f"{plan.kind}: one decision"
+            sub = (
+                fresh_start_words(plan, self.sync) if isinstance(plan, FreshStartPlan) else f"{plan.kind}: one decision"
+            )
             parts = [h.heading(f"Plan #{plan.id} ({plan.kind})", sub)]
             if plan.warning:
                 parts.append(h.banner(plan.warning, "bad"))
@@ -353,7 +357,11 @@ class UploadReview(View):
             parts.append(h.heading("Conflicts (not in this plan)", "settle with sync.resolve(collection, id, ...)"))
             parts.append(h.table(rows_of([b.row() for b in plan.blocked]), tones=["bad"] * len(plan.blocked)))
         if self.hidden:
-            parts.append(h.banner(f"{self.hidden} more change(s) are not drawn: decide them with plan.accept()/plan.reject()", "info"))
+            parts.append(
+                h.banner(
+                    f"{self.hidden} more change(s) are not drawn: decide them with plan.accept()/plan.reject()", "info"
+                )
+            )
         return "".join(parts)
 
     def _batches_html(self) -> str:

@@ -48,7 +48,9 @@ class StagesView(View):
         self.pick = w.Dropdown(description="Result of", options=[], layout=w.Layout(width="320px"))
         self.pick.observe(lambda _: self._show_pick(), names="value")
         self.detail = html("", "synctools-stage-detail")
-        super().__init__([self.table, w.HBox([self.next_button, self.refresh_button, self.pick]), self.detail], **kwargs)
+        super().__init__(
+            [self.table, w.HBox([self.next_button, self.refresh_button, self.pick]), self.detail], **kwargs
+        )
         self.add_class("synctools-view")
         self.add_class("synctools-stages")
         self.refresh()
@@ -90,8 +92,8 @@ class StagesView(View):
         where = f"state <b>{h.esc(self.sync.state.value)}</b>; " + (
             f"next: <code>sync.{h.esc(nxt)}()</code>" if nxt else "no automatic next stage"
         )
-        self.table.value = h.heading("Stages", repr(self.sync)) + f"<div style='{h.FONT}'>{where}</div>" + h.table(
-            rows, tones=tones
+        self.table.value = (
+            h.heading("Stages", repr(self.sync)) + f"<div style='{h.FONT}'>{where}</div>" + h.table(rows, tones=tones)
         )
         self.next_button.disabled = nxt is None
         self.next_button.description = f"Run {nxt}()" if nxt else "Run next stage"

@@ -84,15 +84,21 @@ def timeline_svg(sync: Any, *, since: int = 0, sections: dict[str, int] | None =
     for k in range(ticks + 1):  # the time axis, seconds since the first request
         x: float = LEFT + (WIDTH - LEFT - RIGHT) * k / ticks
         out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{TOP - 4}' y2='{height - 26}' style='stroke:{border}'/>")
-        out.append(f"<text x='{x:.1f}' y='{height - 10}' text-anchor='middle' style='fill:{fg};font-size:11px'>{span * k / ticks:.2f}s</text>")
+        out.append(
+            f"<text x='{x:.1f}' y='{height - 10}' text-anchor='middle' style='fill:{fg};font-size:11px'>{span * k / ticks:.2f}s</text>"
+        )
     out.append(f"<text x='4' y='14' style='fill:{fg};font-size:12px'>from {_html.escape(local(t0) or '')}</text>")
     for label, mark in (sections or {}).items():  # named moments (faults) as dashed lines
         after = trace[trace.index > mark]
         if after.empty:
             continue
         x = LEFT + float((after["started"].iloc[0] - t0).total_seconds()) * scale
-        out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='20' y2='{height - 26}' style='stroke:{h.TONE_BASE['info']};stroke-dasharray:4 3;stroke-width:2'/>")
-        out.append(f"<text x='{x + 3:.1f}' y='28' style='fill:{fg};font-size:11px;font-weight:600'>{_html.escape(label)}</text>")
+        out.append(
+            f"<line x1='{x:.1f}' x2='{x:.1f}' y1='20' y2='{height - 26}' style='stroke:{h.TONE_BASE['info']};stroke-dasharray:4 3;stroke-width:2'/>"
+        )
+        out.append(
+            f"<text x='{x + 3:.1f}' y='28' style='fill:{fg};font-size:11px;font-weight:600'>{_html.escape(label)}</text>"
+        )
     for seq, row in trace.iterrows():
         lane_no = lanes.index(stages.get(seq, OTHER))
         bx = LEFT + float((row["started"] - t0).total_seconds()) * scale
@@ -110,8 +116,13 @@ def timeline_svg(sync: Any, *, since: int = 0, sections: dict[str, int] | None =
             f" style='fill:{h.tint(tone, 70)};stroke:{h.TONE_BASE[tone]}'><title>{_html.escape(tip)}</title></rect>"
         )
     out.append("</svg>")
-    legend = " ".join(h.badge(text, tone) for text, tone in (("2xx", "ok"), ("4xx or a server signal", "warn"), ("5xx or no answer", "bad")))
-    note = f"<div style='{h.FONT}'>{legend} · bar height: bytes received (log scale) · hover a bar for the request</div>"
+    legend = " ".join(
+        h.badge(text, tone)
+        for text, tone in (("2xx", "ok"), ("4xx or a server signal", "warn"), ("5xx or no answer", "bad"))
+    )
+    note = (
+        f"<div style='{h.FONT}'>{legend} · bar height: bytes received (log scale) · hover a bar for the request</div>"
+    )
     return "".join(out) + note
 
 

@@ -58,7 +58,9 @@ def problems_of(report: Any, collection: str) -> dict[str, list[str]]:
     return out
 
 
-def build(records: dict[str, dict[str, Any]], failed: list[str], problems: dict[str, list[str]]) -> tuple[dict[str, Any], list[str]]:
+def build(
+    records: dict[str, dict[str, Any]], failed: list[str], problems: dict[str, list[str]]
+) -> tuple[dict[str, Any], list[str]]:
     """``(nodes, roots)`` for the tree from the bookmark records (cleartexts by id)."""
     live = {rid: r for rid, r in records.items() if not r.get("deleted")}
     nodes: dict[str, Any] = {}
@@ -81,7 +83,12 @@ def build(records: dict[str, dict[str, Any]], failed: list[str], problems: dict[
         reached.add(rid)
         node = nodes.get(rid)
         if node is None:  # listed by a folder, absent on the server
-            nodes[rid] = {"t": f"missing record {rid}", "k": "missing", "c": [], "p": ["listed by its folder, but not on the server"]}
+            nodes[rid] = {
+                "t": f"missing record {rid}",
+                "k": "missing",
+                "c": [],
+                "p": ["listed by its folder, but not on the server"],
+            }
             continue
         stack.extend(node["c"])
     orphans = sorted(rid for rid in live if rid not in reached)
@@ -115,7 +122,9 @@ def _count_inside(nodes: dict[str, Any], roots: list[str]) -> None:
         stack.extend(nodes[rid]["c"])
     for rid in reversed(order):  # children before their folders
         node = nodes[rid]
-        node["d"] = sum(nodes[c].get("d", 0) + (1 if nodes[c]["p"] else 0) for c in node["c"] if c in nodes and c in seen)
+        node["d"] = sum(
+            nodes[c].get("d", 0) + (1 if nodes[c]["p"] else 0) for c in node["c"] if c in nodes and c in seen
+        )
 
 
 class BookmarkTree(View):
@@ -133,7 +142,9 @@ class BookmarkTree(View):
         nodes, roots = build(records, failed, self.problems)
         self.nodes = nodes
         marked = [rid for rid, n in nodes.items() if n["p"]]
-        self.tree = TreeWidget(nodes=nodes, roots=roots, height=height, expanded=[UNREACHABLE] if UNREACHABLE in nodes else [])
+        self.tree = TreeWidget(
+            nodes=nodes, roots=roots, height=height, expanded=[UNREACHABLE] if UNREACHABLE in nodes else []
+        )
         self.tree.observe(lambda change: self.show_record(change["new"]), names="selected")
         summary = f"{len(records):,} record(s), {len(marked)} with a problem"
         self.header = html(h.heading("Bookmarks", summary) + h.banner(

@@ -81,7 +81,9 @@ class JupyterLab:
         # No news/update toast over the notebook: they could cover the buttons we click.
         notes = dirs["settings"] / "@jupyterlab" / "apputils-extension"
         notes.mkdir(parents=True, exist_ok=True)
-        (notes / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        (notes / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )
         # Every cell stays in the DOM (no virtual scrolling): outputs far down can be found and measured.
         nbset = dirs["settings"] / "@jupyterlab" / "notebook-extension"
         nbset.mkdir(parents=True, exist_ok=True)
@@ -188,7 +190,9 @@ class LabPage:
         """Run a notebook command (e.g. ``notebook:run-all-cells``) and wait until every
         code cell it ran has finished and the kernel is idle again."""
         if cell_index is not None:
-            self.page.evaluate(f"() => {{ window.jupyterapp.shell.currentWidget.content.activeCellIndex = {cell_index}; }}")
+            self.page.evaluate(
+                f"() => {{ window.jupyterapp.shell.currentWidget.content.activeCellIndex = {cell_index}; }}"
+            )
         self.page.evaluate(f"() => window.jupyterapp.commands.execute({json.dumps(command)})")
         # a cell being run shows "[*]" as its prompt; wait until none does, then for idle
         self.page.wait_for_function(

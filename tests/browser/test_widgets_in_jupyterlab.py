@@ -62,7 +62,9 @@ def test_every_widget_reads_in_light_and_dark_and_the_grid_and_tree_work(skip_wi
                 """(e) => { const r = e.getBoundingClientRect();
                    return [...e.querySelectorAll('.st-grid-tr')].filter(t => { const b = t.getBoundingClientRect();
                      return b.top >= r.top && b.bottom <= r.bottom; }).length >= 5; }""",
-                arg=scroller.element_handle(), timeout=30_000)
+                arg=scroller.element_handle(),
+                timeout=30_000,
+            )
             # sort by title: the header says so and the rows follow
             grid.locator(".st-grid-th[data-column='title']").click()
             expect(grid.locator(".st-grid-th[data-column='title']")).to_have_attribute("aria-sort", "ascending")
@@ -74,7 +76,9 @@ def test_every_widget_reads_in_light_and_dark_and_the_grid_and_tree_work(skip_wi
                    if (grid.querySelector('.st-grid-scroll').scrollTop !== 0 || rows.length < 30) return false;
                    const t = rows.slice(0, 30).map(r => r.children[col].textContent).filter(x => x);
                    return t.length > 10 && t.every((x, i) => i === 0 || t[i - 1] <= x); }""",
-                arg=grid.element_handle(), timeout=30_000)
+                arg=grid.element_handle(),
+                timeout=30_000,
+            )
             # search as you type: no Enter
             grid.locator(".st-grid-search").press_sequentially("BDfHCPfxKgRa", delay=20)
             expect(grid.locator(".st-grid-tr")).to_have_count(1)
@@ -88,8 +92,11 @@ def test_every_widget_reads_in_light_and_dark_and_the_grid_and_tree_work(skip_wi
 
             # the tree: the orphan sits under "Not reachable"; a click opens its record
             tree = cells.nth(1 + [n for n, _ in CELLS].index("tree"))
-            orphan = tree.locator(".st-tree-row[data-problem='yes']", has_text="(no title)").or_(
-                tree.locator(".st-tree-children .st-tree-row[data-problem='yes']")).first
+            orphan = (
+                tree.locator(".st-tree-row[data-problem='yes']", has_text="(no title)")
+                .or_(tree.locator(".st-tree-children .st-tree-row[data-problem='yes']"))
+                .first
+            )
             orphan.click()
             rid = orphan.get_attribute("data-id")
             expect(tree.locator(".synctools-record-title")).to_contain_text(f"bookmarks/{rid}")

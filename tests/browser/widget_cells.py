@@ -38,9 +38,15 @@ CELLS = [
     ("doctor", "d = DoctorView(report)\nd"),
     ("diff", "DiffView(plan.change('bookmarks', orphan))"),
     ("review-empty", "UploadReview(sync, empty)"),
-    ("review", "review = UploadReview(sync, plan)\nreview.diffs[0].decide(True)\nreview.diffs[2].decide(False)\nreview"),
-    ("review-committed", "import ipywidgets\nreview.diffs[1].decide(True)\nreview.commit_button.click()\n"
-     "ipywidgets.VBox([ipywidgets.HBox([review.commit_button, review.status]), review.result_box])"),
+    (
+        "review",
+        "review = UploadReview(sync, plan)\nreview.diffs[0].decide(True)\nreview.diffs[2].decide(False)\nreview",
+    ),
+    (
+        "review-committed",
+        "import ipywidgets\nreview.diffs[1].decide(True)\nreview.commit_button.click()\n"
+        "ipywidgets.VBox([ipywidgets.HBox([review.commit_button, review.status]), review.result_box])",
+    ),
     ("trace", "tr = TraceView(sync, height=240)\ntr.show_headers(int(tr.grid.rows[3]['key']))\ntr"),
     ("timeline", "TimelineView(sync)"),
 ]

@@ -102,7 +102,9 @@ def _one_line_error(proc) -> str:
 
 def test_expected_failures_are_one_line(stack, env):
     acct = stack.demo_account
-    line = _one_line_error(run_cli(["login", "--email", acct.email, *server_args(stack)], env, stdin="wrong password\n"))
+    line = _one_line_error(
+        run_cli(["login", "--email", acct.email, *server_args(stack)], env, stdin="wrong password\n")
+    )
     assert "password" in line.lower()
     line = _one_line_error(run_cli(["login", "--email", acct.email, "--auth-url", "http://127.0.0.1:9/v1",
                                     "--token-url", "http://127.0.0.1:9/token"], env, stdin="x\n"))  # fmt: skip

@@ -233,7 +233,15 @@ def _paths(folder: Path) -> dict[str, Path]:
 
 
 EMAILS = ["ada@EXAMPLE.com", "noat", "a@b.c ", "", "ünï@example.com", "a@b.c"]
-URLS = ["127.0.0.1:9/v1", "", "http://", "ftp://x/y", "http://127.0.0.1:99999", "http://[::1", "http://127.0.0.1:{dead}/v1"]
+URLS = [
+    "127.0.0.1:9/v1",
+    "",
+    "http://",
+    "ftp://x/y",
+    "http://127.0.0.1:99999",
+    "http://[::1",
+    "http://127.0.0.1:{dead}/v1",
+]
 WORDS = ["bookmarks", "nosuch", "", "../etc", "a/b", "-", "é" * 40, "meta", "crypto"]
 
 

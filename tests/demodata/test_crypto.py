@@ -39,9 +39,7 @@ def test_kid_matches_kb(account: DemoAccount) -> None:
 
 def test_every_record_decrypts_except_the_planted_ones(account: DemoAccount, keys: CollectionKeys) -> None:
     bad = {
-        (p.collection, p.record_id)
-        for p in account.planted
-        if p.kind in (PlantedKind.BAD_HMAC, PlantedKind.WRONG_KEY)
+        (p.collection, p.record_id) for p in account.planted if p.kind in (PlantedKind.BAD_HMAC, PlantedKind.WRONG_KEY)
     }
     failures = set()
     for coll, bsos in account.bsos.items():
@@ -65,9 +63,7 @@ def _planted(account: DemoAccount, kind: str) -> tuple[dict, dict]:
     return bsos[i], account.cleartext[p.collection][i]
 
 
-def test_wrong_key_record_was_encrypted_with_the_default_key(
-    account: DemoAccount, keys: CollectionKeys
-) -> None:
+def test_wrong_key_record_was_encrypted_with_the_default_key(account: DemoAccount, keys: CollectionKeys) -> None:
     bso, clear = _planted(account, PlantedKind.WRONG_KEY)
     assert account.planted_of(PlantedKind.WRONG_KEY).collection == PER_COLLECTION_KEY
     with pytest.raises(HMACMismatchError):

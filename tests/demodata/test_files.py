@@ -52,9 +52,7 @@ def test_load_reports_a_missing_directory(tmp_path: Path) -> None:
 
 
 @needs_data
-def test_cli_check_passes_on_the_committed_files_and_fails_on_stale_ones(
-    account: DemoAccount, tmp_path: Path
-) -> None:
+def test_cli_check_passes_on_the_committed_files_and_fails_on_stale_ones(account: DemoAccount, tmp_path: Path) -> None:
     script = ROOT / "data" / "generate_demo.py"
     ok = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -146,15 +146,11 @@ def test_history_records(account: DemoAccount) -> None:
     assert visit_counts[20] >= 20 and visit_counts[1] > 5_000
     # Visits spread over the whole year, not bunched in a week.
     months = Counter(
-        (EPOCH_MS - v["date"] // 1000) // (30 * DAY_MS)
-        for r in account.cleartext["history"]
-        for v in r["visits"]
+        (EPOCH_MS - v["date"] // 1000) // (30 * DAY_MS) for r in account.cleartext["history"] for v in r["visits"]
     )
     assert all(months[m] > 500 for m in range(12))
     # People browse more on weekdays (1970-01-01 was a Thursday: Monday is 0 here).
-    weekdays = Counter(
-        (v["date"] // 1000 // DAY_MS + 3) % 7 for r in account.cleartext["history"] for v in r["visits"]
-    )
+    weekdays = Counter((v["date"] // 1000 // DAY_MS + 3) % 7 for r in account.cleartext["history"] for v in r["visits"])
     assert min(weekdays[d] for d in range(5)) > max(weekdays[5], weekdays[6])
 
 

@@ -35,9 +35,7 @@ def stack() -> Iterator[Any]:
 
 
 def _hawk(method: str, url: str, ident: str, key: Any) -> str:
-    sender = mohawk.Sender(
-        {"id": ident, "key": key, "algorithm": "sha256"}, url, method, content="", content_type=""
-    )
+    sender = mohawk.Sender({"id": ident, "key": key, "algorithm": "sha256"}, url, method, content="", content_type="")
     return sender.request_header
 
 
@@ -55,9 +53,7 @@ class Session:
         login = r.json()
         kft = onepw.token_credentials(bytes.fromhex(login["keyFetchToken"]), "keyFetchToken")
         url = stack.auth_url + "/account/keys"
-        r = requests.get(
-            url, headers={"Authorization": _hawk("GET", url, kft.token_id, kft.hmac_key)}, timeout=30
-        )
+        r = requests.get(url, headers={"Authorization": _hawk("GET", url, kft.token_id, kft.hmac_key)}, timeout=30)
         r.raise_for_status()
         _ka, wrap_kb = onepw.unwrap_keys_bundle(kft.extra, bytes.fromhex(r.json()["bundle"]))
         self.kb = onepw.unwrap_kb(wrap_kb, onepw.unwrap_b_key(stretched))
@@ -80,9 +76,7 @@ class Session:
         r.raise_for_status()
         self.key_rotation_timestamp = r.json()[OLDSYNC]["keyRotationTimestamp"]
         kid = f"{self.key_rotation_timestamp}-{b64url_nopad(hashlib.sha256(self.kb).digest()[:16])}"
-        r = requests.get(
-            stack.token_url, headers={"Authorization": f"Bearer {access}", "X-KeyID": kid}, timeout=30
-        )
+        r = requests.get(stack.token_url, headers={"Authorization": f"Bearer {access}", "X-KeyID": kid}, timeout=30)
         r.raise_for_status()
         self.token = r.json()
         self.http = requests.Session()
@@ -137,13 +131,9 @@ def test_counts_over_http_hide_the_expired_record(session: Session, account: Dem
 
 def test_records_decrypt_with_keys_from_kb(session: Session, account: DemoAccount) -> None:
     ksync = derive_sync_keys(session.kb, session.key_rotation_timestamp).bundle
-    keys = CollectionKeys.from_cleartext(
-        ksync.decrypt(session.get("/storage/crypto/keys").json()["payload"], "keys")
-    )
+    keys = CollectionKeys.from_cleartext(ksync.decrypt(session.get("/storage/crypto/keys").json()["payload"], "keys"))
     bad = {
-        (p.collection, p.record_id)
-        for p in account.planted
-        if p.kind in (PlantedKind.BAD_HMAC, PlantedKind.WRONG_KEY)
+        (p.collection, p.record_id) for p in account.planted if p.kind in (PlantedKind.BAD_HMAC, PlantedKind.WRONG_KEY)
     }
     for coll in ("bookmarks", "history", "passwords", "clients"):
         bsos = session.collection(coll)
@@ -172,9 +162,7 @@ def test_times_are_shifted_to_now_keeping_ages(session: Session, account: DemoAc
     assert meta["payload"] == account.bsos["meta"][0]["payload"]
 
 
-def test_a_second_install_leaves_the_account_alone(
-    stack: Any, session: Session, account: DemoAccount
-) -> None:
+def test_a_second_install_leaves_the_account_alone(stack: Any, session: Session, account: DemoAccount) -> None:
     before = session.get("/info/collections").json()
     again = install_demo(stack.admin, account=account)
     assert not again.loaded and again.requests == 0

@@ -68,9 +68,7 @@ def _modified(account: DemoAccount, coll: str, rid: str) -> int:
 
 def test_stale_client(account: DemoAccount) -> None:
     p = account.planted_of(PlantedKind.STALE_CLIENT)
-    ages = {
-        c["id"]: EPOCH_MS // 10 - _modified(account, "clients", c["id"]) for c in account.cleartext["clients"]
-    }
+    ages = {c["id"]: EPOCH_MS // 10 - _modified(account, "clients", c["id"]) for c in account.cleartext["clients"]}
     assert ages.pop(p.record_id) > 90 * DAY * 100
     assert all(age < 7 * DAY * 100 for age in ages.values()), "the other devices synced this week"
     stale = next(c for c in account.cleartext["clients"] if c["id"] == p.record_id)

@@ -28,7 +28,11 @@ def server() -> dict:
 
 def hashes(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` (names and contents): what 'never modified' means."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")

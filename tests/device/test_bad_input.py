@@ -52,7 +52,9 @@ def test_places_of_an_old_and_a_new_firefox(profile_dir):
     with sqlite3.connect(db) as con:  # a future Firefox: a newer schema, a new column, a column gone
         con.execute("PRAGMA user_version = 99")
         con.execute("ALTER TABLE moz_places ADD COLUMN something_new TEXT")
-        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '%frecency%'").fetchall():
+        for (name,) in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '%frecency%'"
+        ).fetchall():
             con.execute(f"DROP INDEX {name}")
         con.execute("ALTER TABLE moz_places DROP COLUMN frecency")
     (profile_dir / "compatibility.ini").write_text("[Compatibility]\nLastVersion=190.0_20300101/20300101\n")
@@ -128,7 +130,13 @@ def test_archived_pings_good_and_corrupt(profile_dir):
     assert "damaged" in errors["dddd-huge"] and "not JSON" in errors["eeee-json"] and "cut off" in errors["ffff-short"]
     eng = Profile(profile_dir).pings().engines
     row = eng[eng["engine"] == "bookmarks"].iloc[0]
-    assert (row["applied"], row["failed"], row["sent"], row["sent_failed"], row["validation_checked"]) == (4, 1, 3, 1, 9)
+    assert (row["applied"], row["failed"], row["sent"], row["sent_failed"], row["validation_checked"]) == (
+        4,
+        1,
+        3,
+        1,
+        9,
+    )
 
 
 def test_bad_pending_pings(profile_dir):
@@ -136,10 +144,16 @@ def test_bad_pending_pings(profile_dir):
     (pending / "bad-json").write_text("/submit/firefox-desktop/sync/1/bad-json\n{oops\n")
     (pending / "no-body").write_text("/submit/firefox-desktop/sync/1/no-body\n")
     (pending / "not-sync").write_text("/submit/firefox-desktop/baseline/1/x\n{oops\n")
-    (pending / "odd-syncs").write_text('/submit/firefox-desktop/sync/1/odd\n{"metrics": {"object": {"syncs.syncs": [3]}}}\n')
+    (pending / "odd-syncs").write_text(
+        '/submit/firefox-desktop/sync/1/odd\n{"metrics": {"object": {"syncs.syncs": [3]}}}\n'
+    )
     main = Profile(profile_dir).pings().main
     errs = main.set_index("id")["error"].dropna().to_dict()
-    assert "not JSON" in errs["bad-json"] and "no body" in errs["no-body"] and errs["odd-syncs/0"] == "sync #0 is not a JSON object"
+    assert (
+        "not JSON" in errs["bad-json"]
+        and "no body" in errs["no-body"]
+        and errs["odd-syncs/0"] == "sync #0 is not a JSON object"
+    )
     assert not main["id"].str.startswith("not-sync").any()
 
 
@@ -161,7 +175,7 @@ def test_log_lines_in_unknown_formats(profile_dir):
 def test_prefs_js_is_parsed_never_executed(profile_dir, tmp_path):
     marker = tmp_path / "pwned"
     (profile_dir / "prefs.js").write_text(
-        "// comment with user_pref(\"x\", 1);\n/* block\nuser_pref(\"y\", 2); */\n# hash comment\n"
+        '// comment with user_pref("x", 1);\n/* block\nuser_pref("y", 2); */\n# hash comment\n'
         f'user_pref("services.sync.evil", __import__("os").system("touch {marker}"));\n'
         'user_pref("services.sync.username", "a\\"b\\\\c\\u00e9\\x41");\n'
         "user_pref('services.sync.single', 'it''s');\n"

@@ -11,7 +11,7 @@ from synctools.device.logs import recognise
 LINES = {
     "Starting sync at 2026-11-30 09:00:45 in browser session 4hLnhgT3XSpC": "sync_start",
     "Sync completed at 2026-11-30 09:00:44 after 0.22 secs.": "sync_finish",
-    "Sync encountered an error: {\"status\":503}": "sync_error",
+    'Sync encountered an error: {"status":503}': "sync_error",
     "Aborting sync: failed to get collections.": "sync_aborted",
     "Status.sync: success.sync => error.sync.reason.serverMaintenance": "status",
     "Records: 3 applied, 2 successfully, 1 failed to apply, 1 newly failed to apply, 0 reconciled.": "records",
@@ -47,7 +47,11 @@ def test_syncs_of_the_real_logs(profile_dir):
     assert s["outcome"].tolist() == ["success"] * 4 + ["error"]
     assert s.iloc[0]["took"] > 0 and s.iloc[0]["uploaded"]
     last = s.iloc[-1]
-    assert last["status"] == "error.sync.reason.serverMaintenance" and last["retry_after"] == 600 and last["backoff"] >= 600
+    assert (
+        last["status"] == "error.sync.reason.serverMaintenance"
+        and last["retry_after"] == 600
+        and last["backoff"] >= 600
+    )
     assert last["statuses"] == {503: 1} and last["http_errors"][0].startswith("GET 503 ")
     ok = s.iloc[2]  # the sync that uploaded the three logins
     assert ok["uploaded"]["passwords"] == 3 and ok["requests"] > 0 and ok["cluster_url"].endswith("/storage/1.5/1/")
@@ -79,7 +83,10 @@ def problems(df):
 def test_compare_finds_exactly_what_the_fixture_made(profile_dir, server):
     p = Profile(profile_dir)
     bm = p.bookmarks().set_index("title")
-    offline, recipes = bm.loc["Added while the server refused", "id"], p.bookmarks_mirror().set_index("title").loc["Recipes", "id"]
+    offline, recipes = (
+        bm.loc["Added while the server refused", "id"],
+        p.bookmarks_mirror().set_index("title").loc["Recipes", "id"],
+    )
     df = compare(p, "bookmarks", server["bookmarks"])
     assert problems(df) == {(offline, "missing_on_server"), ("synctoolsBm1", "missing_on_device"),
                             (recipes, "deleted_on_one_side"), ("menu", "differs"), ("toolbar", "differs"),

@@ -20,7 +20,9 @@ def test_bookmarks_carry_sync_ids_and_fields(profile_dir):
     assert not bm.loc[bm["id"] == "tags", "syncable"].iloc[0]
     offline = by_title.loc["Added while the server refused"]  # added while the stack answered 503
     assert offline["sync_status"] == "new" and offline["sync_change_counter"] == 1 and offline["parent_id"] == "toolbar"
-    assert by_title.loc["Team wiki", "sync_status"] == "normal" and by_title.loc["Team wiki", "sync_change_counter"] == 0
+    assert (
+        by_title.loc["Team wiki", "sync_status"] == "normal" and by_title.loc["Team wiki", "sync_change_counter"] == 0
+    )
     work = by_title.loc["Work", "id"]
     kids = bm[bm["parent_id"] == work].sort_values("position")
     assert kids["type"].tolist() == ["bookmark", "bookmark", "separator"]
@@ -35,7 +37,9 @@ def test_mirror_history_visits_forms(profile_dir):
     assert "Recipes" in set(mirror["title"].dropna())  # the server still had it when Firefox last merged
     assert mirror.loc[mirror["id"] == "toolbar", "guid"].iloc[0] == "toolbar_____"
     h = p.history()
-    assert len(h) == 6 and h["last_visit"].is_monotonic_decreasing and str(h["last_visit"].dtype) == "datetime64[us, UTC]"
+    assert (
+        len(h) == 6 and h["last_visit"].is_monotonic_decreasing and str(h["last_visit"].dtype) == "datetime64[us, UTC]"
+    )
     v = p.visits()
     assert len(v) == 12 and set(v["transition"]) == {"link", "typed"} and set(v["id"]) == set(h["id"])
     f = p.forms()

@@ -32,7 +32,9 @@ FAILED_BOOKMARKS = [
 
 def _write(folder, name, rows, t0=T):
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_text("".join(f"{t0 + i}\t{logger}\t{level.upper()}\t{msg}\n" for i, (logger, level, msg) in enumerate(rows)))
+    (folder / name).write_text(
+        "".join(f"{t0 + i}\t{logger}\t{level.upper()}\t{msg}\n" for i, (logger, level, msg) in enumerate(rows))
+    )
     return folder / name
 
 

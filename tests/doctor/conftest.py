@@ -163,13 +163,17 @@ def make_account(stack: Any, *, records: dict[str, list[dict[str, Any]]] | None 
     stack.admin.create_account(email, "a long doctor password", kb=kb, key_rotation_timestamp=KRT)
     acct = Account(stack, email, "a long doctor password", kb, CollectionKeys.generate(own_keys), MetaGlobal.fresh())
     acct.put_meta(acct.meta.to_payload())
-    stack.admin.put_records(email, "crypto", [{"id": "keys", "payload": json.dumps(acct.ksync.encrypt(acct.keys.to_cleartext()))}])
+    stack.admin.put_records(
+        email, "crypto", [{"id": "keys", "payload": json.dumps(acct.ksync.encrypt(acct.keys.to_cleartext()))}]
+    )
     acct.cleartext = healthy_records() if records is None else records
     for coll, recs in acct.cleartext.items():
         acct.put(coll, recs, ttl=15_552_000 if coll == "clients" else None)
     for client in acct.cleartext.get("clients", []):  # each device signed in, as Firefox does
         if isinstance(client.get("fxaDeviceId"), str):
-            stack.admin.register_device(email, {"id": client["fxaDeviceId"], "name": client.get("name"), "type": client.get("type")})
+            stack.admin.register_device(
+                email, {"id": client["fxaDeviceId"], "name": client.get("name"), "type": client.get("type")}
+            )
     return acct
 
 

@@ -59,7 +59,13 @@ def misparented_root(b):
 
 
 def root_on_server(b):
-    b["places"] = {"id": "places", "type": "folder", "parentid": "places", "title": "", "children": list(("menu", "toolbar"))}
+    b["places"] = {
+        "id": "places",
+        "type": "folder",
+        "parentid": "places",
+        "title": "",
+        "children": list(("menu", "toolbar")),
+    }
 
 
 def orphan(b):
@@ -130,8 +136,15 @@ def under_places(b):  # a folder outside the four roots: Firefox deletes it
 
 
 def livemark(b):
-    b["livemark___1"] = {"id": "livemark___1", "type": "livemark", "parentid": "mobile", "parentName": "mobile",
-                         "title": "News", "feedUri": "https://news.example/feed", "siteUri": "https://news.example/"}
+    b["livemark___1"] = {
+        "id": "livemark___1",
+        "type": "livemark",
+        "parentid": "mobile",
+        "parentName": "mobile",
+        "title": "News",
+        "feedUri": "https://news.example/feed",
+        "siteUri": "https://news.example/",
+    }
     _list(b, "mobile", "livemark___1")
 
 
@@ -265,7 +278,14 @@ def test_records_without_an_id_or_with_another_records_id(stack):
     noid = {k: v for k, v in _new_bm("noidrecord01", "unfiled").items() if k != "id"}
     copy = {**next(r for r in healthy_records()["bookmarks"] if r["id"] == BM[0]), "title": "stray copy"}
     acct.put_raw("bookmarks", [_raw_bso(acct, "noidrecord01", noid), _raw_bso(acct, "straycopy001", copy)])
-    acct.put("bookmarks", [{**r, "children": [*r["children"], "noidrecord01"]} for r in acct.cleartext["bookmarks"] if r["id"] == "unfiled"])
+    acct.put(
+        "bookmarks",
+        [
+            {**r, "children": [*r["children"], "noidrecord01"]}
+            for r in acct.cleartext["bookmarks"]
+            if r["id"] == "unfiled"
+        ],
+    )
     report = doctor.check(acct.sync())
     assert [f.record_ids[0] for f in report.of("bookmarks.missing-ids")] == ["noidrecord01"]
     assert report.of("bookmarks.duplicates")[0].record_ids == ["straycopy001", copy["id"]]

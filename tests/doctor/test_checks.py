@@ -66,7 +66,9 @@ def test_engine_with_data_but_no_meta_global_entry_and_declined_data(healthy):
 
 def test_crypto_keys_from_before_a_password_reset(healthy):
     other = KeyBundle.random()  # what kSync was before the reset
-    healthy.stack.admin.put_records(healthy.email, "crypto", [{"id": "keys", "payload": json.dumps(other.encrypt(healthy.keys.to_cleartext()))}])
+    healthy.stack.admin.put_records(
+        healthy.email, "crypto", [{"id": "keys", "payload": json.dumps(other.encrypt(healthy.keys.to_cleartext()))}]
+    )
     report = doctor.check(healthy.sync())
     (f,) = report.of("setup.crypto-keys-undecryptable")
     assert "password" in f.explanation and "fresh start" in f.explanation

@@ -62,7 +62,10 @@ def test_demo_findings_are_the_planted_ones_and_known_extras(demo_stack, demo_re
         assert any((f.check, rid) in planted for rid in f.record_ids), f"unexpected finding:\n{f}"
     # the notes: addresses is declined with its records left on the server, and one
     # bookmark kept in two folders (same URL and title), as people do
-    assert {f.check for f in report if f.severity == "info"} == {"setup.declined-engine-data", "bookmarks.duplicate-content"}
+    assert {f.check for f in report if f.severity == "info"} == {
+        "setup.declined-engine-data",
+        "bookmarks.duplicate-content",
+    }
     assert report.of("setup.declined-engine-data")[0].collection == "addresses"
     assert not report.of("doctor.check-failed")
 
@@ -112,7 +115,9 @@ def test_each_fix_committed_makes_its_finding_go_away():
         gone = {(f.check, tuple(f.record_ids)) for f in fixable}
         assert not gone & {(f.check, tuple(f.record_ids)) for f in after}
         # left: what needs a person's choice (which password to keep; what to do with a livemark)
-        assert {f.check for f in after if f.severity != "info"} == {"passwords.duplicate", "bookmarks.non-syncable"}, str(after)
+        assert {f.check for f in after if f.severity != "info"} == {"passwords.duplicate", "bookmarks.non-syncable"}, (
+            str(after)
+        )
         assert all(f.fix is None and f.choices for f in after if f.severity != "info")
         # the stale device's missing tabs went with the device
         assert not after.of("tabs.missing")

@@ -13,7 +13,7 @@ PAGE = Path(__file__).resolve().parents[2] / "docs" / "doctor.md"
 
 def _rows() -> dict[str, str]:
     text = PAGE.read_text("utf-8")
-    table = text[text.index("## The checks"):]
+    table = text[text.index("## The checks") :]
     return {m.group(1): m.group(2) for m in re.finditer(r"^\| `([a-z]+\.[a-z-]+)` \| ([a-z /]+) \|", table, re.M)}
 
 

@@ -70,7 +70,13 @@ def test_the_snapshot_holds_no_secret_of_the_account(demo_snapshot, demo_stack):
 
     walk(data["collections"])
     walk(data["devices"])
-    kept = {c.get("fxaDeviceId") for c in account.cleartext["clients"]} | {"Firefox", "menu", "toolbar", "unfiled", "mobile"}  # ids, vocabulary
+    kept = {c.get("fxaDeviceId") for c in account.cleartext["clients"]} | {
+        "Firefox",
+        "menu",
+        "toolbar",
+        "unfiled",
+        "mobile",
+    }  # ids, vocabulary
     secrets = {s for s in _secrets_of(account) if s not in kept and not (s.startswith("place:") and "tag=" not in s)}
     assert not secrets & values, sorted(secrets & values)[:5]
     assert not [s for s in secrets if len(s) >= 12 and s in text][:5]
@@ -93,7 +99,7 @@ def test_strings_map_consistently_and_urls_keep_their_class():
         assert (urls.parse(before) is None) == (urls.parse(after) is None), (before, after)
         assert after != before
     assert s.text("linux") in out[3]  # a tag and its tag query still agree
-    assert s.text("Ada\x00 line\nbreak") .count("\x00") == 1 and "\n" in s.text("Ada\x00 line\nbreak")
+    assert s.text("Ada\x00 line\nbreak").count("\x00") == 1 and "\n" in s.text("Ada\x00 line\nbreak")
     assert [len(s.text(w)) for w in ("é中𝐀", "a")] == [3, 1]
     assert len({s.text(c) for c in "abcdefghijklmnopqrstuvwxyz0123456789"}) == 36  # never two for one
 

@@ -158,7 +158,9 @@ def problems(records: list[dict[str, Any]]) -> dict[str, Any]:
     found = {k: v for k, v in inspect(records).items() if v}
     live = {r["id"]: r for r in records if r.get("id") and not r.get("deleted")}
     bad_roots = [r for r in ROOTS if r in live and live[r].get("parentid") != "places"]
-    bad_roots += [r for r in ROOTS for f in live.values() if f.get("type") == "folder" and r in (f.get("children") or [])]
+    bad_roots += [
+        r for r in ROOTS for f in live.values() if f.get("type") == "folder" and r in (f.get("children") or [])
+    ]
     if bad_roots:
         found["misparentedRoots"] = sorted(set(bad_roots))
     invalid = []

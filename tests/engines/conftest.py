@@ -28,10 +28,7 @@ def dtype_map(df: pd.DataFrame) -> dict[str, str]:
 
 
 def expected_dtypes(declared: dict[str, str]) -> dict[str, str]:
-    return {
-        name: str(pd.Series([], dtype=d).dtype) if d != "category" else "category"
-        for name, d in declared.items()
-    }
+    return {name: str(pd.Series([], dtype=d).dtype) if d != "category" else "category" for name, d in declared.items()}
 
 
 @pytest.fixture(scope="session")

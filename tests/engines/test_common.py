@@ -175,9 +175,7 @@ def test_frames_from_records_takes_decrypted_records_and_errors(keys):
 def test_frames_from_records_equals_frames_from_bsos(keys):
     bsos = make_bsos(FORMS, keys.bundle_for("forms"))
     a = frames_from_bsos("forms", bsos, keys).main
-    b = frames_from_records(
-        "forms", [keys.bundle_for("forms").decrypt(b["payload"]) for b in bsos], bsos
-    ).main
+    b = frames_from_records("forms", [keys.bundle_for("forms").decrypt(b["payload"]) for b in bsos], bsos).main
     pd.testing.assert_frame_equal(a, b)
 
 

@@ -70,9 +70,7 @@ def test_records_without_visits_and_with_missing_parts(keys):
     assert main.loc["novisits", "visit_count"] == 0 and pd.isna(main.loc["novisits", "first_visit"])
     assert main.loc["nulldate", "visit_count"] == 2
     assert (
-        main.loc["nulldate", "first_visit"]
-        == main.loc["nulldate", "last_visit"]
-        == pd.Timestamp(5, unit="s", tz="UTC")
+        main.loc["nulldate", "first_visit"] == main.loc["nulldate", "last_visit"] == pd.Timestamp(5, unit="s", tz="UTC")
     )
     v = frames.visits
     assert pd.isna(v["date"].iloc[0]) and pd.isna(v["type"].iloc[1])
@@ -106,9 +104,7 @@ def test_arrow_path_equals_plain_path(keys, monkeypatch):
     bsos = mixed_bsos(keys.default)
     plain_calls = []
     real_plain = history_module._plain_chunk
-    monkeypatch.setattr(
-        history_module, "_plain_chunk", lambda recs: plain_calls.append(1) or real_plain(recs)
-    )
+    monkeypatch.setattr(history_module, "_plain_chunk", lambda recs: plain_calls.append(1) or real_plain(recs))
     fast = frames_from_bsos("history", bsos, keys, workers=1)
     assert plain_calls == []  # the clean chunk really took the Arrow path
     records = decrypt_many(keys.default, [b["payload"] for b in bsos], [b["id"] for b in bsos])

@@ -72,9 +72,18 @@ def test_big_history_takes_the_fast_path_and_still_loads_every_page(account, wor
     frames = frames_from_bsos("history", bsos, account.collection_keys, workers=workers)
     df = frames.main.set_index("id")
     assert len(df) == len(records)
-    assert df["error"].isna().sum() == frames_from_bsos(
-        "history", make_bsos(account.cleartext["history"][:600], account.collection_keys.bundle_for("history")),
-        account.collection_keys, workers=1).main["error"].isna().sum()
+    assert (
+        df["error"].isna().sum()
+        == frames_from_bsos(
+            "history",
+            make_bsos(account.cleartext["history"][:600], account.collection_keys.bundle_for("history")),
+            account.collection_keys,
+            workers=1,
+        )
+        .main["error"]
+        .isna()
+        .sum()
+    )
     assert df.loc[records[300]["id"], "title"] == "Smile \ufffd"
     assert len(frames.visits) == sum(len(r["visits"]) for r in records)
 

@@ -53,7 +53,7 @@ HOSTILE: dict[str, bytes] = {
     "number-title": b'{"id":"%s","title":5}',
     "not-json": b'{"id":"%s",',
     "trailing": b'{"id":"%s","visits":[]} xx',
-    "array": b'[1]',
+    "array": b"[1]",
     "raw-tab": b'{"id":"%s","title":"a\tb"}',
     "deep": b'{"id":"%s","x":' + b"[" * 3000 + b"]" * 3000 + b"}",
     "huge-title": b'{"id":"%s","title":"' + b"a" * 3_000_000 + b'","visits":[]}',
@@ -127,7 +127,9 @@ def test_history_parts_equal_the_plain_path_with_hostile_records(keys, size):
     assert errors["bad-lowest-int64-date"].startswith("bad-record")
     assert errors["bad-deep"].startswith("not-json")
     assert errors["hmac0"].startswith("hmac-mismatch") and errors["notjson"].startswith("bad-shape")
-    assert pd.isna(errors["bad-huge-title"]) and len(got.main.set_index("id").at["bad-huge-title", "title"]) == 3_000_000
+    assert (
+        pd.isna(errors["bad-huge-title"]) and len(got.main.set_index("id").at["bad-huge-title", "title"]) == 3_000_000
+    )
 
 
 @pytest.mark.parametrize("at", [0, 150])

@@ -16,7 +16,14 @@ WRONG = ["x", 2**70, -(2**70), 1.5, True, [1], {"a": 1}, None]
 @pytest.mark.parametrize("field", ["sortindex", "ttl"])
 @pytest.mark.parametrize("collection", ["bookmarks", "history", "passwords", "tabs", "clients", "unknown-things"])
 def test_a_wrong_envelope_value_is_missing_not_a_crash(collection, field, value):
-    env = {"id": "abc", "payload": "{}", "modified": ServerTime(170000000000), "sortindex": 1, "ttl": None, field: value}
+    env = {
+        "id": "abc",
+        "payload": "{}",
+        "modified": ServerTime(170000000000),
+        "sortindex": 1,
+        "ttl": None,
+        field: value,
+    }
     bso = BSO(env["id"], env["payload"], env["modified"], env["sortindex"], env["ttl"])
     rec = {"id": "abc", "type": "bookmark", "title": "t"}
     for envelope in (bso, env):

@@ -240,6 +240,4 @@ def signed_in_firefox(binary: str, tmp: Path) -> Iterator[SignedIn]:
             oldsync_jwk=keys.to_jwk(),
             proxy_port=sink.port,
         )
-        yield SignedIn(
-            stack, sink, binary, profile, tmp / "firefox.log", email, password, keys, account, session
-        )
+        yield SignedIn(stack, sink, binary, profile, tmp / "firefox.log", email, password, keys, account, session)

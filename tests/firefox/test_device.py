@@ -46,7 +46,11 @@ def add_bookmark(m: Marionette, title: str, url: str) -> str:
 def hashes(folder: Path) -> dict[str, int]:
     import hashlib
 
-    return {str(p.relative_to(folder)): hash(hashlib.sha256(p.read_bytes()).digest()) for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hash(hashlib.sha256(p.read_bytes()).digest())
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_device_half_of_a_live_firefox(firefox_binary, tmp_path, monkeypatch):

@@ -21,9 +21,7 @@ T = 1_796_029_067_000
 
 def _write(path: Path, rows: list[tuple[str, str, str]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        "".join(f"{T + i}\t{logger}\t{level}\t{msg}\n" for i, (logger, level, msg) in enumerate(rows))
-    )
+    path.write_text("".join(f"{T + i}\t{logger}\t{level}\t{msg}\n" for i, (logger, level, msg) in enumerate(rows)))
     return path
 
 
@@ -43,9 +41,7 @@ def test_no_devices_is_firefox_internal_only_after_an_empty_device_list(tmp_path
     assert _kinds(tmp_path, [DEVICES_EMPTY, DEVICES_ONE, NO_DEVICES]) == [Kind.UNEXPLAINED]
     assert _kinds(tmp_path, [NO_DEVICES]) == [Kind.UNEXPLAINED]  # no list fetched at all
     # the same words from another logger are someone else's problem
-    assert _kinds(tmp_path, [DEVICES_EMPTY, ("Sync.Engine.Tabs", "ERROR", NO_DEVICES[2])]) == [
-        Kind.UNEXPLAINED
-    ]
+    assert _kinds(tmp_path, [DEVICES_EMPTY, ("Sync.Engine.Tabs", "ERROR", NO_DEVICES[2])]) == [Kind.UNEXPLAINED]
 
 
 AMO_FAIL = (

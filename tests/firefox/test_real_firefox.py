@@ -101,9 +101,7 @@ def test_real_firefox_first_sync(first_sync: tuple[SignedIn, SyncOutcome]) -> No
     assert device["fxaDeviceId"] in {d["id"] for d in devices}
 
 
-def test_an_unexplained_error_line_fails_the_check(
-    first_sync: tuple[SignedIn, SyncOutcome], tmp_path: Path
-) -> None:
+def test_an_unexplained_error_line_fails_the_check(first_sync: tuple[SignedIn, SyncOutcome], tmp_path: Path) -> None:
     """Feed the classifier the real first-sync log with one line injected: the check fails
     and names that line and its file; the real log alone passes."""
     ff, outcome = first_sync

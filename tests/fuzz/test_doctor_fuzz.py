@@ -72,16 +72,23 @@ client = st.fixed_dictionaries({"name": json_scalar, "type": json_scalar,
 addon = st.fixed_dictionaries({"addonID": st.one_of(st.sampled_from(["formautofill@mozilla.org", "x@y"]), json_scalar),
                                "applicationID": st.one_of(st.sampled_from(["{ec8030f7-c20a-464f-9b0e-13a3a9e97384}"]), json_scalar),
                                "source": st.one_of(st.just("amo"), json_scalar)})  # fmt: skip
-form = st.fixed_dictionaries({"name": st.one_of(st.just("q"), json_scalar), "value": st.one_of(st.just("w"), json_scalar)})
+form = st.fixed_dictionaries(
+    {"name": st.one_of(st.just("q"), json_scalar), "value": st.one_of(st.just("w"), json_scalar)}
+)
 
 
 @st.composite
 def account(draw: Any) -> dict[str, list[dict[str, Any]]]:
     ids = draw(st.lists(st.sampled_from(IDS), unique=True, max_size=len(IDS)))
     out: dict[str, list[dict[str, Any]]] = {"bookmarks": [draw(bookmark(rid)) for rid in ids]}
-    tombstones = draw(st.lists(st.sampled_from([i for i in IDS if i not in ids] or ["ghostAAAAAAA"]), unique=True, max_size=2))
+    tombstones = draw(
+        st.lists(st.sampled_from([i for i in IDS if i not in ids] or ["ghostAAAAAAA"]), unique=True, max_size=2)
+    )
     out["bookmarks"] += [{"id": t, "deleted": True} for t in tombstones]
-    out["passwords"] = [{"id": "{" + f"{i:08d}-0000-4000-8000-000000000000" + "}", **d} for i, d in enumerate(draw(st.lists(login, max_size=4)))]
+    out["passwords"] = [
+        {"id": "{" + f"{i:08d}-0000-4000-8000-000000000000" + "}", **d}
+        for i, d in enumerate(draw(st.lists(login, max_size=4)))
+    ]
     out["clients"] = [{"id": f"client{i:06d}", **d} for i, d in enumerate(draw(st.lists(client, max_size=3)))]
     out["tabs"] = [{"id": f"client{i:06d}", "tabs": []} for i in range(draw(st.integers(0, 4)))]
     out["addons"] = [{"id": f"addon{i:07d}", **d} for i, d in enumerate(draw(st.lists(addon, max_size=2)))]
@@ -105,7 +112,9 @@ def _load(stack: LocalStack, records: dict[str, list[dict[str, Any]]]) -> tuple[
     keys = CollectionKeys.generate(("passwords",))
     stack.admin.put_records(email, "meta", [{"id": "global", "payload": json.dumps(MetaGlobal.fresh().to_payload())}])
     ksync = derive_sync_keys(kb, KRT).bundle
-    stack.admin.put_records(email, "crypto", [{"id": "keys", "payload": json.dumps(ksync.encrypt(keys.to_cleartext()))}])
+    stack.admin.put_records(
+        email, "crypto", [{"id": "keys", "payload": json.dumps(ksync.encrypt(keys.to_cleartext()))}]
+    )
     for coll, recs in records.items():
         if recs:
             # JSON with \u escapes, as Firefox writes it: a lone surrogate arrives intact

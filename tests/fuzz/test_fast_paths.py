@@ -121,7 +121,9 @@ def test_arrow_history_reader_reads_as_the_plain_reader(texts, good):
         raws.append(text.replace(b'"ID"', json.dumps(rid).encode()))
     engine = engines.get("history")
     parsed, errors = engine.parse_cleartexts(raws, ids)
-    env = BSOColumns(ids, [""] * len(ids), np.arange(len(ids), dtype=np.int64) + 100, [None] * len(ids), [None] * len(ids))
+    env = BSOColumns(
+        ids, [""] * len(ids), np.arange(len(ids), dtype=np.int64) + 100, [None] * len(ids), [None] * len(ids)
+    )
     got = engine.assemble([Part(env, parsed, np.ones(len(ids), dtype=bool), np.arange(len(ids)))])
     records = load_cleartexts(raws, ids)
     assert [e is not None for e in errors] == [not isinstance(r, dict) for r in records]

@@ -133,8 +133,17 @@ headers = st.fixed_dictionaries(
         "X-Weave-Bytes": numbers,
         "X-Weave-Total-Records": numbers,
         "X-Weave-Total-Bytes": numbers,
-        "Content-Type": st.sampled_from(["application/json", "application/newlines", "text/plain",
-                                         "application/json; charset=utf-8", "text/html", "", "*/*"]),  # fmt: skip
+        "Content-Type": st.sampled_from(
+            [
+                "application/json",
+                "application/newlines",
+                "text/plain",
+                "application/json; charset=utf-8",
+                "text/html",
+                "",
+                "*/*",
+            ]
+        ),  # fmt: skip
         "Accept": st.sampled_from(["application/json", "application/newlines", "*/*", "text/html", "x"]),
         "Origin": st.sampled_from(["https://example.org", "null", "http://127.0.0.1:1"]),
         "Access-Control-Request-Method": st.sampled_from(["GET", "PUT", "PATCH", "get", "", "G E T"]),
@@ -185,7 +194,9 @@ bodies = st.one_of(
 
 # Half the requests are what a client could send, hostile only in ids, fields, query and
 # headers, so that writes succeed and the data the node keeps is put to the test too.
-good_ids = st.one_of(st.from_regex(r"[a-zA-Z0-9_-]{1,12}", fullmatch=True), st.from_regex(r"[ -~]{1,64}", fullmatch=True))
+good_ids = st.one_of(
+    st.from_regex(r"[a-zA-Z0-9_-]{1,12}", fullmatch=True), st.from_regex(r"[ -~]{1,64}", fullmatch=True)
+)
 good_bsos = st.fixed_dictionaries(
     {"id": good_ids},
     optional={"payload": odd_text, "sortindex": st.integers(-(10**9), 10**9), "ttl": st.integers(0, 10**6)},
@@ -208,8 +219,12 @@ def exchanges(draw: st.DrawFn) -> dict[str, Any]:
     tail = {
         "collection": f"/storage/{quote(coll, safe='')}",
         "item": f"/storage/{quote(coll, safe='')}/{quote(bso_id, safe='')}",
-        "info": "/info/" + draw(st.sampled_from(["collections", "collection_counts", "collection_usage",
-                                                  "quota", "configuration", "nothing", ""])),  # fmt: skip
+        "info": "/info/"
+        + draw(
+            st.sampled_from(
+                ["collections", "collection_counts", "collection_usage", "quota", "configuration", "nothing", ""]
+            )
+        ),  # fmt: skip
         "root": draw(st.sampled_from(["", "/"])),
         "storage": draw(st.sampled_from(["/storage", "/storage/"])),
         "random": "/" + quote(draw(odd_text), safe="/%"),
@@ -220,8 +235,9 @@ def exchanges(draw: st.DrawFn) -> dict[str, Any]:
         "tail": tail,
         "uid": uid,
         "coll": coll,
-        "method": draw(st.sampled_from(["GET", "GET", "PUT", "POST", "POST", "DELETE", "HEAD", "OPTIONS",
-                                        "PATCH", "TRACE", "FOO"])),  # fmt: skip
+        "method": draw(
+            st.sampled_from(["GET", "GET", "PUT", "POST", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "FOO"])
+        ),  # fmt: skip
         "query": draw(queries),
         "raw_query": draw(st.one_of(st.none(), printable.map(lambda q: quote(q, safe="=&,")))),
         # what HTTP can carry at all (requests refuses the rest before sending)

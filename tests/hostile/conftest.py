@@ -100,7 +100,9 @@ def seed(stack: LocalStack, *, verification: str = "totp") -> Account:
     keys = CollectionKeys.generate()
     ksync = derive_sync_keys(kb, KRT).bundle
     stack.admin.put_records(email, "meta", [{"id": "global", "payload": MetaGlobal.fresh().to_json()}])
-    stack.admin.put_records(email, "crypto", [{"id": "keys", "payload": json.dumps(ksync.encrypt(keys.to_cleartext()))}])
+    stack.admin.put_records(
+        email, "crypto", [{"id": "keys", "payload": json.dumps(ksync.encrypt(keys.to_cleartext()))}]
+    )
     for collection, n in COUNTS.items():
         stack.admin.put_records(email, collection, _records(keys, collection, n))
     return Account(email, PASSWORD, kb, dict(COUNTS))

@@ -242,8 +242,12 @@ MANGLINGS: dict[str, Mangle] = {
     "all-nulls": _json_mangle(lambda d: walk(d, lambda v: None)),
     "object-to-list": _json_mangle(lambda d: list(d.values()) if isinstance(d, dict) else d),
     "list-to-object": _json_mangle(lambda d: {str(i): v for i, v in enumerate(d)} if isinstance(d, list) else d),
-    "inner-objects-to-lists": _json_mangle(lambda d: _inner(d, lambda c: list(c.values()) if isinstance(c, dict) else c)),
-    "inner-lists-to-objects": _json_mangle(lambda d: _inner(d, lambda c: dict(enumerate(map(str, c))) if isinstance(c, list) else c)),
+    "inner-objects-to-lists": _json_mangle(
+        lambda d: _inner(d, lambda c: list(c.values()) if isinstance(c, dict) else c)
+    ),
+    "inner-lists-to-objects": _json_mangle(
+        lambda d: _inner(d, lambda c: dict(enumerate(map(str, c))) if isinstance(c, list) else c)
+    ),
     "list-in-object": _json_mangle(lambda d: {"data": d}),
     "x-last-modified-future": _set_headers(X_Last_Modified="99999999999.99"),
     "x-last-modified-garbage": _set_headers(X_Last_Modified="yesterday"),

@@ -48,12 +48,7 @@ def applies(endpoint: Endpoint, mangling: str) -> bool:
     return True
 
 
-CASES = [
-    pytest.param(e.name, m, id=f"{e.name}:{m}")
-    for e in ENDPOINTS
-    for m in MANGLINGS
-    if applies(e, m)
-]
+CASES = [pytest.param(e.name, m, id=f"{e.name}:{m}") for e in ENDPOINTS for m in MANGLINGS if applies(e, m)]
 
 
 def test_the_unmangled_flow_goes_through_the_proxy(proxied):

@@ -179,8 +179,10 @@ def test_error_bodies_of_credential_services_are_scrubbed(proxied):
     token = "a1b2c3d4e5f6" * 5
 
     def mangle(a: Answer, req: Request) -> Answer:
-        a.status, a.body = 400, b'{"code":400,"errno":110,"message":"bad token %s","sessionToken":"%s"}' % (
-            token.encode(), token.encode())
+        a.status, a.body = (
+            400,
+            b'{"code":400,"errno":110,"message":"bad token %s","sessionToken":"%s"}' % (token.encode(), token.encode()),
+        )
         return a
 
     account = seed(proxied.stack)

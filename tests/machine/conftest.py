@@ -52,7 +52,9 @@ def seed(stack, *, n_bookmarks: int = 20, meta: bool = True, crypto: bool = True
     if meta:
         stack.admin.put_records(email, "meta", [{"id": "global", "payload": mg.to_json()}])
     if crypto:
-        stack.admin.put_records(email, "crypto", [{"id": "keys", "payload": json.dumps(ksync.encrypt(keys.to_cleartext()))}])
+        stack.admin.put_records(
+            email, "crypto", [{"id": "keys", "payload": json.dumps(ksync.encrypt(keys.to_cleartext()))}]
+        )
     s = Seeded(email, password, keys, kb, mg)
     bundle = keys.bundle_for("bookmarks")
     recs = [{"id": (b := s.bookmark(i))["id"], "payload": json.dumps(bundle.encrypt(b))} for i in range(n_bookmarks)]

@@ -243,7 +243,9 @@ def test_crypto_keys_missing_requires_a_fresh_start(stack, seeder):
 
 def test_crypto_keys_from_other_account_keys_explains_password_reset(stack, seeder):
     acct = seeder()
-    stack.admin.put_records(acct.email, "crypto", [{"id": "keys", "payload": json.dumps(KeyBundle.random().encrypt({"id": "keys"}))}])
+    stack.admin.put_records(
+        acct.email, "crypto", [{"id": "keys", "payload": json.dumps(KeyBundle.random().encrypt({"id": "keys"}))}]
+    )
     s = Sync.local(stack, email=acct.email, password=acct.password)
     s.run(until="fetch_crypto_keys")
     result = s.results["fetch_crypto_keys"]

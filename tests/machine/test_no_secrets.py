@@ -33,10 +33,18 @@ def test_whole_sync_leaks_no_secret(stack, account, tmp_path):
     texts = [
         s.trace.to_csv(),
         s.trace_log.dump_text(),
-        repr(s), repr(s.keys), repr(s.session), repr(s.token), repr(s.collection_keys), repr(plan),
-        plan._repr_html_(), repr(commit), commit._repr_html_(),
+        repr(s),
+        repr(s.keys),
+        repr(s.session),
+        repr(s.token),
+        repr(s.collection_keys),
+        repr(plan),
+        plan._repr_html_(),
+        repr(commit),
+        commit._repr_html_(),
         *(repr(r) + r._repr_html_() for r in s.results.values()),
-        s.errors().to_csv(), s.staged().to_csv(),
+        s.errors().to_csv(),
+        s.staged().to_csv(),
     ]
     blob = "\n".join(texts)
     store_bytes = path.read_bytes()

@@ -36,7 +36,10 @@ def test_each_stage_alone_and_its_result(stack, account):
     info = s.fetch_info()
     assert {"meta", "crypto", "bookmarks"} <= set(info.collections)
     assert info.configuration["max_post_records"] == 100
-    assert [r["path"].split("?")[0].rsplit("/", 2)[-2:] for r in info.requests] == [["info", "configuration"], ["info", "collections"]]
+    assert [r["path"].split("?")[0].rsplit("/", 2)[-2:] for r in info.requests] == [
+        ["info", "configuration"],
+        ["info", "collections"],
+    ]
     mg = s.fetch_meta_global()
     assert mg.plan.status == "ok" and s.state is State.META_GLOBAL
     assert set(mg.engines["engine"]) >= {"bookmarks", "history", "passwords"}
@@ -64,13 +67,26 @@ def test_edit_plan_commit_verify(stack, account):
     s = Sync.local(stack, email=account.email, password=account.password)
     s.run(until="download")
     s.edit("bookmarks", "bookmark0001", {"title": "Renamed"})
-    s.add("bookmarks", {"id": "newbookmark1", "type": "bookmark", "title": "New", "bmkUri": "https://new.example/", "parentid": "unfiled"})
+    s.add(
+        "bookmarks",
+        {
+            "id": "newbookmark1",
+            "type": "bookmark",
+            "title": "New",
+            "bmkUri": "https://new.example/",
+            "parentid": "unfiled",
+        },
+    )
     s.delete("bookmarks", "bookmark0002")
     assert len(s.staged()) == 3
     merged = s.merge()
     assert len(merged.outgoing) == 3 and not merged.conflicts
     plan = s.plan_upload()
-    assert {c.id: c.kind for c in plan.changes()} == {"bookmark0001": "edit", "newbookmark1": "add", "bookmark0002": "delete"}
+    assert {c.id: c.kind for c in plan.changes()} == {
+        "bookmark0001": "edit",
+        "newbookmark1": "add",
+        "bookmark0002": "delete",
+    }
     change = plan.change("bookmarks", "bookmark0001")
     assert [(d.path, d.old, d.new) for d in change.changes] == [("title", "Site 1", "Renamed")]
     cp = plan.collections["bookmarks"]
@@ -156,7 +172,9 @@ def test_kernel_restart_resumes_from_the_store(stack, account, tmp_path):
     assert row["downloaded"] == 0 and row["total"] == 20  # nothing fetched again: decrypted from the mirror
     assert list(s2.staged()["id"]) == ["bookmark0008"]
     # the store holds no cleartext: neither the staged title nor a downloaded one
-    raw = path.read_bytes() + (path.with_name(path.name + "-wal").read_bytes() if path.with_name(path.name + "-wal").exists() else b"")
+    raw = path.read_bytes() + (
+        path.with_name(path.name + "-wal").read_bytes() if path.with_name(path.name + "-wal").exists() else b""
+    )
     assert b"Staged before restart" not in raw and b"Site 3" not in raw
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
@@ -187,7 +205,9 @@ def test_plan_rebatches_after_rejections_and_knows_its_sync(stack, seeder):
         assert plan.rebatch().collections["bookmarks"].batches == [{"posts": 1, "records": 4}]
         assert plan.sync is s and s.results["download"].sync is s
         env = s.envelope("bookmarks", "bookmark0003")
-        assert env.id == "bookmark0003" and env.modified == s.store.mirror_record("bookmarks", "bookmark0003").bso.modified
+        assert (
+            env.id == "bookmark0003" and env.modified == s.store.mirror_record("bookmarks", "bookmark0003").bso.modified
+        )
     finally:
         stack.admin.reset_config()
 

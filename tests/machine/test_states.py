@@ -105,7 +105,9 @@ def machine_in_or_none(state: State) -> Machine | None:
 
 def test_a_stage_too_early_names_the_stage_to_run_first():
     m = Machine()
-    with pytest.raises(StageOrderError, match=r"download\(\) cannot run in state 'new' .*run sync.authenticate\(\) first"):
+    with pytest.raises(
+        StageOrderError, match=r"download\(\) cannot run in state 'new' .*run sync.authenticate\(\) first"
+    ):
         m.check(Event.DOWNLOAD)
     m = machine_in(State.INFO)
     with pytest.raises(StageOrderError, match=r"run sync.fetch_meta_global\(\) first"):
@@ -157,7 +159,13 @@ def test_only_the_machine_moves_the_state():
             for n in ast.walk(c)
         }
         for node in ast.walk(tree):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else []
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AnnAssign | ast.AugAssign)
+                else []
+            )
             for t in targets:
                 if isinstance(t, ast.Attribute) and t.attr == "state" and id(node) not in machine_nodes:
                     owner = t.value.id if isinstance(t.value, ast.Name) else ast.unparse(t.value)

@@ -26,7 +26,9 @@ def page(rid: str, n: int = 2, title: str | None = None) -> dict:
 
 def put_history(stack, acct, records: list[dict], *, bundle: KeyBundle | None = None) -> None:
     bundle = bundle or acct.keys.bundle_for("history")
-    stack.admin.put_records(acct.email, "history", [{"id": r["id"], "payload": json.dumps(bundle.encrypt(r))} for r in records])
+    stack.admin.put_records(
+        acct.email, "history", [{"id": r["id"], "payload": json.dumps(bundle.encrypt(r))} for r in records]
+    )
 
 
 @pytest.fixture
@@ -191,7 +193,9 @@ def test_frames_stay_right_after_the_parts_are_compacted_and_change_again(stack,
     for name, df in want:
         got = again[name]
         key = ["id"] if name == "main" else ["id", "date"]
-        pd.testing.assert_frame_equal(got.sort_values(key, ignore_index=True), df.sort_values(key, ignore_index=True), obj=name)
+        pd.testing.assert_frame_equal(
+            got.sort_values(key, ignore_index=True), df.sort_values(key, ignore_index=True), obj=name
+        )
     assert again.main.set_index("id").at["c003", "visit_count"] == 9
 
 

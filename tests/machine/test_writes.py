@@ -82,7 +82,9 @@ def test_restore_after_a_fresh_start_re_encrypts_under_the_new_keys(node):
     done = s.commit(s.plan_upload().accept())
     assert done.status == "committed" and done.snapshot is not None
     # another device re-keys the account (a fresh start) and uploads the bookmarks it has
-    another_device_starts_fresh(node, [{**b, "title": "oops" if b["id"] == "bm0001" else b["title"]} for b in BOOKMARKS])
+    another_device_starts_fresh(
+        node, [{**b, "title": "oops" if b["id"] == "bm0001" else b["title"]} for b in BOOKMARKS]
+    )
     s.fetch_info()
     s.fetch_meta_global()  # new syncIDs: local state reset
     s.fetch_crypto_keys()

@@ -107,7 +107,12 @@ def test_token_fields_are_strict_and_errors_quote_no_value():
 
 def test_credential_shaped_text_is_scrubbed_but_error_names_stay_readable():
     secret = "0f1e2d3c4b5a69788796a5b4c3d2e1f0" * 2
-    for text in (f'{{"sessionToken":"{secret}"}}', f'{{"key":"{secret[:10]}', f'["{secret}"]', f"token {secret} refused"):
+    for text in (
+        f'{{"sessionToken":"{secret}"}}',
+        f'{{"key":"{secret[:10]}',
+        f'["{secret}"]',
+        f"token {secret} refused",
+    ):
         out = scrub_credentials(text)
         assert secret[:10] not in out and "<fp " in out
     readable = '{"status": "invalid-client-state", "errors": [{"name": "X-KeyID", "description": "stale"}]}'

@@ -30,8 +30,7 @@ def posts_in_trace(storage: StorageClient, after: int = 0) -> list[str]:
     ]
 
 
-def upload_with(stack: Any, storage: StorageClient, records: list[dict[str, Any]],
-                **limits: int) -> Any:
+def upload_with(stack: Any, storage: StorageClient, records: list[dict[str, Any]], **limits: int) -> Any:
     stack.admin.set_config(**{**DEFAULT_LIMITS, **limits})
     storage.info_configuration()  # re-read the limits, as a sync does at its start
     plan = plan_packing(storage.config, records)
@@ -72,8 +71,7 @@ def test_max_request_bytes(stack: Any, storage: StorageClient, slack: int, posts
     assert result.posts == posts
 
 
-def test_max_total_records_splits_into_committed_batches(stack: Any,
-                                                          storage: StorageClient) -> None:
+def test_max_total_records_splits_into_committed_batches(stack: Any, storage: StorageClient) -> None:
     exact = upload_with(stack, storage, recs(6), max_post_records=4, max_total_records=6)
     assert (exact.posts, exact.commits, exact.atomic) == (2, 1, True)
     storage.delete_collection("history", if_unmodified_since=None)
@@ -102,9 +100,7 @@ def test_max_record_payload_bytes(stack: Any, storage: StorageClient) -> None:
     assert result.posts == 1  # the oversized record was never sent
 
 
-def test_a_concurrent_write_mid_batch_fails_the_upload_and_commits_nothing(
-    stack: Any, user: Login
-) -> None:
+def test_a_concurrent_write_mid_batch_fails_the_upload_and_commits_nothing(stack: Any, user: Login) -> None:
     storage = user.storage()
     stack.admin.set_config(**{**DEFAULT_LIMITS, "max_post_records": 3})
     storage.info_configuration()
@@ -113,8 +109,7 @@ def test_a_concurrent_write_mid_batch_fails_the_upload_and_commits_nothing(
     def records() -> Iterator[dict[str, Any]]:
         for i, r in enumerate(recs(9)):
             if i == 4:  # another device writes while our batch is open
-                stack.admin.put_records(user.email, "history", [{"id": "theirs",
-                                                                  "payload": "{}"}])
+                stack.admin.put_records(user.email, "history", [{"id": "theirs", "payload": "{}"}])
             yield r
 
     with pytest.raises(PreconditionFailed) as info:
@@ -142,10 +137,13 @@ def _fewest_posts(sizes: list[int], items: list[int], lim: dict[str, int]) -> in
     j..i is allowed if it fits the batch limits, and costs the fewest POSTs that cover it
     (found by a second DP over POST cuts).
     """
+
     def post_ok(a: int, b: int) -> bool:  # records a..b-1 in one POST
-        return (b - a <= lim["max_post_records"]
-                and sum(sizes[a:b]) <= lim["max_post_bytes"]
-                and sum(items[a:b]) + (b - a - 1) + 2 <= lim["max_request_bytes"])
+        return (
+            b - a <= lim["max_post_records"]
+            and sum(sizes[a:b]) <= lim["max_post_bytes"]
+            and sum(items[a:b]) + (b - a - 1) + 2 <= lim["max_request_bytes"]
+        )
 
     def posts_for(a: int, b: int) -> float:
         cost = [0.0] + [float("inf")] * (b - a)
@@ -159,14 +157,12 @@ def _fewest_posts(sizes: list[int], items: list[int], lim: dict[str, int]) -> in
     best = [0.0] + [float("inf")] * n
     for i in range(1, n + 1):
         for j in range(i):
-            if (i - j <= lim["max_total_records"]
-                    and sum(sizes[j:i]) <= lim["max_total_bytes"]):
+            if i - j <= lim["max_total_records"] and sum(sizes[j:i]) <= lim["max_total_bytes"]:
                 best[i] = min(best[i], best[j] + posts_for(j, i))
     return int(best[n])
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     sizes=st.lists(st.integers(1, 60), min_size=1, max_size=24),
     post_records=st.integers(1, 6),
@@ -176,14 +172,22 @@ def _fewest_posts(sizes: list[int], items: list[int], lim: dict[str, int]) -> in
     request_slack=st.integers(0, 150),
 )
 def test_packing_is_optimal_for_any_sizes_and_limits(
-    stack: Any, storage: StorageClient, sizes: list[int], post_records: int, post_bytes: int,
-    total_records: int, total_bytes: int, request_slack: int,
+    stack: Any,
+    storage: StorageClient,
+    sizes: list[int],
+    post_records: int,
+    post_bytes: int,
+    total_records: int,
+    total_bytes: int,
+    request_slack: int,
 ) -> None:
     records = [{"id": f"r{i:05d}", "payload": "p" * s} for i, s in enumerate(sizes)]
     items = [ITEM_OVERHEAD + s for s in sizes]
     limits = {
-        "max_post_records": post_records, "max_post_bytes": post_bytes,
-        "max_total_records": total_records, "max_total_bytes": total_bytes,
+        "max_post_records": post_records,
+        "max_post_bytes": post_bytes,
+        "max_total_records": total_records,
+        "max_total_bytes": total_bytes,
         "max_request_bytes": max(items) + 2 + request_slack,
     }
     stack.admin.set_config(**{**DEFAULT_LIMITS, **limits})

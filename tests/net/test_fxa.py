@@ -50,8 +50,7 @@ def test_login_without_verification_derives_the_accounts_sync_keys(stack: Any) -
 
 def test_login_with_totp(stack: Any) -> None:
     email = new_email("totp")
-    stack.admin.create_account(email, PASSWORD, totp_secret="JBSWY3DPEHPK3PXP",
-                               verification="totp")
+    stack.admin.create_account(email, PASSWORD, totp_secret="JBSWY3DPEHPK3PXP", verification="totp")
     session = _client(stack).login(email, PASSWORD)
     assert session.needs_verification and session.verification_method == "totp-2fa"
     with pytest.raises(VerificationRequired, match="verify_totp"):
@@ -63,8 +62,7 @@ def test_login_with_totp(stack: Any) -> None:
 
 def test_wrong_totp_code_is_refused_and_the_session_stays_unverified(stack: Any) -> None:
     email = new_email("totp")
-    stack.admin.create_account(email, PASSWORD, totp_secret="JBSWY3DPEHPK3PXP",
-                               verification="totp")
+    stack.admin.create_account(email, PASSWORD, totp_secret="JBSWY3DPEHPK3PXP", verification="totp")
     session = _client(stack).login(email, PASSWORD)
     good = stack.admin.totp_code(email)
     with pytest.raises(InvalidVerificationCode):
@@ -158,8 +156,7 @@ def test_someone_with_a_token_and_keys_skips_login(stack: Any) -> None:
 
     session = FxaSession.from_oauth(access, keys.to_jwk())
     assert session.keys.kid == keys.kid
-    token = TokenServerClient(stack.token_url).exchange(session.oauth_token().access_token,
-                                                        session.keys)
+    token = TokenServerClient(stack.token_url).exchange(session.oauth_token().access_token, session.keys)
     assert token.api_endpoint
     with pytest.raises(LoginRequired):
         session.status()

@@ -46,9 +46,7 @@ def test_info_endpoints(storage: StorageClient) -> None:
 
 
 def test_put_and_get_a_record_keep_timestamps_exact(storage: StorageClient) -> None:
-    modified = storage.put_record(
-        "prefs", BSO("p1", '{"x":1}', sortindex=7, ttl=3600), if_unmodified_since=0
-    )
+    modified = storage.put_record("prefs", BSO("p1", '{"x":1}', sortindex=7, ttl=3600), if_unmodified_since=0)
     got = storage.get_record("prefs", "p1")
     assert got.payload == '{"x":1}' and got.sortindex == 7 and got.modified == modified
     assert str(got.modified) == str(modified)  # two decimals, digit for digit
@@ -113,8 +111,7 @@ def test_paging_reads_everything_with_the_same_parameters(storage: StorageClient
     assert all(e.request_headers["X-If-Unmodified-Since"] == first_lm for e in gets[1:])
 
 
-def test_paging_notices_a_concurrent_change(storage: StorageClient, user: Login,
-                                            stack: Any) -> None:
+def test_paging_notices_a_concurrent_change(storage: StorageClient, user: Login, stack: Any) -> None:
     storage.upload("history", [rec(i) for i in range(25)], if_unmodified_since=0)
     pages = storage.iter_collection("history", limit=10).pages()
     first = next(pages)
@@ -154,8 +151,7 @@ def test_record_ids_with_url_characters_round_trip(storage: StorageClient, rid: 
 
 def test_invalid_record_is_a_bad_request_naming_the_code(storage: StorageClient) -> None:
     with pytest.raises(BadRequest, match="invalid Weave Basic Object"):
-        storage.put_record("prefs", {"id": "x", "payload": "{}", "bogus": 1},
-                           if_unmodified_since=None)
+        storage.put_record("prefs", {"id": "x", "payload": "{}", "bogus": 1}, if_unmodified_since=None)
 
 
 def test_401_without_a_token_provider_says_to_refetch(user: Login, stack: Any) -> None:
@@ -205,8 +201,7 @@ def test_backoff_and_alert_are_surfaced(storage: StorageClient, stack: Any) -> N
     assert "back off for 300s" in storage.backoff.describe()
 
 
-def test_503_retry_after_raises_unless_the_policy_waited(storage: StorageClient,
-                                                         stack: Any) -> None:
+def test_503_retry_after_raises_unless_the_policy_waited(storage: StorageClient, stack: Any) -> None:
     stack.admin.inject_fault("503", retry_after=42)
     with pytest.raises(ServerBusy) as info:
         storage.info_collections()
@@ -216,8 +211,7 @@ def test_503_retry_after_raises_unless_the_policy_waited(storage: StorageClient,
     assert storage.info_collections() == {}
 
 
-def test_dropped_connection_is_unreachable_and_traced(storage: StorageClient,
-                                                      stack: Any) -> None:
+def test_dropped_connection_is_unreachable_and_traced(storage: StorageClient, stack: Any) -> None:
     stack.admin.inject_fault("drop")
     with pytest.raises(ServerUnreachable, match="did not answer"):
         storage.info_collections()
@@ -231,9 +225,7 @@ def test_quota_note_is_surfaced(storage: StorageClient, stack: Any) -> None:
     assert [(s.kind, s.kilobytes) for s in storage.signals] == [("quota", 1024)]
 
 
-def test_wait_and_retry_waits_short_refusals_and_gives_up_on_long_ones(
-    storage: StorageClient, stack: Any
-) -> None:
+def test_wait_and_retry_waits_short_refusals_and_gives_up_on_long_ones(storage: StorageClient, stack: Any) -> None:
     slept: list[float] = []
     storage.retry_policy = wait_and_retry(max_wait=5, show=False, sleep=slept.append)
     stack.admin.inject_fault("503", retry_after=2)
@@ -248,8 +240,7 @@ def test_wait_and_retry_waits_short_refusals_and_gives_up_on_long_ones(
 def test_progress_bars_are_optional_and_do_not_change_results(
     storage: StorageClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    result = storage.upload("history", [rec(i) for i in range(12)], if_unmodified_since=0,
-                            progress=True, total=12)
+    result = storage.upload("history", [rec(i) for i in range(12)], if_unmodified_since=0, progress=True, total=12)
     assert result.ok and result.records == 12
     got = storage.get_collection("history", limit=5, progress=True, total=12)
     assert len(got) == 12
@@ -257,8 +248,7 @@ def test_progress_bars_are_optional_and_do_not_change_results(
     assert "POST history" in err and "GET history" in err
 
 
-def test_a_server_slower_than_the_timeout_is_reported_unreachable(user: Login,
-                                                                  stack: Any) -> None:
+def test_a_server_slower_than_the_timeout_is_reported_unreachable(user: Login, stack: Any) -> None:
     storage = user.storage(timeout=0.3)
     stack.admin.inject_fault("slow", delay=1.5)
     with pytest.raises(ServerUnreachable, match="Timeout"):

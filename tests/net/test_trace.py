@@ -27,11 +27,10 @@ from .conftest import DEFAULT_LIMITS, PASSWORD, new_email
 def test_authorization_headers_keep_their_scheme_but_not_their_credentials() -> None:
     hawk = 'Hawk id="tok-id-123456", ts="1700000000", nonce="abc", mac="c2VjcmV0bWFj"'
     shown = redact_authorization(hawk)
-    assert shown.startswith("Hawk id=<fp ") and 'ts=1700000000' in shown
+    assert shown.startswith("Hawk id=<fp ") and "ts=1700000000" in shown
     assert "tok-id-123456" not in shown and "c2VjcmV0bWFj" not in shown
     assert redact_authorization("Bearer fxs_" + "ab" * 32) == "Bearer fxs_" + fp("ab" * 32)
-    assert redact_authorization("Bearer opaque-access-token") == "Bearer " + fp(
-        "opaque-access-token")
+    assert redact_authorization("Bearer opaque-access-token") == "Bearer " + fp("opaque-access-token")
 
 
 def test_registered_secrets_are_scrubbed_from_anything_recorded() -> None:
@@ -75,8 +74,7 @@ def test_a_whole_sync_leaves_no_secret_in_the_trace(stack: Any) -> None:
     email = new_email("trace")
     kb = bytes(range(100, 132))
     totp_secret = "JBSWY3DPEHPK3PXP"
-    stack.admin.create_account(email, PASSWORD, kb=kb, totp_secret=totp_secret,
-                               verification="totp")
+    stack.admin.create_account(email, PASSWORD, kb=kb, totp_secret=totp_secret, verification="totp")
     stack.admin.set_config(**{**DEFAULT_LIMITS, "max_post_records": 7})
     trace = Trace()
 
@@ -95,16 +93,20 @@ def test_a_whole_sync_leaves_no_secret_in_the_trace(stack: Any) -> None:
     storage.info_configuration()
     storage.info_collections()
     meta = MetaGlobal.fresh()
-    storage.put_record("meta", {"id": "global", "payload": json.dumps(meta.to_payload())},
-                       if_unmodified_since=0)
+    storage.put_record("meta", {"id": "global", "payload": json.dumps(meta.to_payload())}, if_unmodified_since=0)
     ckeys = CollectionKeys.generate(["bookmarks"])
     payload = keys.bundle.encrypt({"id": "keys", "collection": "crypto", **ckeys.to_cleartext()})
-    storage.put_record("crypto", {"id": "keys", "payload": json.dumps(payload)},
-                       if_unmodified_since=0)
+    storage.put_record("crypto", {"id": "keys", "payload": json.dumps(payload)}, if_unmodified_since=0)
     bundle = ckeys.bundle_for("history")
-    records = [{"id": f"h{i:04d}", "payload": json.dumps(bundle.encrypt(
-        {"id": f"h{i:04d}", "histUri": f"https://example.com/{i}", "visits": []}))}
-        for i in range(30)]
+    records = [
+        {
+            "id": f"h{i:04d}",
+            "payload": json.dumps(
+                bundle.encrypt({"id": f"h{i:04d}", "histUri": f"https://example.com/{i}", "visits": []})
+            ),
+        }
+        for i in range(30)
+    ]
     result = storage.upload("history", records, if_unmodified_since=0)
     assert result.ok and result.posts == 5
     got = storage.get_collection("history", limit=8)
@@ -118,24 +120,43 @@ def test_a_whole_sync_leaves_no_secret_in_the_trace(stack: Any) -> None:
 
     stretched = onepw.quick_stretch_v1(email, PASSWORD)
     secrets: list[str | bytes] = [
-        PASSWORD, onepw.auth_pw(stretched).hex(), stretched, onepw.unwrap_b_key(stretched),
-        session._session_token or "", key_fetch_token or "", kb, keys.ksync,
-        keys.bundle.enc_key, keys.bundle.hmac_key, access, token.id, token.key,
-        storage.token.id, storage.token.key, totp_secret,
-        onepw.token_credentials(bytes.fromhex(session._session_token or ""),
-                                "sessionToken").hmac_key,
+        PASSWORD,
+        onepw.auth_pw(stretched).hex(),
+        stretched,
+        onepw.unwrap_b_key(stretched),
+        session._session_token or "",
+        key_fetch_token or "",
+        kb,
+        keys.ksync,
+        keys.bundle.enc_key,
+        keys.bundle.hmac_key,
+        access,
+        token.id,
+        token.key,
+        storage.token.id,
+        storage.token.key,
+        totp_secret,
+        onepw.token_credentials(bytes.fromhex(session._session_token or ""), "sessionToken").hmac_key,
     ]
     for name in ["default", "bookmarks"]:
         b: KeyBundle = ckeys.default if name == "default" else ckeys.bundle_for(name)
         secrets += [b.enc_key, b.hmac_key]
-    shown = "\n".join([
-        trace.dump_text(),
-        trace.frame().to_string(),
-        trace.signals_frame().to_string(),
-        repr(session), repr(keys), repr(token), repr(storage.token), repr(fxa), repr(storage),
-        str(stale.value), repr(stale.value.response),
-        pickle.dumps(trace).decode("latin-1"),  # a trace saved with a notebook
-    ])
+    shown = "\n".join(
+        [
+            trace.dump_text(),
+            trace.frame().to_string(),
+            trace.signals_frame().to_string(),
+            repr(session),
+            repr(keys),
+            repr(token),
+            repr(storage.token),
+            repr(fxa),
+            repr(storage),
+            str(stale.value),
+            repr(stale.value.response),
+            pickle.dumps(trace).decode("latin-1"),  # a trace saved with a notebook
+        ]
+    )
     assert len(trace) >= 15
     services = set(trace.frame()["service"])
     assert services == {"fxa", "tokenserver", "storage"}

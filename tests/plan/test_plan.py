@@ -121,9 +121,14 @@ def test_which_bookmark_changes_are_linked():
             ("B", folder("B", []), folder("B", ["x"]))]  # fmt: skip
     assert linked(move) == [{"x", "A", "B"}]
     assert linked([("n", None, item("n", "A")), ("A", folder("A", []), folder("A", ["n"]))]) == [{"n", "A"}]
-    assert linked([("x", item("x", "A"), {"id": "x", **tomb}), ("A", folder("A", ["x"]), folder("A", []))]) == [{"x", "A"}]
+    assert linked([("x", item("x", "A"), {"id": "x", **tomb}), ("A", folder("A", ["x"]), folder("A", []))]) == [
+        {"x", "A"}
+    ]
     # edits in place and reorders stand alone, even beside their folder's change
-    assert linked([("x", item("x", "A"), item("x", "A", "new")), ("A", folder("A", ["x", "y"]), folder("A", ["y", "x"]))]) == []
+    assert (
+        linked([("x", item("x", "A"), item("x", "A", "new")), ("A", folder("A", ["x", "y"]), folder("A", ["y", "x"]))])
+        == []
+    )
     # a move whose folders are not in the plan has nothing to be linked to (the doctor flags the tree)
     assert linked([("x", item("x", "A"), item("x", "B"))]) == []
     assert engines.get("history").linked([("h", {}, {})]) == []  # records that stand alone

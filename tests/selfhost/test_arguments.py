@@ -63,8 +63,10 @@ def test_the_json_output_of_an_unreachable_host_is_a_report(closed_port: int) ->
         (["check-server"], "TOKEN_URL"),
         (["check-server", "--misconfigure", "wrong-secret", "http://x.example"], "--local"),
         (["check-server", "--token-file", "/nonexistent/token.json"], "cannot read"),
-        (["check-server", "--secret-file", "/nonexistent/secret", "--node", "http://x.example", "--uid", "1"],
-         "cannot read"),  # fmt: skip
+        (
+            ["check-server", "--secret-file", "/nonexistent/secret", "--node", "http://x.example", "--uid", "1"],
+            "cannot read",
+        ),  # fmt: skip
         (["check-server", "--secret-file", "/dev/null"], "--node"),
         (["check-server", "http://x.example", "--auth-url", "http://a.example"], "--email"),
         (["check-server", "--session", "/nonexistent/session.json"], "no saved session"),

@@ -104,7 +104,9 @@ def test_hawk_challenges_and_other_authentication_schemes() -> None:
 
 
 def test_answers_are_described_without_dumping_them() -> None:
-    page = _response(404, {"Content-Type": "text/html"}, b"<html><head><title>404 Not Found</title></head>" + b"x" * 10**6)
+    page = _response(
+        404, {"Content-Type": "text/html"}, b"<html><head><title>404 Not Found</title></head>" + b"x" * 10**6
+    )
     assert R.describe_answer(page) == '404 with an HTML page titled "404 Not Found"'
     ts = _response(401, {"Content-Type": "application/json"},
                    b'{"status": "invalid-credentials", "errors": [{"description": "Unauthorized"}]}')  # fmt: skip

@@ -180,7 +180,9 @@ def test_a_client_id_without_the_sync_scope_is_named() -> None:
 
     with LocalStack(demo=True) as stack:
         demo = stack.demo_account
-        other = net.FxaClient(stack.auth_url, stack.oauth_url, client_id="0123456789abcdef").login(demo.email, demo.password)
+        other = net.FxaClient(stack.auth_url, stack.oauth_url, client_id="0123456789abcdef").login(
+            demo.email, demo.password
+        )
         report = check_server(stack.token_url, session=other)
     assert [f.check for f in report] == ["server.oauth-scope"]
     assert "0123456789abcdef" in report.findings[0].explanation

@@ -58,9 +58,7 @@ class StorageClient:
             data = json.dumps(body)
         if data is not None:
             headers.setdefault("Content-Type", content_type)
-        prepared = requests.Request(
-            method, self.endpoint + path, params=params, data=data, headers=headers
-        ).prepare()
+        prepared = requests.Request(method, self.endpoint + path, params=params, data=data, headers=headers).prepare()
         raw = prepared.body or b""
         if isinstance(raw, str):
             raw = raw.encode()

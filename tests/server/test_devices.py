@@ -257,9 +257,7 @@ def test_invoke_cannot_reach_another_account(stack: LocalStack, two_devices: tup
     assert _errno(a.post("/account/devices/invoke_command", body)) == (400, 123)
 
 
-def test_destroying_a_device_signs_its_session_out(
-    stack: LocalStack, two_devices: tuple[Session, Session]
-) -> None:
+def test_destroying_a_device_signs_its_session_out(stack: LocalStack, two_devices: tuple[Session, Session]) -> None:
     a, b = two_devices
     b_id = next(d["id"] for d in a.devices() if not d["isCurrentDevice"])
     body = {"target": b_id, "command": SEND_TAB, "payload": {}}
@@ -282,9 +280,7 @@ def test_a_destroyed_session_takes_its_device(two_devices: tuple[Session, Sessio
     assert [d["name"] for d in a.devices()] == ["Laptop"]
 
 
-@pytest.mark.parametrize(
-    "body", [{"to": "everyone", "payload": {}}, {"to": ["nope"], "payload": {}}, {"to": "all"}]
-)
+@pytest.mark.parametrize("body", [{"to": "everyone", "payload": {}}, {"to": ["nope"], "payload": {}}, {"to": "all"}])
 def test_notify_validates_like_fxa(two_devices: tuple[Session, Session], body: dict[str, Any]) -> None:
     a, _ = two_devices
     assert _errno(a.post("/account/devices/notify", body)) == (400, 107)

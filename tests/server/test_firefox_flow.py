@@ -40,10 +40,7 @@ def test_firefox_first_sync(stack: LocalStack) -> None:
     session = login_session(stack, email, "pw")["sessionToken"]
     auth = stack.auth_url
     assert _hawk("GET", auth + "/account/attached_clients", session).status_code == 200
-    assert (
-        _hawk("GET", auth + "/account/devices?filterIdleDevicesTimestamp=1793880732296", session).status_code
-        == 200
-    )
+    assert _hawk("GET", auth + "/account/devices?filterIdleDevicesTimestamp=1793880732296", session).status_code == 200
     r = _hawk(
         "POST",
         auth + "/oauth/token",
@@ -51,9 +48,7 @@ def test_firefox_first_sync(stack: LocalStack) -> None:
         {"client_id": FIREFOX, "grant_type": "fxa-credentials", "scope": "profile"},
     )
     profile_token = r.json()["access_token"]
-    r = requests.get(
-        stack.profile_url + "/profile", headers={"Authorization": f"Bearer {profile_token}"}, timeout=30
-    )
+    r = requests.get(stack.profile_url + "/profile", headers={"Authorization": f"Bearer {profile_token}"}, timeout=30)
     assert r.json()["uid"] == info.uid
     r = _hawk(
         "POST",

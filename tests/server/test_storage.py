@@ -43,9 +43,7 @@ def test_info_endpoints(stack: LocalStack, user: User) -> None:
     usage = c.get("/info/collection_usage").json()
     assert usage["meta"] == pytest.approx(2.0)
     quota = c.get("/info/quota").json()
-    assert quota[1] is None and quota[0] == pytest.approx(
-        2.0 + sum(len(b["payload"]) for b in _bsos(3)) / 1024
-    )
+    assert quota[1] is None and quota[0] == pytest.approx(2.0 + sum(len(b["payload"]) for b in _bsos(3)) / 1024)
     config = c.get("/info/configuration").json()
     assert config == {
         "max_post_bytes": 2621440,
@@ -143,9 +141,7 @@ def test_limit_and_offset_paging(loaded, sort) -> None:
     seen, offset, pages = [], None, 0
     while True:
         params = {"sort": sort, "limit": 2, **({"offset": offset} if offset else {})}
-        r = user.client.get(
-            "/storage/history", params=params, headers={"X-If-Unmodified-Since": str(stamps[-1])}
-        )
+        r = user.client.get("/storage/history", params=params, headers={"X-If-Unmodified-Since": str(stamps[-1])})
         assert r.status_code == 200
         seen += r.json()
         pages += 1
@@ -338,9 +334,7 @@ def test_batch_flow(user: User) -> None:
     assert c.get("/storage/history").json() == []  # nothing visible before commit
     r = c.post("/storage/history", _bsos(2, "b"), params={"batch": batch})
     assert r.status_code == 202 and r.json()["batch"] == batch
-    r = c.post(
-        "/storage/history", [{"id": "a000", "payload": "winner"}], params={"batch": batch, "commit": "true"}
-    )
+    r = c.post("/storage/history", [{"id": "a000", "payload": "winner"}], params={"batch": batch, "commit": "true"})
     assert r.status_code == 200
     ts = r.json()["modified"]
     got = c.get("/storage/history", params={"full": 1}).json()
@@ -401,24 +395,17 @@ def test_preconditions_on_writes(loaded) -> None:
     assert c.put("/storage/history/h4", {"payload": "x"}, headers=stale).status_code == 412
     # an item's own timestamp counts for PUT/DELETE of the item
     assert (
-        c.put(
-            "/storage/history/h0", {"payload": "x"}, headers={"X-If-Unmodified-Since": str(stamps[0])}
-        ).status_code
+        c.put("/storage/history/h0", {"payload": "x"}, headers={"X-If-Unmodified-Since": str(stamps[0])}).status_code
         == 200
     )
-    assert (
-        c.put("/storage/meta/global", {"payload": "x"}, headers={"X-If-Unmodified-Since": "0"}).status_code
-        == 200
-    )
+    assert c.put("/storage/meta/global", {"payload": "x"}, headers={"X-If-Unmodified-Since": "0"}).status_code == 200
     r = c.post("/storage/history", _bsos(1), headers={"X-If-Unmodified-Since": last})
     assert r.status_code == 412  # the PUT of h0 moved the collection on
     assert c.delete("", headers={"X-If-Unmodified-Since": "0"}).status_code == 412
 
 
 def test_write_timestamps_strictly_increase(user: User) -> None:
-    seen = [
-        ServerTime.parse(user.client.put(f"/storage/forms/i{n}", {"payload": "x"}).text) for n in range(5)
-    ]
+    seen = [ServerTime.parse(user.client.put(f"/storage/forms/i{n}", {"payload": "x"}).text) for n in range(5)]
     assert seen == sorted(set(seen))
 
 

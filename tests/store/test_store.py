@@ -84,7 +84,9 @@ def test_a_snapshot_keeps_envelopes_and_sealed_cleartexts(store):
         SnapshotRecord("passwords", "p3", BSO("p3", "never decrypted", ServerTime(11))),
     ])  # fmt: skip
     got = {r.id: r for r in store.snapshot_records(sid)}
-    assert got["p1"].bso == BSO("p1", "ciphertext", ServerTime(10), 5, 60) and got["p1"].cleartext["password"] == SECRET_PW
+    assert (
+        got["p1"].bso == BSO("p1", "ciphertext", ServerTime(10), 5, 60) and got["p1"].cleartext["password"] == SECRET_PW
+    )
     assert got["p2"].bso is None and got["p3"].cleartext is None
     raw = store._db.execute("SELECT sealed FROM snapshots WHERE id = 'p1'").fetchone()[0]
     assert SECRET_PW not in raw  # sealed, like staged records

@@ -53,7 +53,9 @@ def account(stack):
     keys = CollectionKeys.generate()
     stack.admin.put_records(email, "meta", [{"id": "global", "payload": MetaGlobal.fresh().to_json()}])
     ksync = derive_sync_keys(kb, KEY_TIME).bundle
-    stack.admin.put_records(email, "crypto", [{"id": "keys", "payload": json.dumps(ksync.encrypt(keys.to_cleartext()))}])
+    stack.admin.put_records(
+        email, "crypto", [{"id": "keys", "payload": json.dumps(ksync.encrypt(keys.to_cleartext()))}]
+    )
     bundle = keys.bundle_for("bookmarks")
     stack.admin.put_records(email, "bookmarks", [{"id": b["id"], "payload": json.dumps(bundle.encrypt(b))}
                                                  for b in map(bookmark, range(10))])  # fmt: skip

@@ -111,7 +111,10 @@ def test_a_fresh_start_plan_commits_only_after_it_is_accepted(stack, account):
     review = UploadReview(sync, sync.plan_fresh_start())
     assert "FRESH START" in review.header.value and review.diffs == []
     # counted, not "0 change(s)": the ten bookmarks go, meta/global and crypto/keys are written
-    assert "deletes 10 record(s) in 1 collection(s), then writes a new meta/global and new crypto/keys" in review.header.value
+    assert (
+        "deletes 10 record(s) in 1 collection(s), then writes a new meta/global and new crypto/keys"
+        in review.header.value
+    )
     assert review.commit_button.disabled
     review.special_reject.click()
     assert review.commit_button.disabled

@@ -29,7 +29,10 @@ NAMED = (
 COLOUR_PROPS = r"(?:color|background(?:-color)?|border(?:-[a-z]+)*|outline(?:-color)?|fill|stroke|box-shadow|text-decoration-color)"
 LITERAL = re.compile(
     r"#[0-9a-fA-F]{3,8}\b|\b(?:rgba?|hsla?|hwb|lab|lch|oklab|oklch)\s*\(|"
-    + COLOUR_PROPS + r"\s*:\s*[^;'\"]*?\b(?:" + "|".join(NAMED) + r")\b",
+    + COLOUR_PROPS
+    + r"\s*:\s*[^;'\"]*?\b(?:"
+    + "|".join(NAMED)
+    + r")\b",
     re.IGNORECASE,
 )
 
@@ -77,7 +80,10 @@ def test_the_check_finds_fixed_colours_and_allows_theme_fallbacks():
     assert offending("border:1px solid red") and offending("style='color: white'")
     assert offending("fill:var(--vscode-foreground, #000)") == ["#000"]  # VS Code's alone is not enough
     assert offending("color:var(--jp-ui-font-color1, var(--vscode-foreground, #1f2328))") == []
-    assert offending("background:color-mix(in srgb, var(--jp-error-color1, #d32f2f) 16%, var(--jp-layout-color1, white))") == []
+    assert (
+        offending("background:color-mix(in srgb, var(--jp-error-color1, #d32f2f) 16%, var(--jp-layout-color1, white))")
+        == []
+    )
     assert offending("a red banner explains") == []  # prose is not a colour
     assert offending_html("<td style='color:#fff'>Issue #122</td>") == ["#fff"]  # styles, not text
 

@@ -79,8 +79,10 @@ def test_collection_browser_searches_sorts_and_a_row_click_opens_the_record(demo
     titles = list(browser.frame()["title"].dropna())
     assert titles == sorted(titles)
     browser.select("history")  # another collection: search, selection and the record start again
-    assert browser.grid.query == "" and browser.record_json.value == "" and browser.grid.total == len(
-        demo_sync.frame("history")
+    assert (
+        browser.grid.query == ""
+        and browser.record_json.value == ""
+        and browser.grid.total == len(demo_sync.frame("history"))
     )
 
 
