@@ -19,6 +19,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check synctools tests benchmarks data
+	$(BIN)/ruff format --check synctools tests benchmarks data
 	$(BIN)/mypy synctools
 
 test: lint

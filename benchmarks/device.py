@@ -52,9 +52,14 @@ def make_profile(folder: Path, pages: int, bookmarks: int, seed: int = 14) -> No
               NOW_US - rng.randrange(365 * 86_400_000_000), rng.randrange(10_000), 1 if i <= bookmarks else 0)
              for i in range(1, pages + 1)),
         )  # fmt: skip
-        roots = [(1, 2, None, 0, 0, "", "root________"), (2, 2, None, 1, 0, "menu", "menu________"),
-                 (3, 2, None, 1, 1, "toolbar", "toolbar_____"), (4, 2, None, 1, 2, "tags", "tags________"),
-                 (5, 2, None, 1, 3, "unfiled", "unfiled_____"), (6, 2, None, 1, 4, "mobile", "mobile______")]  # fmt: skip
+        roots = [
+            (1, 2, None, 0, 0, "", "root________"),
+            (2, 2, None, 1, 0, "menu", "menu________"),
+            (3, 2, None, 1, 1, "toolbar", "toolbar_____"),
+            (4, 2, None, 1, 2, "tags", "tags________"),
+            (5, 2, None, 1, 3, "unfiled", "unfiled_____"),
+            (6, 2, None, 1, 4, "mobile", "mobile______"),
+        ]
         rows = list(roots)
         folders = list(range(7, 7 + bookmarks // 20))
         for n, fid in enumerate(folders):

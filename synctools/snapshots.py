@@ -49,8 +49,11 @@ def snapshot(sync: Sync, path: str | Path | None = None, *, salt: bytes | None =
         records = sync.records(coll)
         entries = []
         for rid, bso in sorted(ctx.envelopes(coll).items()):
-            entry: dict[str, Any] = {"id": rid, "modified": int(bso.modified) / 100 if bso.modified is not None else None,
-                                     "payload_bytes": len((bso.payload or "").encode("utf-8"))}  # fmt: skip
+            entry: dict[str, Any] = {
+                "id": rid,
+                "modified": int(bso.modified) / 100 if bso.modified is not None else None,
+                "payload_bytes": len((bso.payload or "").encode("utf-8")),
+            }
             if bso.sortindex is not None:
                 entry["sortindex"] = bso.sortindex
             if bso.ttl is not None:

@@ -60,23 +60,35 @@ def session_path(args: argparse.Namespace) -> Path:
 
 
 def add_session_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--session", metavar="PATH",
-                   help=f"the saved session file (default: ${SESSION_ENV}, else {config_dir() / 'session.json'})")  # fmt: skip
+    p.add_argument(
+        "--session",
+        metavar="PATH",
+        help=f"the saved session file (default: ${SESSION_ENV}, else {config_dir() / 'session.json'})",
+    )
 
 
 def add_server_options(p: argparse.ArgumentParser, *, local: bool = True) -> None:
     """--session/--store, and --local (or --token-url to override a saved session's)."""
     g = p.add_argument_group("account and server", SERVER_HELP if local else None)
-    g.add_argument("--session", metavar="PATH",
-                   help=f"the saved session file (default: ${SESSION_ENV}, else {config_dir() / 'session.json'})")  # fmt: skip
-    g.add_argument("--store", metavar="PATH",
-                   help=f"the local store (SQLite) to use (default: one per account under ${DATA_ENV}, else {data_dir()})")  # fmt: skip
+    g.add_argument(
+        "--session",
+        metavar="PATH",
+        help=f"the saved session file (default: ${SESSION_ENV}, else {config_dir() / 'session.json'})",
+    )
+    g.add_argument(
+        "--store",
+        metavar="PATH",
+        help=f"the local store (SQLite) to use (default: one per account under ${DATA_ENV}, else {data_dir()})",
+    )
     g.add_argument("--token-url", metavar="URL", help="tokenserver URL (default: the one saved at login)")
     g.add_argument("--email", help="log in for this command only (password asked at the prompt; nothing saved)")
     g.add_argument("--auth-url", metavar="URL", help="with --email: the accounts server (default: Mozilla's)")
     if local:
-        g.add_argument("--local", action="store_true",
-                       help="start the embedded stack with its demo account for this command (offline; nothing is kept)")  # fmt: skip
+        g.add_argument(
+            "--local",
+            action="store_true",
+            help="start the embedded stack with its demo account for this command (offline; nothing is kept)",
+        )
 
 
 def expected_errors(fn: Callable[[argparse.Namespace], int | None]) -> Callable[[argparse.Namespace], int]:
@@ -136,8 +148,10 @@ def check_email(email: str) -> str:
         raise CommandError(f"the email {shown} has capitals after the @, which Firefox Accounts refuses:"
                            f" give it as {local + '@' + domain.lower()!r}")  # fmt: skip
     if not _EMAIL.fullmatch(email):
-        raise CommandError(f"{shown} is not an email address Firefox Accounts accepts (letters, digits and"
-                           " .!#$%&'*+/=?^`{|}~- before the @, a lower-case domain with a dot after it): check it")  # fmt: skip
+        raise CommandError(
+            f"{shown} is not an email address Firefox Accounts accepts (letters, digits and"
+            " .!#$%&'*+/=?^`{|}~- before the @, a lower-case domain with a dot after it): check it"
+        )
     return email
 
 

@@ -70,8 +70,13 @@ def register(subparsers: Any) -> None:
         "The local store (downloaded records) is kept; delete it by hand if you want it gone.",
     )
     add_session_option(p)
-    p.add_argument("--forget", action="store_true",
-                   help="delete the file even when the server cannot be told (the session then stays valid there until it expires)")  # fmt: skip
+    p.add_argument(
+        "--forget",
+        action="store_true",
+        help=(
+            "delete the file even when the server cannot be told (the session then stays valid there until it expires)"
+        ),
+    )
     p.set_defaults(func=expected_errors(run_logout))
 
     p = subparsers.add_parser(
@@ -116,7 +121,8 @@ def run_login(args: argparse.Namespace) -> int:
     save_session(sync.session, path, include_keys=keep_keys, extra={"synctools_cli": {"token_url": sync.token_url}})
     how = f" (verified by {auth.verification})" if auth.verification else ""
     out(
-        f"logged in as {sync.session.email}{how}; key {auth.key_fingerprint}, storage node {sync.token.api_endpoint if sync.token else '?'}"
+        f"logged in as {sync.session.email}{how}; key {auth.key_fingerprint}, "
+        f"storage node {sync.token.api_endpoint if sync.token else '?'}"
     )
     what = "it holds the sync keys" if keep_keys else "without the sync keys (--no-keys)"
     out(f"session saved to {path} (mode 600, {what}; `synctools logout` removes it)")
@@ -150,8 +156,10 @@ def run_logout(args: argparse.Namespace) -> int:
         except net.NetError as exc:
             problems.append(f"could not {what}: {exc}")
     if problems and not args.forget:
-        raise CommandError("; ".join(problems) + f". The session is still valid on the server, so {path} is kept:"
-                           " run `synctools logout` again when the server answers (--forget deletes the file anyway)")  # fmt: skip
+        raise CommandError(
+            "; ".join(problems) + f". The session is still valid on the server, so {path} is kept:"
+            " run `synctools logout` again when the server answers (--forget deletes the file anyway)"
+        )
     path.unlink()
     out(f"logged out; deleted {path}")
     for p in notes + problems:

@@ -50,8 +50,12 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("token_url", nargs="?", metavar="TOKEN_URL",
-                   help="the tokenserver: the full …/1.0/sync/1.5 URL Firefox uses, or the base it hangs under")  # fmt: skip
+    p.add_argument(
+        "token_url",
+        nargs="?",
+        metavar="TOKEN_URL",
+        help="the tokenserver: the full …/1.0/sync/1.5 URL Firefox uses, or the base it hangs under",
+    )
     g = p.add_argument_group("an account (checks the token and the node too)")
     g.add_argument("--email", help="sign in with this account (password asked at the prompt, or read from stdin)")
     g.add_argument("--auth-url", metavar="URL", help="with --email: the accounts server (default: Mozilla's)")
@@ -60,8 +64,11 @@ def register(subparsers: Any) -> None:
         "--session", metavar="PATH", help="a session saved by `synctools login` (its tokenserver unless TOKEN_URL)"
     )
     g = p.add_argument_group("a bare storage node")
-    g.add_argument("--token-file", metavar="PATH",
-                   help="a storage token as JSON (id, key, uid, api_endpoint, duration), e.g. a tokenserver answer")  # fmt: skip
+    g.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="a storage token as JSON (id, key, uid, api_endpoint, duration), e.g. a tokenserver answer",
+    )
     g.add_argument("--node", metavar="URL", help="with --secret-file and --uid: the node's base URL")
     g.add_argument("--secret-file", metavar="PATH", help="a file holding the node's master secret (mints a token)")
     g.add_argument("--uid", type=int, help="the storage uid to mint the token for")
@@ -71,8 +78,11 @@ def register(subparsers: Any) -> None:
                    help="with --local: misconfigure it first (repeatable): " + ", ".join(KINDS))  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each answer (default 10)")
-    p.add_argument("--no-body-probe", action="store_true",
-                   help="skip the unauthenticated POST of max_request_bytes that finds a proxy's body limit")  # fmt: skip
+    p.add_argument(
+        "--no-body-probe",
+        action="store_true",
+        help="skip the unauthenticated POST of max_request_bytes that finds a proxy's body limit",
+    )
     p.set_defaults(func=expected_errors(run))
 
 

@@ -101,8 +101,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--yes", action="store_true", help="with --fix: commit without asking")
     p.add_argument("--profile", metavar="PATH", help="also check this Firefox profile (read-only): records it never "
                    "uploaded, engines, storage node, failing syncs, backoff, 401s, clock, refused records")  # fmt: skip
-    p.add_argument("--fail-on", choices=("error", "warning", "info"),
-                   help="exit with status 3 when a finding is this severe or worse (for scripts and monitoring)")  # fmt: skip
+    p.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "info"),
+        help="exit with status 3 when a finding is this severe or worse (for scripts and monitoring)",
+    )
     add_offline_option(p)
     add_server_options(p)
     p.set_defaults(func=expected_errors(run_doctor))

@@ -79,7 +79,7 @@ def summary(profile: Any, n_syncs: int = 10) -> dict[str, Any]:
             "uid": acct["id"].iloc[0],
             "verified": bool(acct["verified"].iloc[0]) if pd.notna(acct["verified"].iloc[0]) else None,
             "device_id": acct["device_id"].iloc[0],
-        },  # fmt: skip
+        },
         "sync": {
             "configured": s.configured,
             "username": s.username,
@@ -89,19 +89,19 @@ def summary(profile: Any, n_syncs: int = 10) -> dict[str, Any]:
             "engines_on": sorted(k for k, v in s.engines.items() if v),
             "engines_off": sorted(k for k, v in s.engines.items() if not v),
             "declined": s.declined,
-        },  # fmt: skip
+        },
         "bookmarks": {
             "items": len(live),
             "never_uploaded": int((live["sync_status"] == "new").sum()),
             "changed_since_upload": int((live["sync_change_counter"].fillna(0) > 0).sum()),
             "tombstones": int(bm["deleted"].sum()),
             "errors": int(bm["error"].notna().sum()),
-        },  # fmt: skip
+        },
         "logins": {
-            "saved": int((ls["deleted"] == False).sum()),
-            "waiting_upload": int((ls["sync_counter"].fillna(0) > 0).sum()),  # noqa: E712
+            "saved": int((ls["deleted"] == False).sum()),  # noqa: E712
+            "waiting_upload": int((ls["sync_counter"].fillna(0) > 0).sum()),
             "tombstones": int(ls["deleted"].sum()),
-        },  # fmt: skip
+        },
         "forms": int((profile.forms()["deleted"] == False).sum()),  # noqa: E712
         "history_pages": len(profile.history(limit=None)),
         "syncs": [
@@ -113,7 +113,7 @@ def summary(profile: Any, n_syncs: int = 10) -> dict[str, Any]:
                 "errors": (r.http_errors or []) + (r.record_errors or []),
             }
             for r in last.itertuples()
-        ],  # fmt: skip
+        ],
         "syncs_in_logs": len(syncs),
         "pings": len(pings.main),
     }
@@ -132,8 +132,10 @@ def _text(s: dict[str, Any]) -> str:
     else:
         lines.append("sync: not set up in this profile (no services.sync.username)")
     b, lg = s["bookmarks"], s["logins"]
-    lines.append(f"bookmarks: {b['items']} items, {b['never_uploaded']} never uploaded, {b['changed_since_upload']} "
-                 f"changed since the last upload, {b['tombstones']} deletions to upload, {b['errors']} with errors")  # fmt: skip
+    lines.append(
+        f"bookmarks: {b['items']} items, {b['never_uploaded']} never uploaded, {b['changed_since_upload']} "
+        f"changed since the last upload, {b['tombstones']} deletions to upload, {b['errors']} with errors"
+    )
     lines.append(
         f"logins: {lg['saved']} saved, {lg['waiting_upload']} waiting to be uploaded, {lg['tombstones']} deletions"
     )

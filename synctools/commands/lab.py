@@ -55,8 +55,11 @@ def register(subparsers: Any) -> None:
         help="folder to open (default: the notebooks of this checkout, else the current folder)",
     )
     p.add_argument("--no-browser", action="store_true", help="do not open a browser (print the URL)")
-    p.add_argument("--allow-root", action="store_true",
-                   help="run even as root (JupyterLab refuses otherwise); only where root is the sole user, e.g. a container")  # fmt: skip
+    p.add_argument(
+        "--allow-root",
+        action="store_true",
+        help="run even as root (JupyterLab refuses otherwise); only where root is the sole user, e.g. a container",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the command that would run, and exit")
     p.add_argument("extra", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(func=run_lab)

@@ -66,6 +66,14 @@ def frame(rows: Sequence[Sequence[Any]], spec: Spec, *, source: str, kind: str) 
 
 def dtypes(spec: Spec) -> dict[str, str]:
     """The dtype each kind becomes (for the docs and the tests)."""
-    names = {"str": "str", "int": "Int64", "bool": "boolean", "us": "datetime64[us, UTC]",
-             "ms": "datetime64[ms, UTC]", "s": "datetime64[s, UTC]", "category": "category", "object": "object"}  # fmt: skip
+    names = {
+        "str": "str",
+        "int": "Int64",
+        "bool": "boolean",
+        "us": "datetime64[us, UTC]",
+        "ms": "datetime64[ms, UTC]",
+        "s": "datetime64[s, UTC]",
+        "category": "category",
+        "object": "object",
+    }
     return {name: names[k] for name, k in spec}

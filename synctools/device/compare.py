@@ -64,8 +64,15 @@ def _device_bookmarks(p: Profile) -> dict[str, tuple[bool, dict[str, Any]]]:
             )
     out = {}
     for r in rows:
-        fields = {"type": r["type"], "title": r["title"], "url": r["url"], "parent_id": r["parent_id"],
-                  "keyword": r["keyword"], "sync_status": r["sync_status"], "sync_change_counter": r["sync_change_counter"]}  # fmt: skip
+        fields = {
+            "type": r["type"],
+            "title": r["title"],
+            "url": r["url"],
+            "parent_id": r["parent_id"],
+            "keyword": r["keyword"],
+            "sync_status": r["sync_status"],
+            "sync_change_counter": r["sync_change_counter"],
+        }
         if r["type"] == "folder":
             fields["children"] = [cid for _, cid in sorted(children.get(r["id"], []))]
         out[r["id"]] = (bool(r["deleted"]), fields)
@@ -130,13 +137,23 @@ def _us(ts: Any) -> int | None:
     return None if ts is None else int(pd.Timestamp(ts).value // 1_000)
 
 
-SIDES: dict[str, tuple[Callable[[Any], dict[str, tuple[bool, dict[str, Any]]]], Callable[[Mapping[str, Any]], dict[str, Any]], tuple[str, ...]]] = {
+SIDES: dict[
+    str,
+    tuple[
+        Callable[[Any], dict[str, tuple[bool, dict[str, Any]]]],
+        Callable[[Mapping[str, Any]], dict[str, Any]],
+        tuple[str, ...],
+    ],
+] = {
     "bookmarks": (_device_bookmarks, _server_bookmark, ("type", "parent_id", "children", "url", "title", "keyword")),
-    "passwords": (_device_passwords, _server_password,
-                  ("origin", "form_action", "realm", "username_field", "password_field", "time_password_changed")),
+    "passwords": (
+        _device_passwords,
+        _server_password,
+        ("origin", "form_action", "realm", "username_field", "password_field", "time_password_changed"),
+    ),
     "forms": (_device_forms, _server_form, ("name", "value")),
     "history": (_device_history, _server_history, ("url", "title", "last_visit")),
-}  # fmt: skip
+}
 
 
 def _differs(collection: str, rid: str, dev: dict[str, Any], srv: dict[str, Any], fields: tuple[str, ...]) -> list[str]:

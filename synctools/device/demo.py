@@ -113,7 +113,7 @@ def write_demo_profile(folder: str | Path, sync: Any, *, now: float | None = Non
         "services.sync.engine.creditcards.available": True,
         "services.sync.lastSync": time.strftime(
             "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", time.gmtime(now_ms / 1000 - 7200)
-        ),  # fmt: skip
+        ),
         "identity.sync.tokenserver.uri": getattr(sync, "token_url", ""),
     }
     (out / "prefs.js").write_text("// Mozilla User Preferences\n\n" + "".join(
@@ -144,8 +144,21 @@ def _places(path: Path, bookmarks: dict[str, dict[str, Any]], history: dict[str,
                 kw.append((fk, rec))
             ids[sync_id] = len(rows) + 1
             title = rec.get("title") if sync_id != planted["renamed"] else "Renamed on this device"
-            rows.append((ids[sync_id], kind, fk, parent, position, title, added, added, PLACES_GUID.get(sync_id, sync_id),
-                         status, 1 if sync_id == planted["renamed"] else counter))  # fmt: skip
+            rows.append(
+                (
+                    ids[sync_id],
+                    kind,
+                    fk,
+                    parent,
+                    position,
+                    title,
+                    added,
+                    added,
+                    PLACES_GUID.get(sync_id, sync_id),
+                    status,
+                    1 if sync_id == planted["renamed"] else counter,
+                )
+            )
 
         add("places", {"type": "folder", "title": ""}, 0, 0)
         for n, root in enumerate(["menu", "toolbar", "tags", "unfiled", "mobile"]):
@@ -161,12 +174,25 @@ def _places(path: Path, bookmarks: dict[str, dict[str, Any]], history: dict[str,
                 if bookmarks[cid].get("type") == "folder":
                     pending.append(cid)
         toolbar_kids = sum(1 for r in rows if r[3] == ids["toolbar"])
-        add(planted["new_bookmark"], {"type": "bookmark", "title": "Added on this device, never uploaded",
-                                      "bmkUri": "https://example.com/device-only"}, ids["toolbar"], toolbar_kids, 1, 1)  # fmt: skip
+        add(
+            planted["new_bookmark"],
+            {
+                "type": "bookmark",
+                "title": "Added on this device, never uploaded",
+                "bmkUri": "https://example.com/device-only",
+            },
+            ids["toolbar"],
+            toolbar_kids,
+            1,
+            1,
+        )
         keywords = [(rec.get("keyword"), fk) for fk, rec in kw if rec.get("keyword")]
         con.executemany("INSERT OR IGNORE INTO moz_keywords (keyword, place_id) VALUES (?, ?)", keywords)
-        con.executemany("INSERT INTO moz_bookmarks (id, type, fk, parent, position, title, dateAdded, lastModified, guid,"
-                        " syncStatus, syncChangeCounter) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)  # fmt: skip
+        con.executemany(
+            "INSERT INTO moz_bookmarks (id, type, fk, parent, position, title, dateAdded, lastModified, guid,"
+            " syncStatus, syncChangeCounter) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
         con.execute(
             "INSERT INTO moz_bookmarks_deleted VALUES (?, ?)", (planted["deleted_on_device"], _us(now_ms - 3_600_000))
         )
@@ -178,17 +204,25 @@ def _places(path: Path, bookmarks: dict[str, dict[str, Any]], history: dict[str,
             urls.append((pid, rec["histUri"], rec.get("title"), rid, len(visits), max(v["date"] for v in visits)))
             con.executemany("INSERT INTO moz_historyvisits (place_id, visit_date, visit_type) VALUES (?,?,?)",
                             [(pid, v["date"], v.get("type", 1)) for v in visits])  # fmt: skip
-        con.executemany("INSERT INTO moz_places (id, url, title, guid, visit_count, last_visit_date, foreign_count)"
-                        " VALUES (?,?,?,?,?,?,?)", [(*u[:4], *(u[4:] or (0, None)), 0 if len(u) > 4 else 1) for u in urls])  # fmt: skip
+        con.executemany(
+            "INSERT INTO moz_places (id, url, title, guid, visit_count, last_visit_date, foreign_count)"
+            " VALUES (?,?,?,?,?,?,?)",
+            [(*u[:4], *(u[4:] or (0, None)), 0 if len(u) > 4 else 1) for u in urls],
+        )
 
 
 def _forms(path: Path, forms: dict[str, dict[str, Any]], now_ms: float) -> None:
     with contextlib.closing(sqlite3.connect(path)) as con, con:
         con.executescript(FORMS_SCHEMA)
         used = _us(now_ms - 86_400_000)
-        con.executemany("INSERT INTO moz_formhistory (fieldname, value, timesUsed, firstUsed, lastUsed, guid) VALUES (?,?,?,?,?,?)",
-                        [(r.get("name") or "", r.get("value") or "", 1, used, used, rid)
-                         for rid, r in sorted(forms.items()) if not r.get("deleted")])  # fmt: skip
+        con.executemany(
+            "INSERT INTO moz_formhistory (fieldname, value, timesUsed, firstUsed, lastUsed, guid) VALUES (?,?,?,?,?,?)",
+            [
+                (r.get("name") or "", r.get("value") or "", 1, used, used, rid)
+                for rid, r in sorted(forms.items())
+                if not r.get("deleted")
+            ],
+        )
 
 
 def _logins(path: Path, passwords: dict[str, dict[str, Any]], now_ms: float) -> str:
@@ -205,11 +239,26 @@ def _logins(path: Path, passwords: dict[str, dict[str, Any]], now_ms: float) -> 
                        "timePasswordChanged": r.get("timePasswordChanged"), "timesUsed": r.get("timesUsed", 1),
                        "syncCounter": 0, "everSynced": True})  # fmt: skip
     guid = "{00000000-d3e0-4c1e-9e5a-0000000000aa}"
-    logins.append({"id": len(logins) + 1, "hostname": "https://new-on-device.example", "httpRealm": None,
-                   "formSubmitURL": "https://new-on-device.example", "usernameField": "user", "passwordField": "pass",
-                   "encryptedUsername": "MDIEEPgAAAAA-placeholder", "encryptedPassword": "MDIEEPgAAAAA-placeholder",
-                   "guid": guid, "encType": 1, "timeCreated": int(now_ms), "timeLastUsed": int(now_ms),
-                   "timePasswordChanged": int(now_ms), "timesUsed": 1, "syncCounter": 1, "everSynced": False})  # fmt: skip
+    logins.append(
+        {
+            "id": len(logins) + 1,
+            "hostname": "https://new-on-device.example",
+            "httpRealm": None,
+            "formSubmitURL": "https://new-on-device.example",
+            "usernameField": "user",
+            "passwordField": "pass",
+            "encryptedUsername": "MDIEEPgAAAAA-placeholder",
+            "encryptedPassword": "MDIEEPgAAAAA-placeholder",
+            "guid": guid,
+            "encType": 1,
+            "timeCreated": int(now_ms),
+            "timeLastUsed": int(now_ms),
+            "timePasswordChanged": int(now_ms),
+            "timesUsed": 1,
+            "syncCounter": 1,
+            "everSynced": False,
+        }
+    )
     path.write_text(json.dumps({"nextId": len(logins) + 1, "logins": logins, "version": 3}), "utf-8")
     return guid
 
@@ -228,15 +277,27 @@ def _logs(folder: Path, node: str, planted: dict[str, str], now_ms: float) -> No
         ("Services.Common.RESTRequest", "DEBUG", f"GET {token} 200"),
         ("Sync.SyncAuthManager", "DEBUG", f"Setting cluster to {node}"),
         ("Sync.Resource", "DEBUG", f"GET success 200 {node}info/collections"),
-        ("Sync.Engine.Bookmarks", "INFO", "Records: 3 applied, 3 successfully, 0 failed to apply, 0 newly failed to apply, 0 reconciled."),
+        (
+            "Sync.Engine.Bookmarks",
+            "INFO",
+            "Records: 3 applied, 3 successfully, 0 failed to apply, 0 newly failed to apply, 0 reconciled.",
+        ),
         ("Sync.Engine.Bookmarks", "INFO", "Uploading 0 outgoing records"),
-        ("Sync.Engine.History", "INFO", "Records: 12 applied, 11 successfully, 1 failed to apply, 1 newly failed to apply, 0 reconciled."),
-        ("Sync.Engine.History", "WARN", f"Failed to apply incoming record {planted['refused_history']}: TypeError: "
-                                        "URL constructor: htp//broken is not a valid URL."),
+        (
+            "Sync.Engine.History",
+            "INFO",
+            "Records: 12 applied, 11 successfully, 1 failed to apply, 1 newly failed to apply, 0 reconciled.",
+        ),
+        (
+            "Sync.Engine.History",
+            "WARN",
+            f"Failed to apply incoming record {planted['refused_history']}: TypeError: "
+            "URL constructor: htp//broken is not a valid URL.",
+        ),
         ("Sync.Engine.History", "INFO", "Uploading 0 outgoing records"),
         ("Sync.Synchronizer", "INFO", "Sync completed at 2026-11-30 07:00:01 after 0.84 secs."),
         ("Sync.SyncScheduler", "DEBUG", "Next sync in 3600000 ms. (why=schedule)"),
-    ]  # fmt: skip
+    ]
     error = [
         ("Sync.Service", "INFO", "Starting sync at 2026-11-30 08:50:00 in browser session demoSession1"),
         ("Hawk", "DEBUG", f"Clock offset vs {token.split('/token')[0]}/v1: -180000"),
@@ -246,9 +307,13 @@ def _logs(folder: Path, node: str, planted: dict[str, str], now_ms: float) -> No
         ("Sync.Status", "DEBUG", "Status.sync: success.sync => error.sync.reason.serverMaintenance"),
         ("Sync.SyncScheduler", "DEBUG", "Got backoff notification: 3600000ms"),
         ("Sync.Service", "ERROR", "Aborting sync: failed to get collections."),
-        ("Sync.ErrorHandler", "ERROR", 'Sync encountered an error: {"status":503,"url":"' + node + 'info/collections"}'),
+        (
+            "Sync.ErrorHandler",
+            "ERROR",
+            'Sync encountered an error: {"status":503,"url":"' + node + 'info/collections"}',
+        ),
         ("Sync.SyncScheduler", "DEBUG", "Starting client-initiated backoff. Next sync in 3600000 ms."),
-    ]  # fmt: skip
+    ]
     (folder / f"success-sync-{ok + 100}.txt").write_text(lines(ok, success), "utf-8")
     (folder / f"error-sync-{bad + 100}.txt").write_text(lines(bad, error), "utf-8")
 

@@ -42,8 +42,11 @@ def _json(path: Path) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ProfileFileError(path, f"is not valid JSON ({exc})",
-                               "it may be truncated; Firefox keeps a backup beside it (*.corrupt or *.bak)") from None  # fmt: skip
+        raise ProfileFileError(
+            path,
+            f"is not valid JSON ({exc})",
+            "it may be truncated; Firefox keeps a backup beside it (*.corrupt or *.bak)",
+        ) from None
 
 
 def _int(value: Any) -> int | None:
@@ -96,9 +99,17 @@ def read_account(path: Path) -> pd.DataFrame:
         device: dict[str, Any] = acct["device"] if isinstance(acct.get("device"), dict) else {}
         shown = {"uid", "email", "verified", "device"}
         uid = _str(acct.get("uid"))
-        rows.append((uid, _str(acct.get("email")), acct.get("verified") if isinstance(acct.get("verified"), bool) else None,
-                     _str(device.get("id")), _int(device.get("registrationVersion")),
-                     sorted(k for k in acct if k not in shown), None if uid else "no uid"))  # fmt: skip
+        rows.append(
+            (
+                uid,
+                _str(acct.get("email")),
+                acct.get("verified") if isinstance(acct.get("verified"), bool) else None,
+                _str(device.get("id")),
+                _int(device.get("registrationVersion")),
+                sorted(k for k in acct if k not in shown),
+                None if uid else "no uid",
+            )
+        )
     return _frame.frame(rows, ACCOUNT_SPEC, source=str(path), kind="account")
 
 

@@ -31,46 +31,55 @@ _LEVEL = {name.upper(): name for name in LEVELS}
 MAX_MESSAGE = 100_000  # a 2 MB JSON dump in one line stays readable in a frame
 
 #: (event, regex on the first line of a message). The order matters: the first match wins.
-EVENTS: list[tuple[str, re.Pattern[str]]] = [(name, re.compile(rx)) for name, rx in [
-    ("sync_start", r"^Starting sync at (?P<date>.+?)(?: in browser session \S+)?$"),
-    ("sync_refused", r"^Cannot start sync: already syncing"),
-    ("sync_finish", r"^Sync completed at .* after (?P<seconds>[\d.]+) secs"),
-    ("sync_error", r"^Sync encountered an error"),
-    ("login_error", r"^Sync encountered a login error"),
-    ("sync_aborted", r"^Aborting sync(?:: (?P<reason>.*)| for failure in (?P<engine>\S+))"),
-    ("status", r"^Status\.(?P<which>sync|service|login): (?P<old>\S+) => (?P<new>\S+)"),
-    ("engine_status", r"^Status for engine (?P<engine>\S+): (?P<new>\S+)"),
-    ("records", r"^Records: (?P<applied>\d+) applied, (?P<succeeded>\d+) successfully, (?P<failed>\d+) failed to apply,"
-                r" (?P<newFailed>\d+) newly failed to apply, (?P<reconciled>\d+) reconciled"),
-    ("uploading", r"^Uploading (?P<count>\d+) outgoing records"),
-    ("posting", r"^Posting (?P<count>\d+) records of (?P<bytes>\d+) bytes"),
-    ("http", r"^(?P<method>GET|PUT|POST|DELETE|PATCH) (?:success|fail) (?P<status>\d{3}) (?P<url>\S+)"),
-    ("http_failed", r"^(?P<method>GET|PUT|POST|DELETE|PATCH) request to (?P<url>\S+) failed(?: with status (?P<status>\d{3}))?"),
-    ("http", r"^(?P<method>GET|PUT|POST|DELETE|PATCH) (?P<url>https?://\S+) (?P<status>\d{3})$"),
-    ("retry_after", r"^Got Retry-After: (?P<seconds>\d+)"),
-    ("backoff", r"^Got X-Weave-Backoff: (?P<seconds>\d+)"),
-    ("backoff", r"^Got backoff notification: (?P<ms>\d+) ?ms"),
-    ("backoff", r"^Starting client-initiated backoff\. Next sync in (?P<ms>\d+) ms"),
-    ("next_sync", r"^Next sync in (?P<ms>\d+) ms\.?(?: \(why=(?P<why>[^)]*)\))?"),
-    ("auth_401", r"^(?:Got 401 response|401: login failed|Last sync also failed for 401|New mid-sync 401 failure)"),
-    ("cluster", r"^Setting cluster to (?P<url>\S+)"),
-    ("no_cluster", r"^(?:No cluster URL found|Could not find a cluster|Failed to fetch the cluster URL)"),
-    ("clock_skew", r"^Clock offset vs (?P<url>\S+): (?P<ms>-?\d+)"),
-    ("token_error", r"^Failed to fetch a token"),
-    ("record_error", r"^Failed to (?:apply|reconcile) incoming record (?P<id>[^\s:]+)"),
-    ("record_error", r"^Record (?P<id>\S+) has invalid URL"),
-    ("record_error", r"^Encountered record with invalid GUID: (?P<id>[^\s:]+)"),
-    ("record_error", r"is not a valid URL"),
-    ("record_error", r"^Failed to (?:insert history records|create a place info|import record)"),
-    ("record_error", r"^(?P<engine>\S+) failed to apply some records"),
-    ("upload_failed", r"^Uploading records failed: (?P<status>\d+)"),
-    # engine names are lower case ("extension-storage"): "verifyLogin failed" is no engine
-    ("engine_failed", r"^(?P<engine>[a-z][a-z-]*) failed(?:$|[: ])"),
-    ("keys_failed", r"^(?:Failed to download keys|Failed to fetch symmetric keys|Failed to fetch and verify keys)"),
-    ("quota", r"(?i)over quota"),
-    ("meta_global", r"^Uploading meta/global"),
-    ("network_error", r"NS_ERROR_(?:NET|CONNECTION|UNKNOWN_HOST|OFFLINE|PROXY)\w*|NetworkError"),
-]]  # fmt: skip
+EVENTS: list[tuple[str, re.Pattern[str]]] = [
+    (name, re.compile(rx))
+    for name, rx in [
+        ("sync_start", r"^Starting sync at (?P<date>.+?)(?: in browser session \S+)?$"),
+        ("sync_refused", r"^Cannot start sync: already syncing"),
+        ("sync_finish", r"^Sync completed at .* after (?P<seconds>[\d.]+) secs"),
+        ("sync_error", r"^Sync encountered an error"),
+        ("login_error", r"^Sync encountered a login error"),
+        ("sync_aborted", r"^Aborting sync(?:: (?P<reason>.*)| for failure in (?P<engine>\S+))"),
+        ("status", r"^Status\.(?P<which>sync|service|login): (?P<old>\S+) => (?P<new>\S+)"),
+        ("engine_status", r"^Status for engine (?P<engine>\S+): (?P<new>\S+)"),
+        (
+            "records",
+            r"^Records: (?P<applied>\d+) applied, (?P<succeeded>\d+) successfully, (?P<failed>\d+) failed to apply,"
+            r" (?P<newFailed>\d+) newly failed to apply, (?P<reconciled>\d+) reconciled",
+        ),
+        ("uploading", r"^Uploading (?P<count>\d+) outgoing records"),
+        ("posting", r"^Posting (?P<count>\d+) records of (?P<bytes>\d+) bytes"),
+        ("http", r"^(?P<method>GET|PUT|POST|DELETE|PATCH) (?:success|fail) (?P<status>\d{3}) (?P<url>\S+)"),
+        (
+            "http_failed",
+            r"^(?P<method>GET|PUT|POST|DELETE|PATCH) request to (?P<url>\S+) failed(?: with status (?P<status>\d{3}))?",
+        ),
+        ("http", r"^(?P<method>GET|PUT|POST|DELETE|PATCH) (?P<url>https?://\S+) (?P<status>\d{3})$"),
+        ("retry_after", r"^Got Retry-After: (?P<seconds>\d+)"),
+        ("backoff", r"^Got X-Weave-Backoff: (?P<seconds>\d+)"),
+        ("backoff", r"^Got backoff notification: (?P<ms>\d+) ?ms"),
+        ("backoff", r"^Starting client-initiated backoff\. Next sync in (?P<ms>\d+) ms"),
+        ("next_sync", r"^Next sync in (?P<ms>\d+) ms\.?(?: \(why=(?P<why>[^)]*)\))?"),
+        ("auth_401", r"^(?:Got 401 response|401: login failed|Last sync also failed for 401|New mid-sync 401 failure)"),
+        ("cluster", r"^Setting cluster to (?P<url>\S+)"),
+        ("no_cluster", r"^(?:No cluster URL found|Could not find a cluster|Failed to fetch the cluster URL)"),
+        ("clock_skew", r"^Clock offset vs (?P<url>\S+): (?P<ms>-?\d+)"),
+        ("token_error", r"^Failed to fetch a token"),
+        ("record_error", r"^Failed to (?:apply|reconcile) incoming record (?P<id>[^\s:]+)"),
+        ("record_error", r"^Record (?P<id>\S+) has invalid URL"),
+        ("record_error", r"^Encountered record with invalid GUID: (?P<id>[^\s:]+)"),
+        ("record_error", r"is not a valid URL"),
+        ("record_error", r"^Failed to (?:insert history records|create a place info|import record)"),
+        ("record_error", r"^(?P<engine>\S+) failed to apply some records"),
+        ("upload_failed", r"^Uploading records failed: (?P<status>\d+)"),
+        # engine names are lower case ("extension-storage"): "verifyLogin failed" is no engine
+        ("engine_failed", r"^(?P<engine>[a-z][a-z-]*) failed(?:$|[: ])"),
+        ("keys_failed", r"^(?:Failed to download keys|Failed to fetch symmetric keys|Failed to fetch and verify keys)"),
+        ("quota", r"(?i)over quota"),
+        ("meta_global", r"^Uploading meta/global"),
+        ("network_error", r"NS_ERROR_(?:NET|CONNECTION|UNKNOWN_HOST|OFFLINE|PROXY)\w*|NetworkError"),
+    ]
+]
 
 TIMELINE_SPEC = [("time", "ms"), ("logger", "str"), ("level", "category"), ("message", "str"), ("event", "category"),
                  ("file", "str"), ("line", "int"), ("error", "str")]  # fmt: skip
@@ -155,14 +164,37 @@ def engine_of(logger: str | None) -> str | None:
 
 
 SYNC_SPEC = [
-    ("id", "str"), ("start", "ms"), ("end", "ms"), ("took", "object"), ("outcome", "category"), ("status", "str"),
-    ("service_status", "str"), ("engines", "object"), ("applied", "object"), ("failed_to_apply", "object"),
-    ("newly_failed", "object"), ("reconciled", "object"), ("uploaded", "object"), ("engines_failed", "object"),
-    ("engine_status", "object"), ("requests", "int"), ("statuses", "object"), ("http_errors", "object"), ("retry_after", "int"),
-    ("backoff", "int"), ("next_sync", "ms"), ("auth_401", "int"), ("node_reassigned", "bool"),
-    ("cluster_url", "str"), ("clock_skew_ms", "int"), ("record_errors", "object"), ("errors", "object"),
-    ("file", "str"), ("line", "int"), ("lines", "int"),
-]  # fmt: skip
+    ("id", "str"),
+    ("start", "ms"),
+    ("end", "ms"),
+    ("took", "object"),
+    ("outcome", "category"),
+    ("status", "str"),
+    ("service_status", "str"),
+    ("engines", "object"),
+    ("applied", "object"),
+    ("failed_to_apply", "object"),
+    ("newly_failed", "object"),
+    ("reconciled", "object"),
+    ("uploaded", "object"),
+    ("engines_failed", "object"),
+    ("engine_status", "object"),
+    ("requests", "int"),
+    ("statuses", "object"),
+    ("http_errors", "object"),
+    ("retry_after", "int"),
+    ("backoff", "int"),
+    ("next_sync", "ms"),
+    ("auth_401", "int"),
+    ("node_reassigned", "bool"),
+    ("cluster_url", "str"),
+    ("clock_skew_ms", "int"),
+    ("record_errors", "object"),
+    ("errors", "object"),
+    ("file", "str"),
+    ("line", "int"),
+    ("lines", "int"),
+]
 
 
 def syncs(log: pd.DataFrame) -> pd.DataFrame:
@@ -208,12 +240,39 @@ def _refused_starts(lines: list[tuple[Any, str | None, dict[str, str]]]) -> set[
 
 
 def _new(r: Any, cluster: str | None) -> dict[str, Any]:
-    return {"id": f"{r.file}:{r.line}", "start": _ms(r.time), "end": _ms(r.time), "took": None, "finished": False,
-            "failed": False, "status": None, "service_status": None, "engines": [], "applied": {},
-            "failed_to_apply": {}, "newly_failed": {}, "reconciled": {}, "uploaded": {}, "engines_failed": [],
-            "engine_status": {}, "requests": 0, "statuses": Counter(), "http_errors": [], "retry_after": None, "backoff": None,
-            "next_sync": None, "auth_401": 0, "node_reassigned": False, "cluster_url": cluster,
-            "clock_skew_ms": None, "record_errors": [], "errors": [], "file": r.file, "line": int(r.line), "lines": 0}  # fmt: skip
+    return {
+        "id": f"{r.file}:{r.line}",
+        "start": _ms(r.time),
+        "end": _ms(r.time),
+        "took": None,
+        "finished": False,
+        "failed": False,
+        "status": None,
+        "service_status": None,
+        "engines": [],
+        "applied": {},
+        "failed_to_apply": {},
+        "newly_failed": {},
+        "reconciled": {},
+        "uploaded": {},
+        "engines_failed": [],
+        "engine_status": {},
+        "requests": 0,
+        "statuses": Counter(),
+        "http_errors": [],
+        "retry_after": None,
+        "backoff": None,
+        "next_sync": None,
+        "auth_401": 0,
+        "node_reassigned": False,
+        "cluster_url": cluster,
+        "clock_skew_ms": None,
+        "record_errors": [],
+        "errors": [],
+        "file": r.file,
+        "line": int(r.line),
+        "lines": 0,
+    }
 
 
 def _ms(ts: Any) -> int:

@@ -36,10 +36,22 @@ PING_SPEC = [
     ("uid", "str"), ("node_type", "str"), ("file", "str"), ("error", "str"),
 ]  # fmt: skip
 ENGINE_SPEC = [
-    ("id", "str"), ("when", "ms"), ("engine", "str"), ("took", "int"), ("status", "str"), ("failure", "str"),
-    ("applied", "int"), ("failed", "int"), ("failed_reasons", "object"), ("sent", "int"), ("sent_failed", "int"),
-    ("validation_checked", "int"), ("validation_problems", "object"), ("validation_failure", "str"), ("steps", "object"),
-]  # fmt: skip
+    ("id", "str"),
+    ("when", "ms"),
+    ("engine", "str"),
+    ("took", "int"),
+    ("status", "str"),
+    ("failure", "str"),
+    ("applied", "int"),
+    ("failed", "int"),
+    ("failed_reasons", "object"),
+    ("sent", "int"),
+    ("sent_failed", "int"),
+    ("validation_checked", "int"),
+    ("validation_problems", "object"),
+    ("validation_failure", "str"),
+    ("steps", "object"),
+]
 
 
 class PingFileError(ValueError):
@@ -114,12 +126,25 @@ def _rows(ping: str, source: str, file: str, body: Any, main: list[Any], engines
             inc: dict[str, Any] = e["incoming"] if isinstance(e.get("incoming"), dict) else {}
             out: list[Any] = e["outgoing"] if isinstance(e.get("outgoing"), list) else []
             val: dict[str, Any] = e["validation"] if isinstance(e.get("validation"), dict) else {}
-            engines.append((sid, _int(s.get("when")), e.get("name"), _int(e.get("took")), e.get("status"),
-                            _failure(e.get("failureReason")), _int(inc.get("applied")), _int(inc.get("failed")),
-                            inc.get("failedReasons"), sum(int(_int(o.get("sent")) or 0) for o in out if isinstance(o, dict)),
-                            sum(int(_int(o.get("failed")) or 0) for o in out if isinstance(o, dict)),
-                            _int(val.get("checked")), val.get("problems"), _failure(val.get("failureReason")),
-                            e.get("steps")))  # fmt: skip
+            engines.append(
+                (
+                    sid,
+                    _int(s.get("when")),
+                    e.get("name"),
+                    _int(e.get("took")),
+                    e.get("status"),
+                    _failure(e.get("failureReason")),
+                    _int(inc.get("applied")),
+                    _int(inc.get("failed")),
+                    inc.get("failedReasons"),
+                    sum(int(_int(o.get("sent")) or 0) for o in out if isinstance(o, dict)),
+                    sum(int(_int(o.get("failed")) or 0) for o in out if isinstance(o, dict)),
+                    _int(val.get("checked")),
+                    val.get("problems"),
+                    _failure(val.get("failureReason")),
+                    e.get("steps"),
+                )
+            )
 
 
 def read_pings(profile: Path) -> Frames:

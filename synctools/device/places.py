@@ -88,10 +88,12 @@ def read_bookmarks(con: sqlite3.Connection, path: Path) -> pd.DataFrame:
           {b["dateAdded"]}, {b["lastModified"]},
           CASE {b["syncStatus"]} WHEN 0 THEN 'unknown' WHEN 1 THEN 'new' WHEN 2 THEN 'normal' END,
           {b["syncChangeCounter"]},
-          NOT (b.guid IN ('root________', 'tags________') OR coalesce(p.guid, '') = 'tags________' OR coalesce(gp.guid, '') = 'tags________'),
+          NOT (b.guid IN ('root________', 'tags________') OR coalesce(p.guid, '') = 'tags________'
+               OR coalesce(gp.guid, '') = 'tags________'),
           0,
           CASE WHEN b.guid IS NULL THEN 'no guid: Places fixes this on its next maintenance'
-               WHEN b.guid <> 'root________' AND p.id IS NULL THEN 'its parent (moz_bookmarks id ' || b.parent || ') does not exist'
+               WHEN b.guid <> 'root________' AND p.id IS NULL
+                 THEN 'its parent (moz_bookmarks id ' || b.parent || ') does not exist'
                WHEN b.type = 1 AND h.url IS NULL THEN 'a bookmark without a url (its moz_places row is missing)'
           END
         FROM moz_bookmarks b

@@ -167,8 +167,19 @@ class Profile:
         (only bookmarked) with ``unvisited=True``. ``df.attrs['synctools']['truncated']``
         says whether the limit cut the list."""
         key = f"history:{limit}:{since}:{until}:{url}:{unvisited}"
-        return self._cached(key, lambda: self._places(places.read_history, places.HISTORY_SPEC, "history", limit=limit,
-                                                      since=since, until=until, url=url, unvisited=unvisited))  # fmt: skip
+        return self._cached(
+            key,
+            lambda: self._places(
+                places.read_history,
+                places.HISTORY_SPEC,
+                "history",
+                limit=limit,
+                since=since,
+                until=until,
+                url=url,
+                unvisited=unvisited,
+            ),
+        )
 
     def visits(self, *, limit: int | None = HISTORY_LIMIT, since: Any = None, until: Any = None,
                url: str | None = None) -> pd.DataFrame:  # fmt: skip
@@ -240,8 +251,19 @@ class Profile:
         return self._cached("pings", lambda: pings.read_pings(self.path))
 
     # ----------------------------------------------------------------- all of it
-    FRAMES = ("bookmarks", "bookmarks_mirror", "history", "visits", "logins", "forms", "prefs", "account", "log", "syncs",
-              "sync_engines")  # fmt: skip
+    FRAMES = (
+        "bookmarks",
+        "bookmarks_mirror",
+        "history",
+        "visits",
+        "logins",
+        "forms",
+        "prefs",
+        "account",
+        "log",
+        "syncs",
+        "sync_engines",
+    )
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """Every frame by name (pings as ``pings`` and ``ping_engines``), for exports."""

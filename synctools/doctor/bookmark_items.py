@@ -35,12 +35,14 @@ INVALID_ID = register(
 INVALID_URL = register(
     "bookmarks.invalid-url",
     "warning",
-    "a bookmark or query whose URL Firefox cannot parse (WHATWG URL) or that is over 65,536 characters: dogear grades it replace, so Firefox deletes it unless a device has a valid copy",
+    "a bookmark or query whose URL Firefox cannot parse (WHATWG URL) or that is over 65,536 characters: "
+    "dogear grades it replace, so Firefox deletes it unless a device has a valid copy",
 )
 LEGACY_TAG_QUERY = register(
     "bookmarks.legacy-tag-query",
     "info",
-    "a tag query in the old form (place:type=7&folder=N): Firefox rewrites it to place:tag=NAME and uploads it again (dogear: reupload)",
+    "a tag query in the old form (place:type=7&folder=N): "
+    "Firefox rewrites it to place:tag=NAME and uploads it again (dogear: reupload)",
 )
 FOLDER_QUERY = register(
     "bookmarks.folder-query",
@@ -50,7 +52,8 @@ FOLDER_QUERY = register(
 NON_SYNCABLE = register(
     "bookmarks.non-syncable",
     "warning",
-    "an item Firefox deletes from the server when it merges: a livemark, an item outside the four roots, a pinned or reading-list item",
+    "an item Firefox deletes from the server when it merges: "
+    "a livemark, an item outside the four roots, a pinned or reading-list item",
 )
 MALFORMED = register(
     "bookmarks.malformed",
@@ -71,7 +74,8 @@ DUPLICATE_CONTENT = register(
 DUPLICATE_SUBTREE = register(
     "bookmarks.duplicate-subtree",
     "warning",
-    "a folder whose whole subtree (titles, URLs, order) repeats another folder's: a duplicated import or a sync gone wrong",
+    "a folder whose whole subtree (titles, URLs, order) repeats another folder's: "
+    "a duplicated import or a sync gone wrong",
 )
 
 TYPES = ("bookmark", "folder", "separator", "query", "livemark")
@@ -247,12 +251,17 @@ def check_non_syncable(ctx: Context) -> Iterator[Finding]:
         elif rid not in ROOTS and rid != PLACES and t.parent.get(rid) == PLACES:
             ops, link = t.move(rid, UNFILED, f"move {rid} into unfiled")
             size = len(t.descendants(rid))
-            yield Finding(NON_SYNCABLE, "warning", C, [rid],
-                          f"{t.kind(rid)} {rid} hangs directly from the Places root, where only the four roots may "
-                          f"be: Firefox treats it{' and the ' + str(size) + ' item(s) below it' if size else ''} as not "
-                          "syncable and deletes them from the server. Moving it into Other Bookmarks (unfiled) keeps it.",
-                          Fix(f"move {rid} into unfiled", tuple(ops), links=(link,)),
-                          facts={"why": "outside-roots", "subtree": size})  # fmt: skip
+            yield Finding(
+                NON_SYNCABLE,
+                "warning",
+                C,
+                [rid],
+                f"{t.kind(rid)} {rid} hangs directly from the Places root, where only the four roots may "
+                f"be: Firefox treats it{' and the ' + str(size) + ' item(s) below it' if size else ''} as not "
+                "syncable and deletes them from the server. Moving it into Other Bookmarks (unfiled) keeps it.",
+                Fix(f"move {rid} into unfiled", tuple(ops), links=(link,)),
+                facts={"why": "outside-roots", "subtree": size},
+            )
     ctx.current = None
 
 
@@ -400,14 +409,23 @@ def check_duplicates(ctx: Context) -> Iterator[Finding]:
             ops += dops + [Op("delete", C, r) for r in below]
             links.append(Link(link.why, link.records + tuple((C, r) for r in below)))
         size = len(t.descendants(keep))
-        yield Finding(DUPLICATE_SUBTREE, "warning", C, ids,
-                      f"Folder {keep} ({size} item(s)) appears {len(ids)} times with the same titles, URLs and order "
-                      f"({', '.join(ids)}): a duplicated import, or a sync that uploaded a whole folder twice. The "
-                      f"fix keeps the oldest ({keep}) and deletes the other copies with everything in them.",
-                      Fix(f"keep {keep}; delete {len(extra)} copy(ies) and their contents", tuple(ops), links=tuple(links),
-                          caution="check the plan's deletions: the copies are identical now, but a device that "
-                                  "still edits a copy will bring it back"),
-                      facts={"copies": len(ids), "items": size})  # fmt: skip
+        yield Finding(
+            DUPLICATE_SUBTREE,
+            "warning",
+            C,
+            ids,
+            f"Folder {keep} ({size} item(s)) appears {len(ids)} times with the same titles, URLs and order "
+            f"({', '.join(ids)}): a duplicated import, or a sync that uploaded a whole folder twice. The "
+            f"fix keeps the oldest ({keep}) and deletes the other copies with everything in them.",
+            Fix(
+                f"keep {keep}; delete {len(extra)} copy(ies) and their contents",
+                tuple(ops),
+                links=tuple(links),
+                caution="check the plan's deletions: the copies are identical now, but a device that "
+                "still edits a copy will bring it back",
+            ),
+            facts={"copies": len(ids), "items": size},
+        )
     yield from _content(ctx, t, copies)
 
 

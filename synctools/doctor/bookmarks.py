@@ -55,7 +55,8 @@ ROOT_ON_SERVER = register(
 MISPARENTED_ROOT = register(
     "bookmarks.misparented-root",
     "warning",
-    "a user root (menu, toolbar, unfiled, mobile) names a parent other than places, or sits in a folder's children (dogear: MisparentedRoot)",
+    "a user root (menu, toolbar, unfiled, mobile) names a parent other than places, "
+    "or sits in a folder's children (dogear: MisparentedRoot)",
 )
 PARENT_CHILD = register(
     "bookmarks.parent-child-mismatches",
@@ -261,8 +262,10 @@ def check_roots(ctx: Context) -> Iterator[Finding]:
     for root in ROOTS:
         if root in t.recs:
             continue
-        kids = sorted((r for r, p in t.parent.items() if p == root),
-                      key=lambda r: (t.recs[r].get("dateAdded") if isinstance(t.recs[r].get("dateAdded"), int) else 0, r))  # fmt: skip
+        kids = sorted(
+            (r for r, p in t.parent.items() if p == root),
+            key=lambda r: (t.recs[r].get("dateAdded") if isinstance(t.recs[r].get("dateAdded"), int) else 0, r),
+        )
         record = {"id": root, "type": "folder", "parentid": PLACES, "parentName": "", "title": ROOT_TITLES[root],
                   "children": kids}  # fmt: skip
         yield Finding(ROOT_MISSING, "warning", C, [root, *kids[:20]],
@@ -353,8 +356,15 @@ def _parent(t: Tree, rid: str, in_cycle: set[str]) -> Iterator[Finding]:
     why = _explain_target(t, target, listed)
     shown = repr(parent) if not isinstance(parent, str) else parent
     if len(listed) > 1:
-        yield _moved(t, MULTIPLE_PARENTS, rid, target, f"is in the children of {len(listed)} folders ({', '.join(listed)})",
-                     why, folders=len(listed))  # fmt: skip
+        yield _moved(
+            t,
+            MULTIPLE_PARENTS,
+            rid,
+            target,
+            f"is in the children of {len(listed)} folders ({', '.join(listed)})",
+            why,
+            folders=len(listed),
+        )
     elif parent in t.gone:
         yield _moved(t, DELETED_PARENTS, rid, target, f"names {shown} as its parent, a folder that was deleted", why)
     elif isinstance(parent, str) and parent in t.recs and not t.is_folder(parent):
@@ -366,8 +376,15 @@ def _parent(t: Tree, rid: str, in_cycle: set[str]) -> Iterator[Finding]:
         below = f" (with the {size} item(s) below it)" if size else ""
         yield _moved(t, ORPHANS, rid, target, what + below, why, subtree=size)
     elif listed:
-        yield _moved(t, PARENT_CHILD, rid, target, f"has parentid {parent}, but it is in the children of {listed[0]}", why,
-                     case="listed-elsewhere")  # fmt: skip
+        yield _moved(
+            t,
+            PARENT_CHILD,
+            rid,
+            target,
+            f"has parentid {parent}, but it is in the children of {listed[0]}",
+            why,
+            case="listed-elsewhere",
+        )
     else:
         yield _moved(t, PARENT_CHILD, rid, target, f"names {parent} as its parent, but that folder's children do not "
                      "list it", why, case="unlisted")  # fmt: skip
@@ -389,13 +406,21 @@ def _children(t: Tree, fid: str, rec: dict[str, Any]) -> Iterator[Finding]:
         return
     if rec.get("type") != "folder" or fid == PLACES:
         if isinstance(kids, list) and kids or (kids and not isinstance(kids, list)):
-            yield Finding(CHILDREN_ON_NON_FOLDER, "warning", C, [fid],
-                          f"{t.kind(fid)} {fid} carries a children list of {len(kids) if isinstance(kids, list) else 1} "
-                          "id(s). Only folders have children: Firefox ignores the list (and keeps sending it back "
-                          "as an unknown field), other clients may not. The fix removes the field.",
-                          Fix(f"remove children from {t.kind(fid)} {fid}", (Op("edit", C, fid, drop=("children",)),),
-                              links=(Link(f"drop {fid}'s children", ((C, fid),)),)),
-                          facts={"type": t.kind(fid)})  # fmt: skip
+            yield Finding(
+                CHILDREN_ON_NON_FOLDER,
+                "warning",
+                C,
+                [fid],
+                f"{t.kind(fid)} {fid} carries a children list of {len(kids) if isinstance(kids, list) else 1} "
+                "id(s). Only folders have children: Firefox ignores the list (and keeps sending it back "
+                "as an unknown field), other clients may not. The fix removes the field.",
+                Fix(
+                    f"remove children from {t.kind(fid)} {fid}",
+                    (Op("edit", C, fid, drop=("children",)),),
+                    links=(Link(f"drop {fid}'s children", ((C, fid),)),),
+                ),
+                facts={"type": t.kind(fid)},
+            )
         return
     if not isinstance(kids, list):
         return  # bookmarks.malformed

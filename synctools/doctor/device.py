@@ -27,7 +27,8 @@ OTHER_ACCOUNT = register(
 NEVER_UPLOADED = register(
     "device.never-uploaded",
     "warning",
-    "local bookmarks or logins that Firefox never uploaded (syncStatus NEW, or changes still counted) and the server lacks",
+    "local bookmarks or logins that Firefox never uploaded (syncStatus NEW, or changes still counted) "
+    "and the server lacks",
 )
 ENGINES_DISAGREE = register(
     "device.engines-disagree", "warning", "an engine enabled on the device but declined in meta/global, or the reverse"
@@ -94,10 +95,10 @@ def _never_uploaded(ctx: Context, p: Profile) -> Iterator[Finding]:
     server = ctx.sync.records("bookmarks") if "bookmarks" in ctx.downloaded else None
     bm = p.bookmarks()
     live = bm[
-        (bm["deleted"] == False)
-        & (bm["syncable"] == True)
+        (bm["deleted"] == False)  # noqa: E712
+        & (bm["syncable"] == True)  # noqa: E712
         & ~bm["id"].isin(["places", "menu", "toolbar", "unfiled", "mobile"])
-    ]  # noqa: E712
+    ]
     new = live[live["sync_status"] == "new"]
     if server is not None:
         new = new[~new["id"].isin(list(server))]
@@ -106,22 +107,31 @@ def _never_uploaded(ctx: Context, p: Profile) -> Iterator[Finding]:
         stuck = stuck[stuck["last_modified"] < last_ok]  # changed before a sync that worked, still counted
     else:
         stuck = stuck.iloc[0:0]
-    for frame, what in ((new, "never uploaded (syncStatus NEW) and not on the server"),
-                        (stuck, "changed before the last successful sync and still waiting (syncChangeCounter > 0)")):  # fmt: skip
+    for frame, what in (
+        (new, "never uploaded (syncStatus NEW) and not on the server"),
+        (stuck, "changed before the last successful sync and still waiting (syncChangeCounter > 0)"),
+    ):
         if len(frame):
             ids = frame["id"].tolist()
             rows = "; ".join(
                 f"{r.id} {r.title!r} (syncStatus {r.sync_status}, counter {r.sync_change_counter})"
                 for r in frame.head(5).itertuples()
             )
-            yield Finding(NEVER_UPLOADED, "warning", "bookmarks", ids,
-                          f"{len(ids)} bookmark item(s) in places.sqlite {what}: {rows}. Firefox uploads them on its "
-                          "next successful sync; if they stay, the device's syncs are failing (see device.sync-failing).",
-                          facts={"cite": f"places.sqlite moz_bookmarks guid {', '.join(ids[:5])}", "count": len(ids)})  # fmt: skip
+            yield Finding(
+                NEVER_UPLOADED,
+                "warning",
+                "bookmarks",
+                ids,
+                f"{len(ids)} bookmark item(s) in places.sqlite {what}: {rows}. Firefox uploads them on its "
+                "next successful sync; if they stay, the device's syncs are failing (see device.sync-failing).",
+                facts={"cite": f"places.sqlite moz_bookmarks guid {', '.join(ids[:5])}", "count": len(ids)},
+            )
     logins = p.logins()
     waiting = logins[
-        (logins["syncable"] == True) & (logins["deleted"] == False) & (logins["sync_counter"].fillna(0) > 0)
-    ]  # noqa: E712
+        (logins["syncable"] == True)  # noqa: E712
+        & (logins["deleted"] == False)  # noqa: E712
+        & (logins["sync_counter"].fillna(0) > 0)
+    ]
     if "passwords" in ctx.downloaded:
         waiting = waiting[~waiting["id"].isin(list(ctx.sync.records("passwords")))]
     if len(waiting):
@@ -146,11 +156,16 @@ def _engines(ctx: Context, p: Profile) -> Iterator[Finding]:
         if name not in meta.engines and name not in meta.declined:
             continue
         if on and name in meta.declined and name not in settings.declined:
-            yield Finding(ENGINES_DISAGREE, "warning", name, [],
-                          f"{name} is enabled on this device (services.sync.engine.{name}) but declined in meta/global: "
-                          "the device will either stop syncing it or accept it again for every device on its next sync. "
-                          "Decide which: decline it here too, or accept it in meta/global.",
-                          facts={"engine": name, "cite": f"prefs.js services.sync.engine.{name}"})  # fmt: skip
+            yield Finding(
+                ENGINES_DISAGREE,
+                "warning",
+                name,
+                [],
+                f"{name} is enabled on this device (services.sync.engine.{name}) but declined in meta/global: "
+                "the device will either stop syncing it or accept it again for every device on its next sync. "
+                "Decide which: decline it here too, or accept it in meta/global.",
+                facts={"engine": name, "cite": f"prefs.js services.sync.engine.{name}"},
+            )
         elif not on and name in meta.engines and name not in meta.declined:
             yield Finding(ENGINES_DISAGREE, "warning", name, [],
                           f"{name} is switched off on this device (services.sync.engine.{name} false) but enabled in "
@@ -173,10 +188,16 @@ def _cluster(ctx: Context, p: Profile) -> Iterator[Finding]:
             f"{last['file']}:{last['line']}: {last['message']}",
         )
     if used and used.rstrip("/") != now.rstrip("/"):
-        yield Finding(CLUSTER, "warning", None, [],
-                      f"Firefox last synced with the storage node {used}, but the tokenserver now gives {now}: the "
-                      f"account moved (node reassignment). Firefox follows on its next sync after a 401; if it keeps "
-                      f"failing, sign out and in again. Cited: {cite}", facts={"cite": cite, "used": used, "now": now})  # fmt: skip
+        yield Finding(
+            CLUSTER,
+            "warning",
+            None,
+            [],
+            f"Firefox last synced with the storage node {used}, but the tokenserver now gives {now}: the "
+            f"account moved (node reassignment). Firefox follows on its next sync after a 401; if it keeps "
+            f"failing, sign out and in again. Cited: {cite}",
+            facts={"cite": cite, "used": used, "now": now},
+        )
 
 
 def _syncs(ctx: Context, p: Profile) -> Iterator[Finding]:
@@ -194,9 +215,15 @@ def _syncs(ctx: Context, p: Profile) -> Iterator[Finding]:
         why = last["status"] if isinstance(last["status"], str) else "an error"
         errs = last["http_errors"] or last["errors"] or []
         cite = f"{last['id']}" + (f" ({errs[0]})" if errs else "")
-        yield Finding(FAILING, "error" if failed > 1 else "warning", None, [],
-                      f"The last {failed} sync(s) of this device failed, the latest at {last['start']:%Y-%m-%d %H:%M:%S} UTC "
-                      f"with {why}. Cited: {cite}", facts={"cite": cite, "failed": failed, "status": why})  # fmt: skip
+        yield Finding(
+            FAILING,
+            "error" if failed > 1 else "warning",
+            None,
+            [],
+            f"The last {failed} sync(s) of this device failed, the latest at {last['start']:%Y-%m-%d %H:%M:%S} UTC "
+            f"with {why}. Cited: {cite}",
+            facts={"cite": cite, "failed": failed, "status": why},
+        )
     wait = [
         (r.start, r.retry_after, r.backoff, r.id)
         for r in recent.itertuples()
@@ -214,10 +241,15 @@ def _syncs(ctx: Context, p: Profile) -> Iterator[Finding]:
     loops = s[s["auth_401"].fillna(0) > 0]
     if len(loops) >= 2 or any("also failed for 401" in m for m in p.log()["message"].dropna()):
         cite = ", ".join(loops["id"].tail(3))
-        yield Finding(AUTH_LOOP, "error", None, [],
-                      f"{len(loops)} sync(s) got 401 from the storage node ({cite}): the token is refused again and again. "
-                      "Usually the node was reassigned or the account's keys changed: sign out of Sync and in again.",
-                      facts={"cite": cite, "syncs": len(loops)})  # fmt: skip
+        yield Finding(
+            AUTH_LOOP,
+            "error",
+            None,
+            [],
+            f"{len(loops)} sync(s) got 401 from the storage node ({cite}): the token is refused again and again. "
+            "Usually the node was reassigned or the account's keys changed: sign out of Sync and in again.",
+            facts={"cite": cite, "syncs": len(loops)},
+        )
     skew = s["clock_skew_ms"].dropna()
     if len(skew) and abs(int(skew.iloc[-1])) > SKEW_MS:
         log = p.log()
@@ -237,6 +269,12 @@ def _syncs(ctx: Context, p: Profile) -> Iterator[Finding]:
         _, values = recognise(message)
         engine = engine_of(where.get(cites[-1].split(": ", 1)[0]))
         collection = {"bookmarks-buffered": "bookmarks"}.get(engine or "", engine)
-        yield Finding(REFUSED, "warning", collection, [values["id"]] if "id" in values else [],
-                      f"Firefox refused a record: {message} ({len(cites)} time(s) in the last {len(recent)} syncs). Cited: "
-                      f"{cites[-1]}", facts={"cite": cites[-1], "times": len(cites)})  # fmt: skip
+        yield Finding(
+            REFUSED,
+            "warning",
+            collection,
+            [values["id"]] if "id" in values else [],
+            f"Firefox refused a record: {message} ({len(cites)} time(s) in the last {len(recent)} syncs). Cited: "
+            f"{cites[-1]}",
+            facts={"cite": cites[-1], "times": len(cites)},
+        )

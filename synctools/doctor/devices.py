@@ -39,7 +39,8 @@ TABS_MISSING = register(
 NOT_IN_DEVICES = register(
     "clients.not-in-devices",
     "warning",
-    "a client record whose fxaDeviceId is not in the account's device list: the device was disconnected, and Firefox hides it",
+    "a client record whose fxaDeviceId is not in the account's device list: "
+    "the device was disconnected, and Firefox hides it",
 )
 DUP_DEVICE = register(
     "clients.duplicate-device", "warning", "several client records with one fxaDeviceId: Firefox shows only the newest"
@@ -92,12 +93,17 @@ def check_device_list(ctx: Context) -> Iterator[Finding]:
             continue
         ids.sort(key=lambda r: (ctx.modified("clients", r) or 0.0, r), reverse=True)
         ops = tuple(op for r in ids[1:] for op in _remove(ctx, r))
-        yield Finding(DUP_DEVICE, "warning", "clients", ids,
-                      f"{len(ids)} client records carry one device id: one device wrote a new record (after a reset, "
-                      f"say) and the old one stayed. Firefox shows only the newest ({ids[0]}); the fix deletes the "
-                      "others and their tabs.",
-                      Fix(f"keep {ids[0]}; delete {len(ids) - 1} older record(s)", ops, links=_link(ops, "remove old records")),
-                      facts={"records": len(ids)})  # fmt: skip
+        yield Finding(
+            DUP_DEVICE,
+            "warning",
+            "clients",
+            ids,
+            f"{len(ids)} client records carry one device id: one device wrote a new record (after a reset, "
+            f"say) and the old one stayed. Firefox shows only the newest ({ids[0]}); the fix deletes the "
+            "others and their tabs.",
+            Fix(f"keep {ids[0]}; delete {len(ids) - 1} older record(s)", ops, links=_link(ops, "remove old records")),
+            facts={"records": len(ids)},
+        )
     with_record = set(by_device)
     for device_id, device in sorted((k, v) for k, v in known.items() if isinstance(k, str)):
         if device_id in with_record or device.get("isCurrentDevice"):
@@ -132,27 +138,45 @@ def check_devices(ctx: Context) -> Iterator[Finding]:
         if rid in ctx.records("tabs"):
             ops.append(Op("delete", "tabs", rid))
         left = CLIENTS_TTL_DAYS - age
-        expiry = (f" Left alone, the server drops the record about {left:.0f} day(s) from now (Firefox's {CLIENTS_TTL_DAYS}-day "
-                  "ttl on client records)." if left > 0 else "")  # fmt: skip
-        yield Finding(STALE, "warning", "clients", [rid],
-                      f"Device {rid} ({rec.get('type', '?')}, {rec.get('os', '?')}, Firefox {rec.get('version', '?')}) "
-                      f"last wrote its client record {age:.0f} days ago; Firefox rewrites it at least weekly, so the "
-                      f"device stopped syncing.{pending} Other devices still list it (e.g. in 'send tab').{expiry} "
-                      "If the device is gone, remove its record (and disconnect it in the account settings); if it "
-                      "comes back, it uploads a new one.",
-                      Fix(f"delete the client record of device {rid}" + (" and its tabs" if len(ops) > 1 else ""), tuple(ops),
-                          links=_link(tuple(ops), f"remove device {rid}")),
-                      facts={"days_since_write": round(age), "pending_commands": len(commands)})  # fmt: skip
+        expiry = (
+            f" Left alone, the server drops the record about {left:.0f} day(s) from now "
+            f"(Firefox's {CLIENTS_TTL_DAYS}-day ttl on client records)."
+            if left > 0
+            else ""
+        )
+        yield Finding(
+            STALE,
+            "warning",
+            "clients",
+            [rid],
+            f"Device {rid} ({rec.get('type', '?')}, {rec.get('os', '?')}, Firefox {rec.get('version', '?')}) "
+            f"last wrote its client record {age:.0f} days ago; Firefox rewrites it at least weekly, so the "
+            f"device stopped syncing.{pending} Other devices still list it (e.g. in 'send tab').{expiry} "
+            "If the device is gone, remove its record (and disconnect it in the account settings); if it "
+            "comes back, it uploads a new one.",
+            Fix(
+                f"delete the client record of device {rid}" + (" and its tabs" if len(ops) > 1 else ""),
+                tuple(ops),
+                links=_link(tuple(ops), f"remove device {rid}"),
+            ),
+            facts={"days_since_write": round(age), "pending_commands": len(commands)},
+        )
     names: dict[str, list[str]] = defaultdict(list)
     for rid, rec in clients.items():
         if isinstance(rec.get("name"), str):
             names[rec["name"]].append(rid)
     for _name, ids in sorted(names.items(), key=lambda kv: sorted(kv[1])):
         if len(ids) > 1:
-            yield Finding(DUP_NAME, "info", "clients", sorted(ids),
-                          f"{len(ids)} devices ({', '.join(sorted(ids))}) share one name, so menus such as 'send tab' "
-                          "cannot tell them apart; often one of them is an old install of the same device. Rename one "
-                          "in its Firefox settings (names are written by the device itself).", facts={"devices": len(ids)})  # fmt: skip
+            yield Finding(
+                DUP_NAME,
+                "info",
+                "clients",
+                sorted(ids),
+                f"{len(ids)} devices ({', '.join(sorted(ids))}) share one name, so menus such as 'send tab' "
+                "cannot tell them apart; often one of them is an old install of the same device. Rename one "
+                "in its Firefox settings (names are written by the device itself).",
+                facts={"devices": len(ids)},
+            )
     if not ctx.engine_enabled("tabs"):
         return
     tabs = ctx.records("tabs") if "tabs" in ctx.downloaded else {}
@@ -164,9 +188,12 @@ def check_devices(ctx: Context) -> Iterator[Finding]:
     for rid in sorted(set(clients) - set(tabs)):
         age = ctx.age_days("clients", rid) or 0.0
         if age > OLD_TABS_TTL_DAYS:
-            why = (f"Its device last synced {age:.0f} days ago, so its tabs record most likely expired: tabs records carry "
-                   f"a ttl (older Firefox releases used {OLD_TABS_TTL_DAYS} days) and the server hides expired records. "
-                   "Only that device can upload its tabs again; if it is gone, see clients.stale.")  # fmt: skip
+            why = (
+                f"Its device last synced {age:.0f} days ago, so its tabs record most likely expired: "
+                f"tabs records carry a ttl (older Firefox releases used {OLD_TABS_TTL_DAYS} days) "
+                "and the server hides expired records. "
+                "Only that device can upload its tabs again; if it is gone, see clients.stale."
+            )
             severity = "warning"
         else:
             why = (

@@ -51,7 +51,8 @@ NO_TARGET = register(
 ILLEGAL = register(
     "passwords.illegal-value",
     "warning",
-    "a login field Firefox refuses (a NUL, a line break, usernameField '.', an origin that does not parse) or an origin that is not bare",
+    "a login field Firefox refuses (a NUL, a line break, usernameField '.', an origin that does not parse) "
+    "or an origin that is not bare",
 )
 DUPLICATE = register(
     "passwords.duplicate",
@@ -79,11 +80,20 @@ def _validity(rid: str, rec: dict[str, Any]) -> Iterator[Finding]:
                       "--reveal) before deleting it by hand.")  # fmt: skip
         return
     if not _str(rec.get("password")):
-        yield Finding(EMPTY_PASSWORD, "warning", P, [rid],
-                      f"Login {rid} has an empty password: application-services (the logins store of Firefox on "
-                      "Android, iOS and now desktop) rejects it, so devices disagree about it.",
-                      Fix(f"delete login {rid}", (Op("delete", P, rid),), links=(Link(f"delete {rid}", ((P, rid),)),),
-                          caution="a login without a password holds only a username: keep a note of it if needed"))  # fmt: skip
+        yield Finding(
+            EMPTY_PASSWORD,
+            "warning",
+            P,
+            [rid],
+            f"Login {rid} has an empty password: application-services (the logins store of Firefox on "
+            "Android, iOS and now desktop) rejects it, so devices disagree about it.",
+            Fix(
+                f"delete login {rid}",
+                (Op("delete", P, rid),),
+                links=(Link(f"delete {rid}", ((P, rid),)),),
+                caution="a login without a password holds only a username: keep a note of it if needed",
+            ),
+        )
         return
     action, realm = rec.get("formSubmitURL"), rec.get("httpRealm")
     if action is not None and realm is not None:
@@ -95,10 +105,15 @@ def _validity(rid: str, rec: dict[str, Any]) -> Iterator[Finding]:
                           links=(Link(f"repair {rid}", ((P, rid),)),)))  # fmt: skip
         return
     if action is None and realm is None:
-        yield Finding(NO_TARGET, "warning", P, [rid],
-                      f"Login {rid} has neither a form action (formSubmitURL) nor an HTTP realm, so neither a web "
-                      "form nor an HTTP-auth prompt can use it; application-services rejects it. Decide by hand "
-                      "(sync.edit) which it is: formSubmitURL '' makes it a form login for any form on its site.")  # fmt: skip
+        yield Finding(
+            NO_TARGET,
+            "warning",
+            P,
+            [rid],
+            f"Login {rid} has neither a form action (formSubmitURL) nor an HTTP realm, so neither a web "
+            "form nor an HTTP-auth prompt can use it; application-services rejects it. Decide by hand "
+            "(sync.edit) which it is: formSubmitURL '' makes it a form login for any form on its site.",
+        )
         return
     problems, changes = _illegal(rec, action)
     if problems:

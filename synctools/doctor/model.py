@@ -304,18 +304,24 @@ class Report:
                   "info": "var(--jp-info-color1, #06b)"}  # fmt: skip
         parts = [f"<div class='synctools-doctor'><h4>{esc(self._headline())}</h4>"]
         if self.findings:
-            parts.append("<table><tr><th>severity</th><th>check</th><th>collection</th><th>records</th>"
-                         "<th style='text-align:left'>explanation</th><th style='text-align:left'>proposed fix</th></tr>")  # fmt: skip
+            parts.append(
+                "<table><tr><th>severity</th><th>check</th><th>collection</th><th>records</th>"
+                "<th style='text-align:left'>explanation</th><th style='text-align:left'>proposed fix</th></tr>"
+            )
             for f in self.findings:
                 ids = ", ".join(f.record_ids[:5]) + (" …" if len(f.record_ids) > 5 else "")
                 fix = esc(f.fix.description) if f.fix else "<i>none</i>"
                 if f.fix and f.fix.caution:
                     fix += f"<br><b style='color:var(--jp-warn-color1, #b60)'>caution:</b> {esc(f.fix.caution)}"
                 if f.fix:
-                    fix += "<details><summary>edits</summary><ul>" + "".join(
-                        f"<li><code>{esc(op.describe())}</code></li>" for op in f.fix.ops) + "</ul></details>"  # fmt: skip
+                    fix += (
+                        "<details><summary>edits</summary><ul>"
+                        + "".join(f"<li><code>{esc(op.describe())}</code></li>" for op in f.fix.ops)
+                        + "</ul></details>"
+                    )
                 parts.append(
-                    f"<tr><td style='color:{colour[f.severity]}'><b>{f.severity}</b></td><td><code>{esc(f.check)}</code></td>"
+                    f"<tr><td style='color:{colour[f.severity]}'><b>{f.severity}</b></td>"
+                    f"<td><code>{esc(f.check)}</code></td>"
                     f"<td>{esc(f.collection or '')}</td><td><code>{esc(ids)}</code></td>"
                     f"<td style='text-align:left'>{esc(f.explanation)}</td><td style='text-align:left'>{fix}</td></tr>"
                 )

@@ -127,25 +127,42 @@ def check_crypto(ctx: Context) -> Iterator[Finding]:
                           facts={"reason": label, "records": n})  # fmt: skip
         elif outcome == "wrong-key":
             ops = tuple(Op("add", coll, rid, record=rec) for rid, rec in items)
-            yield Finding(WRONG_KEY, "error", coll, ids,
-                          f"{coll}: {every} fail the HMAC check with {expected} but open with {label}: a client that "
-                          "ignored crypto/keys' per-collection keys (or used one by mistake) wrote them, so every "
-                          "other device skips them. Re-encrypting them with the right key makes them readable everywhere.",
-                          Fix(f"re-upload {n} {coll} record(s) encrypted with {expected}", ops),
-                          facts={"reason": "hmac-mismatch", "encrypted_with": label.split(" (")[0], "expected": expected,
-                                 "records": n})  # fmt: skip
+            yield Finding(
+                WRONG_KEY,
+                "error",
+                coll,
+                ids,
+                f"{coll}: {every} fail the HMAC check with {expected} but open with {label}: a client that "
+                "ignored crypto/keys' per-collection keys (or used one by mistake) wrote them, so every "
+                "other device skips them. Re-encrypting them with the right key makes them readable everywhere.",
+                Fix(f"re-upload {n} {coll} record(s) encrypted with {expected}", ops),
+                facts={
+                    "reason": "hmac-mismatch",
+                    "encrypted_with": label.split(" (")[0],
+                    "expected": expected,
+                    "records": n,
+                },
+            )
         elif outcome == "hmac-only":
             ops = tuple(Op("add", coll, rid, record=rec) for rid, rec in items)
-            yield Finding(BAD_HMAC, "error", coll, ids,
-                          f"{coll}: {every} fail the HMAC check with every key we know, yet with {expected} the "
-                          "ciphertext decrypts to a well-formed record with the right id: the HMAC itself was damaged "
-                          "or altered after encryption. Other devices reject it. The proposed fix uploads the "
-                          "recovered record with a fresh HMAC.",
-                          Fix(f"re-upload {n} {coll} record(s), recovered without the HMAC check, with a valid HMAC", ops,
-                              caution="the HMAC is what proves a record is authentic: check the recovered record "
-                              "in the plan (sync.plan_upload()) and commit it only if its content is what you expect; "
-                              "otherwise reject it and let a device that has the record upload it again"),
-                          facts={"reason": "hmac-mismatch", "ciphertext": "intact", "records": n})  # fmt: skip
+            yield Finding(
+                BAD_HMAC,
+                "error",
+                coll,
+                ids,
+                f"{coll}: {every} fail the HMAC check with every key we know, yet with {expected} the "
+                "ciphertext decrypts to a well-formed record with the right id: the HMAC itself was damaged "
+                "or altered after encryption. Other devices reject it. The proposed fix uploads the "
+                "recovered record with a fresh HMAC.",
+                Fix(
+                    f"re-upload {n} {coll} record(s), recovered without the HMAC check, with a valid HMAC",
+                    ops,
+                    caution="the HMAC is what proves a record is authentic: check the recovered record "
+                    "in the plan (sync.plan_upload()) and commit it only if its content is what you expect; "
+                    "otherwise reject it and let a device that has the record upload it again",
+                ),
+                facts={"reason": "hmac-mismatch", "ciphertext": "intact", "records": n},
+            )
         else:
             yield Finding(BAD_HMAC, "error", coll, ids,
                           f"{coll}: {every} fail the HMAC check with every key this account holds and the ciphertext "

@@ -91,7 +91,7 @@ class ServerReport(Report):
             "findings": [
                 {"check": f.check, "severity": f.severity, "explanation": f.explanation, "facts": f.facts}
                 for f in self.findings
-            ],  # fmt: skip
+            ],
         }
 
     def _headline(self) -> str:
@@ -115,12 +115,19 @@ class ServerReport(Report):
 
     def _repr_html_(self) -> str:
         esc = html.escape
-        rows = "".join(f"<tr><td>{esc(s.status)}</td><td>{esc(s.name)}</td><td style='text-align:left'>{esc(s.detail)}</td></tr>"
-                       for s in self.steps)  # fmt: skip
-        found = "".join(f"<tr><td><b>{esc(f.severity)}</b></td><td><code>{esc(f.check)}</code></td>"
-                        f"<td style='text-align:left'>{esc(f.explanation)}</td></tr>" for f in self.findings)  # fmt: skip
-        parts = [f"<div class='synctools-doctor'><h4>{esc(self._headline())}</h4>",
-                 f"<table><tr><th>step</th><th>link</th><th style='text-align:left'>what</th></tr>{rows}</table>"]  # fmt: skip
+        rows = "".join(
+            f"<tr><td>{esc(s.status)}</td><td>{esc(s.name)}</td><td style='text-align:left'>{esc(s.detail)}</td></tr>"
+            for s in self.steps
+        )
+        found = "".join(
+            f"<tr><td><b>{esc(f.severity)}</b></td><td><code>{esc(f.check)}</code></td>"
+            f"<td style='text-align:left'>{esc(f.explanation)}</td></tr>"
+            for f in self.findings
+        )
+        parts = [
+            f"<div class='synctools-doctor'><h4>{esc(self._headline())}</h4>",
+            f"<table><tr><th>step</th><th>link</th><th style='text-align:left'>what</th></tr>{rows}</table>",
+        ]
         if found:
             parts.append(f"<table><tr><th>severity</th><th>check</th><th style='text-align:left'>what is wrong "
                          f"and how to fix it</th></tr>{found}</table>")  # fmt: skip
@@ -321,10 +328,15 @@ class _Walk:
         self.step("heartbeat", "ok", f"{place}/__heartbeat__: status {status}, database {database}{shown}")
         lb = self._quiet_get(place + "/__lbheartbeat__")
         if lb is not None and lb.status_code >= 500:
-            self.find(R.HEARTBEAT, f"{place}/__lbheartbeat__ answers {lb.status_code}: the server's database connection "
-                      "pool is exhausted (or its SYNC_SYNCSTORAGE__LBHEARTBEAT_TTL has run out), so a load balancer "
-                      "takes it out of service. Fix: raise the pool size (SYNC_SYNCSTORAGE__DATABASE_POOL_MAX_SIZE) "
-                      "or find what holds the connections; restart it.", severity="warning", step="lbheartbeat")  # fmt: skip
+            self.find(
+                R.HEARTBEAT,
+                f"{place}/__lbheartbeat__ answers {lb.status_code}: the server's database connection "
+                "pool is exhausted (or its SYNC_SYNCSTORAGE__LBHEARTBEAT_TTL has run out), so a load balancer "
+                "takes it out of service. Fix: raise the pool size (SYNC_SYNCSTORAGE__DATABASE_POOL_MAX_SIZE) "
+                "or find what holds the connections; restart it.",
+                severity="warning",
+                step="lbheartbeat",
+            )
 
     def _quiet_get(self, url: str) -> requests.Response | None:
         try:
@@ -377,10 +389,14 @@ class _Walk:
             return url
         assert first is not None
         tried = ", ".join(c.removeprefix(origin) or "/" for c in candidates)
-        self.fail(R.NOT_SYNC, f"{candidates[0] + SYNC_PATH} answers {R.describe_answer(first)}, not as a tokenserver, and no tokenserver "
-                  f"answers under {origin} at any usual prefix ({tried}, each + {SYNC_PATH}). Fix: check the URL — "
-                  "it is the tokenserver's, ending in /1.0/sync/1.5 — and that the proxy forwards that path to "
-                  "syncstorage-rs.", step="tokenserver")  # fmt: skip
+        self.fail(
+            R.NOT_SYNC,
+            f"{candidates[0] + SYNC_PATH} answers {R.describe_answer(first)}, not as a tokenserver, and no tokenserver "
+            f"answers under {origin} at any usual prefix ({tried}, each + {SYNC_PATH}). Fix: check the URL — "
+            "it is the tokenserver's, ending in /1.0/sync/1.5 — and that the proxy forwards that path to "
+            "syncstorage-rs.",
+            step="tokenserver",
+        )
 
     # -- the account ---------------------------------------------------------------------------
     def sign_in(self, ts_url: str, auth_url: str | None, oauth_url: str | None, email: str | None,
@@ -416,10 +432,14 @@ class _Walk:
             keys = session.fetch_keys()
         except net.FxaError as exc:
             if exc.errno in SCOPE_ERRNOS:  # scoped-key-data: this client id may not have the Sync scope
-                self.fail(R.OAUTH_SCOPE, f"the accounts server does not give client id {session.client.client_id} "
-                          f"the Sync scope ({exc}): it grants {OLDSYNC_SCOPE} only to Mozilla's own clients "
-                          f"(Firefox desktop is {net.fxa.FIREFOX_CLIENT_ID}). Fix: sign in as Firefox does; on a "
-                          "self-hosted accounts server, allow that client id the oldsync scope.", step="oauth")  # fmt: skip
+                self.fail(
+                    R.OAUTH_SCOPE,
+                    f"the accounts server does not give client id {session.client.client_id} "
+                    f"the Sync scope ({exc}): it grants {OLDSYNC_SCOPE} only to Mozilla's own clients "
+                    f"(Firefox desktop is {net.fxa.FIREFOX_CLIENT_ID}). Fix: sign in as Firefox does; on a "
+                    "self-hosted accounts server, allow that client id the oldsync scope.",
+                    step="oauth",
+                )
             self.fail(R.ACCOUNT, f"the accounts server refused: {exc}.", step="accounts")
         except net.NetError as exc:
             self.fail(R.ACCOUNT, f"the accounts server refused: {exc}.", step="accounts")
@@ -466,9 +486,12 @@ class _Walk:
                       "restored from another time. Fix: sign in again to get the current keys; if the database was "
                       "restored, that is the cause.", step="tokenserver")  # fmt: skip
         if isinstance(exc, net.NewUsersDisabled):
-            self.fail(R.NEW_USERS, "the tokenserver refuses accounts it has not seen (new-users-disabled). Fix: set "
-                      "SYNC_TOKENSERVER__ALLOW_NEW_USERS=true (or allow_new_users) until every account has synced once.",
-                      step="tokenserver")  # fmt: skip
+            self.fail(
+                R.NEW_USERS,
+                "the tokenserver refuses accounts it has not seen (new-users-disabled). Fix: set "
+                "SYNC_TOKENSERVER__ALLOW_NEW_USERS=true (or allow_new_users) until every account has synced once.",
+                step="tokenserver",
+            )
         if isinstance(exc, net.ServerUnreachable):
             self.fail(R.UNREACHABLE, f"the tokenserver {ts_url} stopped answering: {exc}", step="tokenserver")
         if "unable to get a node" in desc or "no available node" in desc.lower():
@@ -513,12 +536,17 @@ class _Walk:
         via_ts = how == "tokenserver"
         if R.Where.of(ep).origin not in self.reached:
             self.dockerflow(
-                token.node, R.PUBLIC_URL if via_ts else None,
-                f"the node URL the tokenserver hands out ({token.node}) cannot be reached from here: " if via_ts else "",
+                token.node,
+                R.PUBLIC_URL if via_ts else None,
+                f"the node URL the tokenserver hands out ({token.node}) cannot be reached from here: "
+                if via_ts
+                else "",
                 "Fix: set the node's URL in the tokenserver's nodes table (SYNC_TOKENSERVER__INIT_NODE_URL, or the "
                 "node column) to the public URL clients reach the server at — scheme, host, port and any proxy "
-                "prefix — not an internal address such as http://localhost:8000." if via_ts else "",
-            )  # fmt: skip
+                "prefix — not an internal address such as http://localhost:8000."
+                if via_ts
+                else "",
+            )
         answers: list[requests.Response] = []
         try:
             coll = self.hawk_get(token, ep + "/info/collections")
@@ -555,10 +583,13 @@ class _Walk:
         if resp.status_code == 401:
             self.diagnose_401(resp, token, how, coll_ok)
         if 300 <= resp.status_code < 400:
-            self.fail(R.PUBLIC_URL, f"the node answers {resp.status_code} to {path}, redirecting to "
-                      f"{resp.headers.get('Location', '?')}: a redirected Hawk request no longer matches its signature. "
-                      "Fix: put the final URL (scheme, host, port) in the tokenserver's nodes table.",
-                      step="node")  # fmt: skip
+            self.fail(
+                R.PUBLIC_URL,
+                f"the node answers {resp.status_code} to {path}, redirecting to "
+                f"{resp.headers.get('Location', '?')}: a redirected Hawk request no longer matches its signature. "
+                "Fix: put the final URL (scheme, host, port) in the tokenserver's nodes table.",
+                step="node",
+            )
         if resp.status_code == 404:
             self.fail(R.PUBLIC_URL, f"the node URL {token.node} answers {said} for {path}: no storage node serves "
                       "/1.5/{uid} there. The node URL in the tokenserver's nodes table lacks the path prefix the "
@@ -806,10 +837,12 @@ def _wrong_secret(how: str, tried: list[str]) -> str:
         who = (f"The node refuses this token however it is signed ({alts}): it was minted with another master "
                "secret than the node's (or has been altered).")  # fmt: skip
     else:
-        who = (f"The node refuses a token its own tokenserver just minted, however it is signed ({alts}), and its "
-               "clock agrees: the node and the tokenserver do not share a master secret, so the node cannot verify "
-               "the token's signature. It happens when they run as two processes or containers with different "
-               "SYNC_MASTER_SECRET values, or with none set (a random secret per start: every restart breaks it).")  # fmt: skip
+        who = (
+            f"The node refuses a token its own tokenserver just minted, however it is signed ({alts}), and its "
+            "clock agrees: the node and the tokenserver do not share a master secret, so the node cannot verify "
+            "the token's signature. It happens when they run as two processes or containers with different "
+            "SYNC_MASTER_SECRET values, or with none set (a random secret per start: every restart breaks it)."
+        )
     return (who + " (Or a proxy passes a Host check-server could not guess.) Fix: give the tokenserver and every "
             "storage node the same SYNC_MASTER_SECRET (master_secret in the config file), restart both, and sign "
             "in to Sync again.")  # fmt: skip

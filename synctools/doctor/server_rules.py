@@ -103,7 +103,11 @@ LIMITS = register(
     "server.limits", "error", "info/configuration limits smaller than one record, inconsistent, or without batches"
 )
 QUOTA = register("server.quota", "warning", "storage quota used up or nearly (info/quota, X-Weave-Quota-Remaining)")
-PROXY_BODY_LIMIT = register("server.proxy-body-limit", "error", "a proxy refuses request bodies the node announces it accepts (nginx's client_max_body_size)")  # fmt: skip
+PROXY_BODY_LIMIT = register(
+    "server.proxy-body-limit",
+    "error",
+    "a proxy refuses request bodies the node announces it accepts (nginx's client_max_body_size)",
+)
 
 # -- the limits --------------------------------------------------------------------------
 KIB = 1024
@@ -373,8 +377,17 @@ def connect_problem(exc: BaseException, url: str) -> tuple[str, str]:
             f"{where.host}:{where.port} did not answer in time (a firewall dropping packets, or the server hangs)",
         )
     low = text.lower()
-    if any(s in low for s in ("name or service not known", "nodename nor servname", "failed to resolve",
-                              "temporary failure in name resolution", "no address associated", "getaddrinfo")):  # fmt: skip
+    if any(
+        s in low
+        for s in (
+            "name or service not known",
+            "nodename nor servname",
+            "failed to resolve",
+            "temporary failure in name resolution",
+            "no address associated",
+            "getaddrinfo",
+        )
+    ):
         return UNREACHABLE, f"the name {where.host} does not resolve (DNS): check the spelling, or the DNS record"
     if "refused" in low:
         return UNREACHABLE, (f"{where.host}:{where.port} refused the connection: nothing listens there (is the "

@@ -49,8 +49,10 @@ KEY_UNUSED = register(
     "setup.collection-key-unused", "info", "crypto/keys holds a key for a collection that has no data and no engine"
 )
 
-_FRESH_START = ("A fresh start (sync.plan_fresh_start(), review it, sync.commit(plan)) deletes everything on "
-                "the server and writes new meta/global and crypto/keys; each device then uploads its own data again.")  # fmt: skip
+_FRESH_START = (
+    "A fresh start (sync.plan_fresh_start(), review it, sync.commit(plan)) deletes everything on "
+    "the server and writes new meta/global and crypto/keys; each device then uploads its own data again."
+)
 
 
 def check_setup(ctx: Context) -> Iterator[Finding]:
@@ -76,9 +78,14 @@ def _meta_global(ctx: Context, meta) -> Iterator[Finding]:  # type: ignore[no-un
                "upgrade, or the person may choose a fresh start, which the newer clients will then redo"
                if newer else "an ancient client wrote it: current clients need a fresh start before they sync. "
                + _FRESH_START)  # fmt: skip
-        yield Finding(STORAGE_VERSION_ID, "error", "meta", ["global"],
-                      f"meta/global has storageVersion {meta.storage_version}, current clients speak {STORAGE_VERSION}: {why}",
-                      facts={"storage_version": meta.storage_version})  # fmt: skip
+        yield Finding(
+            STORAGE_VERSION_ID,
+            "error",
+            "meta",
+            ["global"],
+            f"meta/global has storageVersion {meta.storage_version}, current clients speak {STORAGE_VERSION}: {why}",
+            facts={"storage_version": meta.storage_version},
+        )
     if not valid_sync_id(meta.sync_id):
         yield Finding(SYNC_ID, "error", "meta", ["global"],
                       f"The global syncID {meta.sync_id!r} is not 12 base64url characters; clients compare it to "

@@ -210,10 +210,13 @@ def bso_from_server(obj: Any, position: str, now: ServerTime | None) -> BSO:
         rid, payload, modified = obj.get("id"), obj.get("payload"), obj.get("modified")
         si, ttl = obj.get("sortindex"), obj.get("ttl")
         if (  # the common case, checked without building anything
-            type(rid) is str and _ID.fullmatch(rid) and type(payload) is str
-            and type(modified) in (float, int) and (si is None or type(si) is int and -MAX_SORTINDEX <= si <= MAX_SORTINDEX)
+            type(rid) is str
+            and _ID.fullmatch(rid)
+            and type(payload) is str
+            and type(modified) in (float, int)
+            and (si is None or type(si) is int and -MAX_SORTINDEX <= si <= MAX_SORTINDEX)
             and (ttl is None or type(ttl) is int and 0 <= ttl <= MAX_TTL)
-        ):  # fmt: skip
+        ):
             try:
                 t = ServerTime.parse(modified)  # type: ignore[arg-type]
             except ValueError:

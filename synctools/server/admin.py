@@ -162,8 +162,11 @@ class Admin:
         uid = row.uid
         record = {"pushEndpointExpired": False, **device, "id": device_id}
         with self._stack.accounts.db.write() as conn:
-            conn.execute("INSERT INTO devices(id, uid, session, record) VALUES(?,?,?,?) ON CONFLICT(id) "
-                         "DO UPDATE SET record=excluded.record", (device_id, uid, None, json.dumps(record)))  # fmt: skip
+            conn.execute(
+                "INSERT INTO devices(id, uid, session, record) VALUES(?,?,?,?) ON CONFLICT(id) "
+                "DO UPDATE SET record=excluded.record",
+                (device_id, uid, None, json.dumps(record)),
+            )
         return record
 
     def _node_of(self, email: str) -> tuple[AccountInfo, StorageNode]:

@@ -98,12 +98,16 @@ _KEY_ID = re.compile(r"^([0-9]{1,15})-([A-Za-z0-9_-]{22})$")
 
 def _html(status: str, text: str) -> tuple[str, list[tuple[str, str]], bytes]:
     code = status.split(" ", 1)[0]
-    body = (f"<html>\r\n<head><title>{status}</title></head>\r\n<body>\r\n<center><h1>{status}</h1>"
-            f"</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n<!-- {code}: {text} -->\r\n")  # fmt: skip
+    body = (
+        f"<html>\r\n<head><title>{status}</title></head>\r\n<body>\r\n<center><h1>{status}</h1>"
+        f"</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n<!-- {code}: {text} -->\r\n"
+    )
     return status, [("Content-Type", "text/html"), ("Server", "nginx")], body.encode()
 
 
-def _json(status: str, obj: Any, headers: list[tuple[str, str]] | None = None) -> tuple[str, list[tuple[str, str]], bytes]:  # fmt: skip
+def _json(
+    status: str, obj: Any, headers: list[tuple[str, str]] | None = None
+) -> tuple[str, list[tuple[str, str]], bytes]:
     return status, [("Content-Type", "application/json"), *(headers or [])], json.dumps(obj).encode()
 
 
@@ -380,8 +384,16 @@ class Front:
                 path = path[len(prefix) :]
         expired = expires is not None and expires <= node_now and not _INFO_COLLECTIONS.match(path)
         if stale or expired:
-            return ("401 Unauthorized", [("Content-Type", "application/json"), ("WWW-Authenticate", "Hawk"),
-                    ("X-Weave-Timestamp", f"{node_now:.2f}"), ("Date", formatdate(node_now, usegmt=True))], b"0")  # fmt: skip
+            return (
+                "401 Unauthorized",
+                [
+                    ("Content-Type", "application/json"),
+                    ("WWW-Authenticate", "Hawk"),
+                    ("X-Weave-Timestamp", f"{node_now:.2f}"),
+                    ("Date", formatdate(node_now, usegmt=True)),
+                ],
+                b"0",
+            )
         return None
 
     def _after(self, route: str, environ: dict[str, Any], status: str, headers: list[tuple[str, str]],

@@ -67,9 +67,8 @@ def read(source: str | Path | dict[str, Any]) -> dict[str, Any]:
         return data
     if isinstance(data, dict) and isinstance(data.get("collections"), dict) and "infos" in data:
         return from_aboutsync(data)
-    raise SnapshotError(
-        f"not a {FORMAT} snapshot nor an about:sync export (format {str(data.get('format') if isinstance(data, dict) else type(data).__name__)[:40]!r})"
-    )
+    found = str(data.get("format") if isinstance(data, dict) else type(data).__name__)[:40]
+    raise SnapshotError(f"not a {FORMAT} snapshot nor an about:sync export (format {found!r})")
 
 
 def from_aboutsync(export: dict[str, Any]) -> dict[str, Any]:

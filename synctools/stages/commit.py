@@ -247,7 +247,8 @@ class Committer:
         except net.PreconditionFailed as exc:
             result.status = "conflict"
             result.warnings.append(
-                f"meta/global changed on the server ({exc.last_modified}): nothing written; run sync.fetch_meta_global() again"
+                f"meta/global changed on the server ({exc.last_modified}): nothing written; "
+                "run sync.fetch_meta_global() again"
             )
             return core.finish(Event.COMMIT_META_GLOBAL, result, started, Outcome.CONFLICT)
         result.done.append(("written", f"meta/global at {modified}"))

@@ -55,9 +55,12 @@ def rows_html(df: pd.DataFrame) -> str:
     for r in df.itertuples():
         tone = TONE.get(str(r.problem), h.BG)
         fields = ", ".join(r.fields) if isinstance(r.fields, list) else ""
-        body.append(f"<tr style='background:{tone}'><td style='{CELL};{MONO}'>{_esc(r.id, 40)}</td>"
-                    f"<td style='{CELL}'>{_esc(LABELS.get(str(r.problem), r.problem))}</td><td style='{CELL}'>{_esc(fields)}</td>"
-                    f"<td style='{CELL}'>{_esc(r.detail, 120)}</td></tr>")  # fmt: skip
+        body.append(
+            f"<tr style='background:{tone}'><td style='{CELL};{MONO}'>{_esc(r.id, 40)}</td>"
+            f"<td style='{CELL}'>{_esc(LABELS.get(str(r.problem), r.problem))}</td>"
+            f"<td style='{CELL}'>{_esc(fields)}</td>"
+            f"<td style='{CELL}'>{_esc(r.detail, 120)}</td></tr>"
+        )
     return f"<table style='border-collapse:collapse;{FONT}'><tr>{head}</tr>{''.join(body)}</table>"
 
 
@@ -68,7 +71,8 @@ def side_by_side(row: Any) -> str:
     fields = list(dict.fromkeys([*(device or {}), *(server or {})]))
     marked = set(row["fields"]) if isinstance(row["fields"], list) else set()
     lines = [
-        f"<tr><th style='{CELL}'>field</th><th style='{CELL}'>device (the profile)</th><th style='{CELL}'>server</th></tr>"
+        f"<tr><th style='{CELL}'>field</th><th style='{CELL}'>device (the profile)</th>"
+        f"<th style='{CELL}'>server</th></tr>"
     ]
     for f in fields:
         style = MARK if f in marked else ""

@@ -1,11 +1,12 @@
 """How a result object becomes its widget when it is the last thing in a cell.
 
 ``StageResult`` and ``UploadPlan`` define ``_repr_mimebundle_`` as a one-line call to
-:func:`mimebundle` (a doctor ``Report`` can do the same; :func:`view` knows it). In a Jupyter kernel it returns the widget's view bundle plus the
-object's own ``text/plain``; IPython then adds ``text/html`` from ``_repr_html_``, so
-frontends without a widget manager (nbconvert, GitHub, a plain HTML viewer) still show
-the HTML. Outside a kernel (a terminal, plain Python) it returns ``None`` and nothing
-changes: no widget is created, ipywidgets is not even imported.
+:func:`mimebundle` (a doctor ``Report`` can do the same; :func:`view` knows it). In a
+Jupyter kernel it returns the widget's view bundle plus the object's own ``text/plain``;
+IPython then adds ``text/html`` from ``_repr_html_``, so frontends without a widget
+manager (nbconvert, GitHub, a plain HTML viewer) still show the HTML. Outside a kernel
+(a terminal, plain Python) it returns ``None`` and nothing changes: no widget is created,
+ipywidgets is not even imported.
 """
 
 from __future__ import annotations

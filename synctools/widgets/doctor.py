@@ -51,8 +51,12 @@ class FindingCard(w.VBox):
     def __init__(self, finding: Any, view: DoctorView) -> None:
         self.finding = finding
         self.body = html(finding_html(finding), "synctools-finding-body")
-        self.stage_button = w.Button(description="Stage fix", icon="wrench", disabled=finding.fix is None or view.sync is None,
-                                     tooltip="stage this fix (nothing is written; review it below)")  # fmt: skip
+        self.stage_button = w.Button(
+            description="Stage fix",
+            icon="wrench",
+            disabled=finding.fix is None or view.sync is None,
+            tooltip="stage this fix (nothing is written; review it below)",
+        )
         self.stage_button.add_class("synctools-stage-fix")
         h.paint(self.stage_button, None)
         self.stage_button.on_click(lambda _: view.stage(self))
@@ -82,8 +86,12 @@ class DoctorView(View):
         self.review: Any = None
         self.cards = [FindingCard(f, self) for f in report]
         self.header = html(self._header(), "synctools-doctor-header")
-        self.review_button = w.Button(description="Review staged fixes", icon="eye", disabled=True,
-                                      tooltip="sync.merge(), sync.plan_upload(): the normal review, nothing written")  # fmt: skip
+        self.review_button = w.Button(
+            description="Review staged fixes",
+            icon="eye",
+            disabled=True,
+            tooltip="sync.merge(), sync.plan_upload(): the normal review, nothing written",
+        )
         self.review_button.add_class("synctools-review-fixes")
         self.review_button.layout.width = "auto"
         h.paint(self.review_button, None)
@@ -114,8 +122,13 @@ class DoctorView(View):
             h.badge(f"{counts.get(s, 0)} {SEVERITY_TITLES[s].lower()}", t) for s, t in SEVERITY_TONES.items()
         )
         fixable = len(self.report.fixable)
-        note = "" if self.sync is not None else h.banner(
-            "Shown without its sync: pass it (DoctorView(report, sync)) to stage fixes and open records.", "info")  # fmt: skip
+        note = (
+            ""
+            if self.sync is not None
+            else h.banner(
+                "Shown without its sync: pass it (DoctorView(report, sync)) to stage fixes and open records.", "info"
+            )
+        )
         return (h.heading("Doctor", f"{len(self.report)} finding(s), {fixable} with a proposed fix")
                 + f"<div style='{h.FONT}'>{chips}</div>" + note)  # fmt: skip
 

@@ -51,7 +51,10 @@ def diagnose(sync: Any, collection: str, limit: int = DIAGNOSE_LIMIT) -> list[di
         if opens_with is None:
             verdict = "no key of crypto/keys opens it: altered or corrupt"
         else:
-            verdict = f"opens with the {opens_with!r} key, but {collection} should use {expected!r}: a client used the wrong key"
+            verdict = (
+                f"opens with the {opens_with!r} key, but {collection} should use {expected!r}: "
+                "a client used the wrong key"
+            )
         out.append({"collection": collection, "id": row.id, "reason": row.reason, "diagnosis": verdict})
     return out
 

@@ -114,8 +114,10 @@ class DiffView(View):
         rows, tones = field_rows(change)
         against = when_html(change.base_modified) if change.base_modified is not None else None
         sub = f"staged against the server's version of {against}" if against else "new on the server"
-        title = (f"<div style='{h.FONT};font-size:14px;font-weight:600;margin:4px 0'>{h.esc(change.kind)} "
-                 f"{h.esc(change.collection)}/{h.esc(change.id)} <small style='font-weight:normal'>{sub}</small></div>")  # fmt: skip
+        title = (
+            f"<div style='{h.FONT};font-size:14px;font-weight:600;margin:4px 0'>{h.esc(change.kind)} "
+            f"{h.esc(change.collection)}/{h.esc(change.id)} <small style='font-weight:normal'>{sub}</small></div>"
+        )
         parts = [title]
         if linked:
             parts.append(h.banner(f"linked with {', '.join(linked)}: a move touches the item and both folders,"

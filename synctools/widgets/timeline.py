@@ -72,7 +72,8 @@ def timeline_svg(sync: Any, *, since: int = 0, sections: dict[str, int] | None =
     height = TOP + LANE * len(lanes) + 30
     fg, border = h.FG, h.BORDER
     out = [
-        f"<svg class='synctools-timeline-svg' viewBox='0 0 {WIDTH} {height}' width='100%' style='max-width:{WIDTH}px;{h.FONT}'"
+        f"<svg class='synctools-timeline-svg' viewBox='0 0 {WIDTH} {height}' width='100%' "
+        f"style='max-width:{WIDTH}px;{h.FONT}'"
         f" role='img' aria-label='timeline of {len(trace)} requests'>"
     ]
     for i, lane in enumerate(lanes):  # lane labels and guides
@@ -85,7 +86,8 @@ def timeline_svg(sync: Any, *, since: int = 0, sections: dict[str, int] | None =
         x: float = LEFT + (WIDTH - LEFT - RIGHT) * k / ticks
         out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{TOP - 4}' y2='{height - 26}' style='stroke:{border}'/>")
         out.append(
-            f"<text x='{x:.1f}' y='{height - 10}' text-anchor='middle' style='fill:{fg};font-size:11px'>{span * k / ticks:.2f}s</text>"
+            f"<text x='{x:.1f}' y='{height - 10}' text-anchor='middle' style='fill:{fg};font-size:11px'>"
+            f"{span * k / ticks:.2f}s</text>"
         )
     out.append(f"<text x='4' y='14' style='fill:{fg};font-size:12px'>from {_html.escape(local(t0) or '')}</text>")
     for label, mark in (sections or {}).items():  # named moments (faults) as dashed lines
@@ -94,10 +96,12 @@ def timeline_svg(sync: Any, *, since: int = 0, sections: dict[str, int] | None =
             continue
         x = LEFT + float((after["started"].iloc[0] - t0).total_seconds()) * scale
         out.append(
-            f"<line x1='{x:.1f}' x2='{x:.1f}' y1='20' y2='{height - 26}' style='stroke:{h.TONE_BASE['info']};stroke-dasharray:4 3;stroke-width:2'/>"
+            f"<line x1='{x:.1f}' x2='{x:.1f}' y1='20' y2='{height - 26}' "
+            f"style='stroke:{h.TONE_BASE['info']};stroke-dasharray:4 3;stroke-width:2'/>"
         )
         out.append(
-            f"<text x='{x + 3:.1f}' y='28' style='fill:{fg};font-size:11px;font-weight:600'>{_html.escape(label)}</text>"
+            f"<text x='{x + 3:.1f}' y='28' style='fill:{fg};font-size:11px;font-weight:600'>"
+            f"{_html.escape(label)}</text>"
         )
     for seq, row in trace.iterrows():
         lane_no = lanes.index(stages.get(seq, OTHER))
@@ -108,9 +112,12 @@ def timeline_svg(sync: Any, *, since: int = 0, sections: dict[str, int] | None =
         by = TOP + lane_no * LANE + (LANE - bar) / 2
         tone = _tone(row)
         status = "error" if pd.isna(row["status"]) else int(row["status"])
-        tip = (f"#{seq} {row['method']} {row['url']}\nstatus {status} · {row['elapsed_ms']:.0f} ms · "
-               f"sent {int(row['request_bytes'] or 0):,} B · received {size:,} B"
-               + (f"\nsignals: {row['signals']}" if row["signals"] else "") + (f"\nerror: {row['error']}" if row["error"] else ""))  # fmt: skip
+        tip = (
+            f"#{seq} {row['method']} {row['url']}\nstatus {status} · {row['elapsed_ms']:.0f} ms · "
+            f"sent {int(row['request_bytes'] or 0):,} B · received {size:,} B"
+            + (f"\nsignals: {row['signals']}" if row["signals"] else "")
+            + (f"\nerror: {row['error']}" if row["error"] else "")
+        )
         out.append(
             f"<rect data-seq='{seq}' data-tone='{tone}' x='{bx:.1f}' y='{by:.1f}' width='{wide:.1f}' height='{bar:.1f}'"
             f" style='fill:{h.tint(tone, 70)};stroke:{h.TONE_BASE[tone]}'><title>{_html.escape(tip)}</title></rect>"

@@ -147,9 +147,13 @@ class BookmarkTree(View):
         )
         self.tree.observe(lambda change: self.show_record(change["new"]), names="selected")
         summary = f"{len(records):,} record(s), {len(marked)} with a problem"
-        self.header = html(h.heading("Bookmarks", summary) + h.banner(
-            "Click a folder to expand it, an item to open its record; marked items have a problem (hover for why).", "info"
-        ))  # fmt: skip
+        self.header = html(
+            h.heading("Bookmarks", summary)
+            + h.banner(
+                "Click a folder to expand it, an item to open its record; marked items have a problem (hover for why).",
+                "info",
+            )
+        )
         self.record_title = html("", "synctools-record-title")
         self.record_json = html("", "synctools-record-json")
         self.record_envelope = html("", "synctools-record-envelope")

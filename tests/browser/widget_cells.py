@@ -22,7 +22,8 @@ empty = sync.plan_upload()  # nothing staged yet: an empty plan
 sync.edit("bookmarks", orphan, {"parentid": "unfiled", "parentName": "Other Bookmarks"})
 unfiled = sync.record("bookmarks", "unfiled")
 sync.edit("bookmarks", "unfiled", {"children": unfiled["children"] + [orphan]})
-sync.edit("bookmarks", folder, {"children": [c for c in sync.record("bookmarks", folder)["children"] if c != "Ki3gfc9d4ZHV"]})
+kept = [c for c in sync.record("bookmarks", folder)["children"] if c != "Ki3gfc9d4ZHV"]
+sync.edit("bookmarks", folder, {"children": kept})
 sync.merge()
 plan = sync.plan_upload()
 """
@@ -74,8 +75,10 @@ CONTRAST_JS = r"""
     if (d[3] === 0 && !/^(transparent|rgba\(0, 0, 0, 0\))$/.test(css)) out.unparsed.push(css);
     return [d[0], d[1], d[2], d[3] / 255];
   };
-  const over = (top, under) => { const a = top[3]; return [0,1,2].map(i => top[i] * a + under[i] * (1 - a)).concat([1]); };
-  const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  const over = (top, under) => {
+    const a = top[3]; return [0,1,2].map(i => top[i] * a + under[i] * (1 - a)).concat([1]); };
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
     return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
   const background = (el) => {  // composite every background from the page down to el
     const chain = []; for (let e = el; e && e.nodeType === 1; e = e.parentElement) chain.push(e);

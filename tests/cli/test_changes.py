@@ -79,8 +79,10 @@ def test_discard_shows_confirms_and_drops_without_touching_the_server(stack, syn
 
 def test_discard_works_when_a_staged_record_no_longer_decrypts(sync, capsys, monkeypatch):
     with sqlite3.connect(sync.store.path) as db:  # staged under keys this account no longer has
-        db.execute("INSERT INTO staged (collection, id, kind, record, staged_at) VALUES (?, ?, ?, ?, ?)",
-                   ("bookmarks", "unreadable01", "edit", json.dumps({"ciphertext": "x", "IV": "y", "hmac": "z"}), 1.0))  # fmt: skip
+        db.execute(
+            "INSERT INTO staged (collection, id, kind, record, staged_at) VALUES (?, ?, ?, ?, ?)",
+            ("bookmarks", "unreadable01", "edit", json.dumps({"ciphertext": "x", "IV": "y", "hmac": "z"}), 1.0),
+        )
     code, out, err = cli(["discard", "bookmarks", "unreadable01", "--yes"], capsys, monkeypatch)
     assert code == 0 and "dropped 1" in out, err
     assert sync.store.staged_index() == []

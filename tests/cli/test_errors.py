@@ -264,24 +264,54 @@ def _argv(data, sessions: dict[str, Path], paths: dict[str, Path], dead: int) ->
         "auth-url": lambda: ["--auth-url", url()],
     }
     per_command = {
-        "login": {"email": server["email"], "auth-url": server["auth-url"], "token-url": server["token-url"],
-                  "oauth-url": lambda: ["--oauth-url", url()], "session": session, "no-keys": lambda: ["--no-keys"]},
+        "login": {
+            "email": server["email"],
+            "auth-url": server["auth-url"],
+            "token-url": server["token-url"],
+            "oauth-url": lambda: ["--oauth-url", url()],
+            "session": session,
+            "no-keys": lambda: ["--no-keys"],
+        },
         "logout": {"session": session, "forget": lambda: ["--forget"]},
         "status": {**server, "offline": lambda: ["--offline"]},
         "pull": server,
-        "export": {**server, "format": lambda: ["--format", pick(["csv", "json", "parquet"])],
-                   "output": lambda: ["-o", pick(["-", *map(str, paths.values())])], "part": lambda: ["--part", pick(WORDS)],
-                   "reveal": lambda: ["--reveal"], "offline": lambda: ["--offline"]},
-        "doctor": {**server, "share": lambda: ["--share", path()], "json": lambda: ["--json"], "fix": lambda: ["--fix"],
-                   "yes": lambda: ["--yes"], "fail-on": lambda: ["--fail-on", "warning"], "offline": lambda: ["--offline"]},
-        "trace": {**server, "until": lambda: ["--until", pick(["fetch_info", "download"])], "csv": lambda: ["--csv", path()]},
+        "export": {
+            **server,
+            "format": lambda: ["--format", pick(["csv", "json", "parquet"])],
+            "output": lambda: ["-o", pick(["-", *map(str, paths.values())])],
+            "part": lambda: ["--part", pick(WORDS)],
+            "reveal": lambda: ["--reveal"],
+            "offline": lambda: ["--offline"],
+        },
+        "doctor": {
+            **server,
+            "share": lambda: ["--share", path()],
+            "json": lambda: ["--json"],
+            "fix": lambda: ["--fix"],
+            "yes": lambda: ["--yes"],
+            "fail-on": lambda: ["--fail-on", "warning"],
+            "offline": lambda: ["--offline"],
+        },
+        "trace": {
+            **server,
+            "until": lambda: ["--until", pick(["fetch_info", "download"])],
+            "csv": lambda: ["--csv", path()],
+        },
         "discard": {**server, "all": lambda: ["--all"], "yes": lambda: ["--yes"]},
         "restore": {**server, "commit": lambda: ["--commit"], "yes": lambda: ["--yes"]},
         "lab": {"dir": lambda: ["--dir", path()], "allow-root": lambda: ["--allow-root"]},
-        "snapshot": {**server, "output": lambda: ["-o", path()], "from-aboutsync": lambda: ["--from-aboutsync", path()]},
-        "device": {"json": lambda: ["--json"], "export": lambda: ["--export", path()],
-                   "format": lambda: ["--format", pick(["csv", "json", "parquet"])], "syncs": lambda: ["--syncs", pick(["-1", "0", "x"])]},
-    }  # fmt: skip
+        "snapshot": {
+            **server,
+            "output": lambda: ["-o", path()],
+            "from-aboutsync": lambda: ["--from-aboutsync", path()],
+        },
+        "device": {
+            "json": lambda: ["--json"],
+            "export": lambda: ["--export", path()],
+            "format": lambda: ["--format", pick(["csv", "json", "parquet"])],
+            "syncs": lambda: ["--syncs", pick(["-1", "0", "x"])],
+        },
+    }
     command = data.draw(st.sampled_from(sorted(per_command)))
     argv = [command]
     if command == "export":

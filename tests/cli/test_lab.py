@@ -56,8 +56,17 @@ def listening(port: int) -> bool:
 def test_a_signal_to_synctools_lab_stops_jupyterlab(env, tmp_path, sig):
     port = free_port()
     (tmp_path / "notebooks").mkdir()
-    args = ["lab", "--no-browser", "--dir", str(tmp_path / "notebooks"), *(["--allow-root"] if IS_ROOT else []),
-            "--", f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.open_browser=False"]  # fmt: skip
+    args = [
+        "lab",
+        "--no-browser",
+        "--dir",
+        str(tmp_path / "notebooks"),
+        *(["--allow-root"] if IS_ROOT else []),
+        "--",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.open_browser=False",
+    ]
     log = (tmp_path / "lab.log").open("w")
     proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *args], env=jupyter_env(env, tmp_path),
                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip

@@ -109,10 +109,29 @@ def mozlz4(text: str) -> bytes:
 
 
 def test_archived_pings_good_and_corrupt(profile_dir):
-    ping = {"type": "sync", "payload": {"why": "schedule", "uid": "u1", "syncs": [
-        {"when": 1557000000000, "took": 512, "why": "user", "failureReason": {"name": "autherror", "from": "tokenserver"},
-         "engines": [{"name": "bookmarks", "incoming": {"applied": 4, "failed": 1}, "outgoing": [{"sent": 2}, {"sent": 1, "failed": 1}],
-                      "validation": {"checked": 9, "problems": [{"name": "orphans", "count": 2}]}}]}]}}  # fmt: skip
+    ping = {
+        "type": "sync",
+        "payload": {
+            "why": "schedule",
+            "uid": "u1",
+            "syncs": [
+                {
+                    "when": 1557000000000,
+                    "took": 512,
+                    "why": "user",
+                    "failureReason": {"name": "autherror", "from": "tokenserver"},
+                    "engines": [
+                        {
+                            "name": "bookmarks",
+                            "incoming": {"applied": 4, "failed": 1},
+                            "outgoing": [{"sent": 2}, {"sent": 1, "failed": 1}],
+                            "validation": {"checked": 9, "problems": [{"name": "orphans", "count": 2}]},
+                        }
+                    ],
+                }
+            ],
+        },
+    }
     _archive(profile_dir, "1557000000000.aaaa-good.sync.jsonlz4", mozlz4(json.dumps(ping)))
     _archive(profile_dir, "1557000000001.bbbb-magic.sync.jsonlz4", b"notLz40\0" + b"\x00" * 20)
     good = mozlz4(json.dumps(ping))
@@ -160,8 +179,10 @@ def test_bad_pending_pings(profile_dir):
 def test_log_lines_in_unknown_formats(profile_dir):
     logs = profile_dir / "weave" / "logs"
     (logs / "error-sync-1.txt").write_bytes(b"\xff\xfe\x00 binary junk\nno tabs here\n")
-    (logs / "success-sync-2.txt").write_text("1796029299000\tSync.Service\tNOISY\tStarting sync at 2026-11-30 09:01:39\n"
-                                            "1796029299001\tSync.Service\tInfo\tcontinues\n  a stack line\n")  # fmt: skip
+    (logs / "success-sync-2.txt").write_text(
+        "1796029299000\tSync.Service\tNOISY\tStarting sync at 2026-11-30 09:01:39\n"
+        "1796029299001\tSync.Service\tInfo\tcontinues\n  a stack line\n"
+    )
     log = Profile(profile_dir).log()
     bad = log[log["error"].notna()]
     assert set(bad["file"]) == {"error-sync-1.txt", "success-sync-2.txt"}

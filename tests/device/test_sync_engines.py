@@ -16,18 +16,30 @@ T = 1_796_039_228_000
 FAILED_BOOKMARKS = [
     ("Sync.Service", "Info", "Starting sync at 2026-11-30 11:47:08 in browser session x"),
     ("Sync.Service", "Debug", "verifyLogin failed: Error: 401"),
-    ("Sync.Engine.Tabs", "Info", "Records: 1 applied, 1 successfully, 0 failed to apply, 0 newly failed to apply, 0 reconciled."),
+    (
+        "Sync.Engine.Tabs",
+        "Info",
+        "Records: 1 applied, 1 successfully, 0 failed to apply, 0 newly failed to apply, 0 reconciled.",
+    ),
     ("Sync.Engine.Tabs", "Info", "Uploading 1 outgoing records"),
-    ("Sync.Engine.Bookmarks", "Warn", "Got exception, aborting processIncoming: Error: Error(s) encountered during statement "
-     "execution: UNIQUE constraint failed: structure.parentGuid, structure.guid(resource://gre/modules/Sqlite.sys.mjs)"),
-    ("Sync.Engine.Bookmarks", "Error", "Bookmark sync failed, 10.8s elapsed since last run; running Places maintenance"),
+    (
+        "Sync.Engine.Bookmarks",
+        "Warn",
+        "Got exception, aborting processIncoming: Error: Error(s) encountered during statement "
+        "execution: UNIQUE constraint failed: structure.parentGuid, structure.guid(resource://gre/modules/Sqlite.sys.mjs)",
+    ),
+    (
+        "Sync.Engine.Bookmarks",
+        "Error",
+        "Bookmark sync failed, 10.8s elapsed since last run; running Places maintenance",
+    ),
     ("Sync.Status", "Debug", "Status for engine bookmarks: error.engine.reason.unknown_fail"),
     ("Sync.Status", "Debug", "Status.service: success.status_ok => error.sync.failed_partial"),
     ("Sync.ErrorHandler", "Debug", "bookmarks failed: Error: Error(s) encountered during statement execution"),
     ("Sync.Status", "Debug", "Status for engine forms: success.engine"),
     ("Sync.Synchronizer", "Info", "Sync completed at 2026-11-30 11:47:09 after 0.69 secs."),
     ("Sync.ErrorHandler", "Error", "Some engines did not sync correctly."),
-]  # fmt: skip
+]
 
 
 def _write(folder, name, rows, t0=T):

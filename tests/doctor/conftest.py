@@ -76,10 +76,17 @@ def healthy_records() -> dict[str, list[dict[str, Any]]]:
     ]  # fmt: skip
     now_us = NOW_MS * 1000
     history = [
-        {"id": gid("hist", i), "histUri": f"https://pages{i}.example.org/read/{i}", "title": f"Long read number {i}",
-         "visits": [{"date": now_us - (i + 1) * 3_600_000_000, "type": 1}, {"date": now_us - 50 * DAY_MS * 1000, "type": 2}]}
+        {
+            "id": gid("hist", i),
+            "histUri": f"https://pages{i}.example.org/read/{i}",
+            "title": f"Long read number {i}",
+            "visits": [
+                {"date": now_us - (i + 1) * 3_600_000_000, "type": 1},
+                {"date": now_us - 50 * DAY_MS * 1000, "type": 2},
+            ],
+        }
         for i in range(5)
-    ]  # fmt: skip
+    ]
     passwords = [
         {"id": "{" + f"0000000{i}-1111-4222-8333-444444444444" + "}", "hostname": f"https://login{i}.example.com",
          "formSubmitURL": f"https://login{i}.example.com", "httpRealm": None, "username": f"ada.user{i}",
@@ -88,11 +95,28 @@ def healthy_records() -> dict[str, list[dict[str, Any]]]:
         for i in range(3)
     ]  # fmt: skip
     clients = [
-        {"id": laptop, "fxaDeviceId": os.urandom(16).hex(), "name": "Ada's laptop", "type": "desktop", "version": "153.0",
-         "protocols": ["1.5"], "commands": [], "os": "Linux", "application": "Firefox"},
-        {"id": phone, "fxaDeviceId": os.urandom(16).hex(), "name": "Ada's phone", "type": "mobile", "version": "153.0",
-         "protocols": ["1.5"], "os": "Android", "application": "Firefox"},
-    ]  # fmt: skip
+        {
+            "id": laptop,
+            "fxaDeviceId": os.urandom(16).hex(),
+            "name": "Ada's laptop",
+            "type": "desktop",
+            "version": "153.0",
+            "protocols": ["1.5"],
+            "commands": [],
+            "os": "Linux",
+            "application": "Firefox",
+        },
+        {
+            "id": phone,
+            "fxaDeviceId": os.urandom(16).hex(),
+            "name": "Ada's phone",
+            "type": "mobile",
+            "version": "153.0",
+            "protocols": ["1.5"],
+            "os": "Android",
+            "application": "Firefox",
+        },
+    ]
     tabs = [
         {"id": laptop, "clientName": "Ada's laptop", "tabs": [{"title": "Weather in Brest", "urlHistory": ["https://weather.example.org/brest"],
                                                               "icon": None, "lastUsed": NOW_MS // 1000 - 60}]},
@@ -100,15 +124,53 @@ def healthy_records() -> dict[str, list[dict[str, Any]]]:
     ]  # fmt: skip
     forms = [{"id": gid("form", i), "name": "q", "value": f"search words {i}"} for i in range(3)]
     prefs = [{"id": "e2VjODAzMGY3LWMyMGEtNDY0Zi05YjBlLTEzYTNhOWU5NzM4NH0=", "value": {"browser.startup.page": 3}}]
-    meta = {"timeCreated": NOW_MS - 9 * DAY_MS, "timeLastUsed": NOW_MS - DAY_MS, "timeLastModified": NOW_MS - 9 * DAY_MS,
-            "timesUsed": 4}  # fmt: skip
-    addons = [{"id": gid("addon"), "addonID": "uBlock0@raymondhill.net", "applicationID": "{ec8030f7-c20a-464f-9b0e-13a3a9e97384}",
-               "enabled": True, "source": "amo"}]  # fmt: skip
-    addresses = [{"id": gid("addr"), "entry": {"name": "Ada Lovelace", "given-name": "Ada", "family-name": "Lovelace",
-                  "street-address": "12 Example Square", "address-level2": "London", "postal-code": "SW1Y 4JH",
-                  "country": "GB", "tel": "+44 20 7946 0000", "email": "ada@example.com", **meta, "version": 1}}]  # fmt: skip
-    creditcards = [{"id": gid("card"), "entry": {"cc-name": "Ada Lovelace", "cc-number": "4111111111111111", "cc-type": "visa",
-                    "cc-exp-month": 4, "cc-exp-year": 2030, **meta, "version": 3}}]  # fmt: skip
+    meta = {
+        "timeCreated": NOW_MS - 9 * DAY_MS,
+        "timeLastUsed": NOW_MS - DAY_MS,
+        "timeLastModified": NOW_MS - 9 * DAY_MS,
+        "timesUsed": 4,
+    }
+    addons = [
+        {
+            "id": gid("addon"),
+            "addonID": "uBlock0@raymondhill.net",
+            "applicationID": "{ec8030f7-c20a-464f-9b0e-13a3a9e97384}",
+            "enabled": True,
+            "source": "amo",
+        }
+    ]
+    addresses = [
+        {
+            "id": gid("addr"),
+            "entry": {
+                "name": "Ada Lovelace",
+                "given-name": "Ada",
+                "family-name": "Lovelace",
+                "street-address": "12 Example Square",
+                "address-level2": "London",
+                "postal-code": "SW1Y 4JH",
+                "country": "GB",
+                "tel": "+44 20 7946 0000",
+                "email": "ada@example.com",
+                **meta,
+                "version": 1,
+            },
+        }
+    ]
+    creditcards = [
+        {
+            "id": gid("card"),
+            "entry": {
+                "cc-name": "Ada Lovelace",
+                "cc-number": "4111111111111111",
+                "cc-type": "visa",
+                "cc-exp-month": 4,
+                "cc-exp-year": 2030,
+                **meta,
+                "version": 3,
+            },
+        }
+    ]
     return {"bookmarks": bookmarks, "history": history, "passwords": passwords, "clients": clients,
             "tabs": tabs, "forms": forms, "prefs": prefs, "addons": addons, "addresses": addresses,
             "creditcards": creditcards}  # fmt: skip

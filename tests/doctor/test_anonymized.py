@@ -19,8 +19,25 @@ def _secrets_of(account) -> set[str]:
     for pair in [account.collection_keys.default, *account.collection_keys.collections.values()]:
         out.update(pair.to_b64())
         out.update(k.hex() for k in (pair.enc_key, pair.hmac_key))
-    fields = {"bmkUri", "title", "histUri", "hostname", "formSubmitURL", "username", "password", "name",
-              "clientName", "value", "feedUri", "siteUri", "urlHistory", "fxaDeviceId", "cc-number", "street-address", "email"}  # fmt: skip
+    fields = {
+        "bmkUri",
+        "title",
+        "histUri",
+        "hostname",
+        "formSubmitURL",
+        "username",
+        "password",
+        "name",
+        "clientName",
+        "value",
+        "feedUri",
+        "siteUri",
+        "urlHistory",
+        "fxaDeviceId",
+        "cc-number",
+        "street-address",
+        "email",
+    }
 
     def walk(value, key=None, fields=fields):
         if isinstance(value, dict):

@@ -103,8 +103,13 @@ def test_each_fix_committed_makes_its_finding_go_away():
         sync = Sync.local(stack)
         before = doctor.check(sync)
         fixable = before.fixable
-        assert {f.check for f in fixable} >= {"bookmarks.orphans", "bookmarks.parent-child-mismatches", "records.bad-hmac",
-                                             "records.wrong-key", "clients.stale"}  # fmt: skip
+        assert {f.check for f in fixable} >= {
+            "bookmarks.orphans",
+            "bookmarks.parent-child-mismatches",
+            "records.bad-hmac",
+            "records.wrong-key",
+            "clients.stale",
+        }
         before.stage_fixes(sync)
         assert not sync.merge().conflicts
         plan = sync.plan_upload()

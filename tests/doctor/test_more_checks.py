@@ -50,10 +50,12 @@ def test_login_rules_of_application_services(stack, check, login, fixed):
 def test_duplicate_logins_by_firefoxs_rule_with_the_empty_form_action_as_wildcard(stack):
     recs = healthy_records()
     recs["passwords"] += [
-        _login(11, username=LOGIN["username"], formSubmitURL="", password="an-0ld-password", timeLastUsed=1),  # any form
+        _login(
+            11, username=LOGIN["username"], formSubmitURL="", password="an-0ld-password", timeLastUsed=1
+        ),  # any form
         _login(12, username=LOGIN["username"], formSubmitURL="https://other.example.com", password="third-password"),
         _login(13, formSubmitURL=""),  # another username: not a twin
-    ]  # fmt: skip
+    ]
     acct = make_account(stack, records=recs)
     (f,) = doctor.check(acct.sync()).of("passwords.duplicate")
     assert set(f.record_ids) == {LOGIN["id"], _login(11)["id"], _login(12)["id"]}

@@ -117,8 +117,13 @@ def test_every_kind_of_failure_is_reproduced(stack, tmp_path):
     garbage["ciphertext"] = "A" + garbage["ciphertext"][1:]
     acct.put_raw("history", [{"id": recs["history"][1]["id"], "payload": json.dumps(altered)},
                              {"id": recs["history"][2]["id"], "payload": json.dumps(garbage)}])  # fmt: skip
-    acct.put_raw("forms", [{"id": gid("form", 1), "payload": json.dumps({"ciphertext": 5})},
-                           {"id": gid("form", 2), "payload": json.dumps(acct.keys.bundle_for("forms").encrypt({"id": "other"}))}])  # fmt: skip
+    acct.put_raw(
+        "forms",
+        [
+            {"id": gid("form", 1), "payload": json.dumps({"ciphertext": 5})},
+            {"id": gid("form", 2), "payload": json.dumps(acct.keys.bundle_for("forms").encrypt({"id": "other"}))},
+        ],
+    )
     sync = acct.sync()
     before = doctor.check(sync)
     data = snapshot(sync, tmp_path / "failures.json")
@@ -141,9 +146,11 @@ def _aboutsync_export() -> dict:
             r["children"] = [*r["children"], r["children"][0]]  # listed twice
     raw = [{"data": {"id": r["id"], "modified": 1_790_000_000.5 + i, "sortindex": 100}, "collection": "bookmarks"}
            for i, r in enumerate(tree)]  # fmt: skip
-    return {"infos": {"status": 200, "collections": [{"name": "bookmarks", "lastModified": "2026-09-21T12:00:00.000Z"}]},
-            "collections": {"bookmarks": {"response": {"status": 200, "success": True, "records": raw}, "records": tree}},
-            "bookmarksTree": {"guid": "root________", "children": []}}  # fmt: skip
+    return {
+        "infos": {"status": 200, "collections": [{"name": "bookmarks", "lastModified": "2026-09-21T12:00:00.000Z"}]},
+        "collections": {"bookmarks": {"response": {"status": 200, "success": True, "records": raw}, "records": tree}},
+        "bookmarksTree": {"guid": "root________", "children": []},
+    }
 
 
 def test_an_aboutsync_export_loads_and_keeps_its_problem(tmp_path):
@@ -173,8 +180,12 @@ def test_a_file_that_is_no_snapshot_is_refused_clearly(tmp_path):
 def test_the_snapshot_command_converts_an_aboutsync_export(tmp_path):
     src, out = tmp_path / "export.json", tmp_path / "shared.json.gz"
     src.write_text(json.dumps(_aboutsync_export()))
-    cli = subprocess.run([sys.executable, "-m", "synctools.cli", "snapshot", "--from-aboutsync", str(src), "-o", str(out)],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    cli = subprocess.run(
+        [sys.executable, "-m", "synctools.cli", "snapshot", "--from-aboutsync", str(src), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 0, cli.stderr
     data = loader.read(out)
     titles = {e["record"].get("title") for e in data["collections"]["bookmarks"]}

@@ -57,21 +57,34 @@ def bookmark(draw: Any, rid: str) -> dict[str, Any]:
     return rec
 
 
-login = st.fixed_dictionaries({
-    "hostname": st.one_of(st.sampled_from(["https://a.example", "https://a.example/path", "", "not a url"]), json_scalar),
-    "formSubmitURL": st.one_of(st.sampled_from(["", ".", "javascript:", "https://a.example"]), st.none()),
-    "httpRealm": st.one_of(st.none(), text),
-    "username": st.one_of(st.sampled_from(["ada", ""]), json_scalar),
-    "password": st.one_of(st.sampled_from(["pw-one", "pw-two", ""]), json_scalar),
-    "usernameField": st.one_of(st.sampled_from(["", ".", "user\n"]), json_scalar),
-    "timeLastUsed": json_scalar,
-})  # fmt: skip
-client = st.fixed_dictionaries({"name": json_scalar, "type": json_scalar,
-                                "fxaDeviceId": st.one_of(st.sampled_from(["dev-a", "dev-b"]), json_scalar),
-                                "commands": st.one_of(st.lists(st.fixed_dictionaries({"command": text}), max_size=2), json_scalar)})  # fmt: skip
-addon = st.fixed_dictionaries({"addonID": st.one_of(st.sampled_from(["formautofill@mozilla.org", "x@y"]), json_scalar),
-                               "applicationID": st.one_of(st.sampled_from(["{ec8030f7-c20a-464f-9b0e-13a3a9e97384}"]), json_scalar),
-                               "source": st.one_of(st.just("amo"), json_scalar)})  # fmt: skip
+login = st.fixed_dictionaries(
+    {
+        "hostname": st.one_of(
+            st.sampled_from(["https://a.example", "https://a.example/path", "", "not a url"]), json_scalar
+        ),
+        "formSubmitURL": st.one_of(st.sampled_from(["", ".", "javascript:", "https://a.example"]), st.none()),
+        "httpRealm": st.one_of(st.none(), text),
+        "username": st.one_of(st.sampled_from(["ada", ""]), json_scalar),
+        "password": st.one_of(st.sampled_from(["pw-one", "pw-two", ""]), json_scalar),
+        "usernameField": st.one_of(st.sampled_from(["", ".", "user\n"]), json_scalar),
+        "timeLastUsed": json_scalar,
+    }
+)
+client = st.fixed_dictionaries(
+    {
+        "name": json_scalar,
+        "type": json_scalar,
+        "fxaDeviceId": st.one_of(st.sampled_from(["dev-a", "dev-b"]), json_scalar),
+        "commands": st.one_of(st.lists(st.fixed_dictionaries({"command": text}), max_size=2), json_scalar),
+    }
+)
+addon = st.fixed_dictionaries(
+    {
+        "addonID": st.one_of(st.sampled_from(["formautofill@mozilla.org", "x@y"]), json_scalar),
+        "applicationID": st.one_of(st.sampled_from(["{ec8030f7-c20a-464f-9b0e-13a3a9e97384}"]), json_scalar),
+        "source": st.one_of(st.just("amo"), json_scalar),
+    }
+)
 form = st.fixed_dictionaries(
     {"name": st.one_of(st.just("q"), json_scalar), "value": st.one_of(st.just("w"), json_scalar)}
 )
@@ -93,9 +106,18 @@ def account(draw: Any) -> dict[str, list[dict[str, Any]]]:
     out["tabs"] = [{"id": f"client{i:06d}", "tabs": []} for i in range(draw(st.integers(0, 4)))]
     out["addons"] = [{"id": f"addon{i:07d}", **d} for i, d in enumerate(draw(st.lists(addon, max_size=2)))]
     out["forms"] = [{"id": f"form{i:08d}", **d} for i, d in enumerate(draw(st.lists(form, max_size=3)))]
-    out["history"] = [{"id": f"hist{i:08d}", "histUri": draw(st.one_of(st.sampled_from(HIST_URLS), json_scalar)),
-                       "visits": draw(st.one_of(st.lists(st.fixed_dictionaries({"date": json_scalar, "type": json_scalar}), max_size=2), json_scalar))}
-                      for i in range(draw(st.integers(0, 2)))]  # fmt: skip
+    out["history"] = [
+        {
+            "id": f"hist{i:08d}",
+            "histUri": draw(st.one_of(st.sampled_from(HIST_URLS), json_scalar)),
+            "visits": draw(
+                st.one_of(
+                    st.lists(st.fixed_dictionaries({"date": json_scalar, "type": json_scalar}), max_size=2), json_scalar
+                )
+            ),
+        }
+        for i in range(draw(st.integers(0, 2)))
+    ]
     return out
 
 
@@ -118,8 +140,13 @@ def _load(stack: LocalStack, records: dict[str, list[dict[str, Any]]]) -> tuple[
     for coll, recs in records.items():
         if recs:
             # JSON with \u escapes, as Firefox writes it: a lone surrogate arrives intact
-            bsos = [{"id": r["id"], "payload": json.dumps(keys.bundle_for(coll).encrypt_bytes(json.dumps(r).encode(), os.urandom(16)))}
-                    for r in recs]  # fmt: skip
+            bsos = [
+                {
+                    "id": r["id"],
+                    "payload": json.dumps(keys.bundle_for(coll).encrypt_bytes(json.dumps(r).encode(), os.urandom(16))),
+                }
+                for r in recs
+            ]
             stack.admin.put_records(email, coll, bsos)
     stack.admin.register_device(email, {"id": "dev-a", "name": "A", "type": "desktop"})
     return Sync.local(stack, email=email, password="a fuzzing password"), email

@@ -143,7 +143,7 @@ headers = st.fixed_dictionaries(
                 "",
                 "*/*",
             ]
-        ),  # fmt: skip
+        ),
         "Accept": st.sampled_from(["application/json", "application/newlines", "*/*", "text/html", "x"]),
         "Origin": st.sampled_from(["https://example.org", "null", "http://127.0.0.1:1"]),
         "Access-Control-Request-Method": st.sampled_from(["GET", "PUT", "PATCH", "get", "", "G E T"]),
@@ -224,7 +224,7 @@ def exchanges(draw: st.DrawFn) -> dict[str, Any]:
             st.sampled_from(
                 ["collections", "collection_counts", "collection_usage", "quota", "configuration", "nothing", ""]
             )
-        ),  # fmt: skip
+        ),
         "root": draw(st.sampled_from(["", "/"])),
         "storage": draw(st.sampled_from(["/storage", "/storage/"])),
         "random": "/" + quote(draw(odd_text), safe="/%"),
@@ -237,7 +237,7 @@ def exchanges(draw: st.DrawFn) -> dict[str, Any]:
         "coll": coll,
         "method": draw(
             st.sampled_from(["GET", "GET", "PUT", "POST", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "FOO"])
-        ),  # fmt: skip
+        ),
         "query": draw(queries),
         "raw_query": draw(st.one_of(st.none(), printable.map(lambda q: quote(q, safe="=&,")))),
         # what HTTP can carry at all (requests refuses the rest before sending)

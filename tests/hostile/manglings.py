@@ -30,7 +30,13 @@ class Endpoint:
 
 
 ENDPOINTS = [
-    Endpoint("credentials-status", "POST", r"^/v1/account/credentials/status$", "/account/credentials/status", credential=True),
+    Endpoint(
+        "credentials-status",
+        "POST",
+        r"^/v1/account/credentials/status$",
+        "/account/credentials/status",
+        credential=True,
+    ),
     Endpoint("login", "POST", r"^/v1/account/login$", "/account/login", credential=True),
     Endpoint("verify-totp", "POST", r"^/v1/session/verify/totp$", "/session/verify/totp", credential=True),
     Endpoint("oauth-token", "POST", r"^/v1/oauth/token$", "/oauth/token", credential=True),
@@ -47,7 +53,7 @@ ENDPOINTS = [
     Endpoint("collection-counts", "GET", r"/info/collection_counts$", "/info/collection_counts", storage=True),
     Endpoint("history", "GET", r"/storage/history$", "/storage/history", storage=True),
     Endpoint("commit", "POST", r"/storage/bookmarks$", "/storage/bookmarks", storage=True),
-]  # fmt: skip
+]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 
 

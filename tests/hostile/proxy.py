@@ -154,8 +154,11 @@ class HostileProxy:
             conn.request(h.command, h.path, body=req.body or None, headers=headers)
             resp = conn.getresponse()
             body = resp.read()
-            hdrs = [(k, v) for k, v in resp.getheaders()
-                    if k.lower() not in ("content-length", "connection", "transfer-encoding", "keep-alive")]  # fmt: skip
+            hdrs = [
+                (k, v)
+                for k, v in resp.getheaders()
+                if k.lower() not in ("content-length", "connection", "transfer-encoding", "keep-alive")
+            ]
             status = resp.status
         finally:
             conn.close()

@@ -184,10 +184,17 @@ def test_wrong_key_for_one_collection(stack, seeder):
     # crypto/keys names a key for history, but history was written with the default key
     acct = seeder(n_bookmarks=5, own_key_for=("history",))
     default = acct.keys.default
-    stack.admin.put_records(acct.email, "history", [
-        {"id": f"hist{i:08d}", "payload": json.dumps(default.encrypt({"id": f"hist{i:08d}", "histUri": "https://a/", "visits": []}))}
-        for i in range(4)
-    ])  # fmt: skip
+    stack.admin.put_records(
+        acct.email,
+        "history",
+        [
+            {
+                "id": f"hist{i:08d}",
+                "payload": json.dumps(default.encrypt({"id": f"hist{i:08d}", "histUri": "https://a/", "visits": []})),
+            }
+            for i in range(4)
+        ],
+    )
     s = ready(stack, acct)
     rows = {r["collection"]: r for r in s.results["download"].collections}
     assert rows["history"]["failed"] == 4 and rows["bookmarks"]["failed"] == 0

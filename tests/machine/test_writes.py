@@ -144,8 +144,10 @@ def test_a_restored_payload_that_nobody_can_read_is_left_out_of_the_plan(node):
     s.merge()
     done = s.commit(s.plan_upload().accept())
     # the snapshot's cleartext is gone (say, a store written by an older synctools)
-    s.store._db.execute("UPDATE snapshots SET sealed = NULL, payload = ? WHERE snapshot = ?",
-                        (json.dumps(CollectionKeys.generate().default.encrypt({"id": "bm0004"})), done.snapshot))  # fmt: skip
+    s.store._db.execute(
+        "UPDATE snapshots SET sealed = NULL, payload = ? WHERE snapshot = ?",
+        (json.dumps(CollectionKeys.generate().default.encrypt({"id": "bm0004"})), done.snapshot),
+    )
     plan = s.restore(done.snapshot)
     assert plan.changes() == [] and "bm0004" in (plan.warning or "")
     assert plan.empty

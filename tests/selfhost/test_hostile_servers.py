@@ -18,8 +18,11 @@ from synctools.server import LocalStack
 from .conftest import assert_no_secrets, report_json, run_cli
 
 Answer = tuple[int, dict[str, str], bytes]
-TS_401 = (401, {"Content-Type": "application/json"},
-          b'{"status": "error", "errors": [{"location": "body", "name": "", "description": "Unauthorized"}]}')  # fmt: skip
+TS_401 = (
+    401,
+    {"Content-Type": "application/json"},
+    b'{"status": "error", "errors": [{"location": "body", "name": "", "description": "Unauthorized"}]}',
+)
 
 
 class Fake:
@@ -35,8 +38,11 @@ class Fake:
                 if length:
                     self.rfile.read(length)
                 match = max((p for p in fake.routes if self.path.startswith(p)), key=len, default=None)
-                status, headers, body = fake.routes[match](self) if match else (404, {"Content-Type": "text/html"},
-                                                                               b"<html><title>nope</title></html>")  # fmt: skip
+                status, headers, body = (
+                    fake.routes[match](self)
+                    if match
+                    else (404, {"Content-Type": "text/html"}, b"<html><title>nope</title></html>")
+                )
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)

@@ -78,11 +78,17 @@ SECRET_PW = "pw-correct-horse-battery-7391"
 
 
 def test_a_snapshot_keeps_envelopes_and_sealed_cleartexts(store):
-    sid = store.snapshot("before", "https://node/1.5/1", [
-        SnapshotRecord("passwords", "p1", BSO("p1", "ciphertext", ServerTime(10), 5, 60), {"id": "p1", "password": SECRET_PW}),
-        SnapshotRecord("passwords", "p2", None),  # did not exist: a restore deletes it
-        SnapshotRecord("passwords", "p3", BSO("p3", "never decrypted", ServerTime(11))),
-    ])  # fmt: skip
+    sid = store.snapshot(
+        "before",
+        "https://node/1.5/1",
+        [
+            SnapshotRecord(
+                "passwords", "p1", BSO("p1", "ciphertext", ServerTime(10), 5, 60), {"id": "p1", "password": SECRET_PW}
+            ),
+            SnapshotRecord("passwords", "p2", None),  # did not exist: a restore deletes it
+            SnapshotRecord("passwords", "p3", BSO("p3", "never decrypted", ServerTime(11))),
+        ],
+    )
     got = {r.id: r for r in store.snapshot_records(sid)}
     assert (
         got["p1"].bso == BSO("p1", "ciphertext", ServerTime(10), 5, 60) and got["p1"].cleartext["password"] == SECRET_PW

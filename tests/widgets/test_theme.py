@@ -26,7 +26,10 @@ NAMED = (
     "saddlebrown salmon sandybrown seagreen seashell sienna silver skyblue slateblue slategray slategrey snow "
     "springgreen steelblue tan teal thistle tomato turquoise violet wheat white whitesmoke yellow yellowgreen"
 ).split()
-COLOUR_PROPS = r"(?:color|background(?:-color)?|border(?:-[a-z]+)*|outline(?:-color)?|fill|stroke|box-shadow|text-decoration-color)"
+COLOUR_PROPS = (
+    r"(?:color|background(?:-color)?|border(?:-[a-z]+)*|outline(?:-color)?"
+    r"|fill|stroke|box-shadow|text-decoration-color)"
+)
 LITERAL = re.compile(
     r"#[0-9a-fA-F]{3,8}\b|\b(?:rgba?|hsla?|hwb|lab|lch|oklab|oklch)\s*\(|"
     + COLOUR_PROPS

@@ -87,8 +87,14 @@ def test_doctor_view_groups_by_severity_in_full_and_stages_a_fix_into_the_review
 
 
 def test_a_fix_that_fails_says_why_on_its_card_and_nothing_is_staged(fresh_demo):
-    bad = Finding("bookmarks.orphan", "warning", "bookmarks", ["nope"], "test",
-                  fix=Fix("edit a record that is not there", (Op("edit", "bookmarks", "nope", append=("x",)),)))  # fmt: skip
+    bad = Finding(
+        "bookmarks.orphan",
+        "warning",
+        "bookmarks",
+        ["nope"],
+        "test",
+        fix=Fix("edit a record that is not there", (Op("edit", "bookmarks", "nope", append=("x",)),)),
+    )
     no_fix = Finding("clients.stale", "info", "clients", ["c1"], "no fix here")
     view = DoctorView(Report([bad, no_fix], sync=fresh_demo))
     assert view.cards[1].stage_button.disabled
