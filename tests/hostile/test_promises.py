@@ -272,3 +272,28 @@ def test_a_malformed_device_list_skips_the_device_checks_and_says_why(proxied, b
     proxied.proxy.arm(Rule("GET", r"/account/devices$", lambda a, r: Answer(a.status, a.headers, body), nth=1))
     report = doctor.check(sync)
     assert not report.of("doctor.check-failed") and report.of("bookmarks.root-missing")
+
+
+def test_a_412_on_page_two_warns_and_the_commit_then_waits_for_a_new_download(proxied):
+    """Found by the long client fuzz: the server answers page 2 of bookmarks with 412. The
+    download keeps page 1, says the collection changed during the read, and a commit to
+    bookmarks then refuses (naming the collection and the cure) until it is read again."""
+    from synctools.states import StageOrderError
+
+    account = seed(proxied.stack)
+    sync = Sync.local(proxied, email=account.email, password=account.password, page_size=PAGE_SIZE)
+    proxied.proxy.arm(Rule("GET", r"/storage/bookmarks$", lambda a, r: Answer(412, a.headers, b"0"), nth=2))
+    sync.run(until="download")
+    (row,) = [r for r in sync.results["download"].collections if r["collection"] == "bookmarks"]
+    assert row["errors"] == "changed during read"
+    assert any("changed while it was read" in w for w in sync.results["download"].warnings)
+    rid = sorted(sync.records("bookmarks"))[0]
+    sync.edit("bookmarks", rid, {"title": "after a cut read"})
+    sync.merge()
+    with pytest.raises(StageOrderError, match=r"bookmarks has records on the server that were not downloaded"):
+        sync.commit(sync.plan_upload())
+    proxied.proxy.arm(None)
+    sync.download(["bookmarks"])
+    assert len(sync.frame("bookmarks")) == COUNTS["bookmarks"]
+    sync.merge()
+    assert sync.commit(sync.plan_upload()).status == "committed"
