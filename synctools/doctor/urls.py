@@ -14,13 +14,10 @@ from typing import Any
 
 import can_ada
 
+from synctools.engines.base import well_formed  # JavaScript hands URL.parse a USVString: lone surrogates → U+FFFD
+
 DB_URL_LENGTH_MAX = 65_536  # Places' limit (toolkit/components/places/PlacesUtils)
 SPECIAL_SCHEMES = ("http:", "https:", "ftp:", "ws:", "wss:", "file:")
-
-
-def _usv(value: str) -> str:
-    """JavaScript hands URL.parse a USVString: lone surrogates become U+FFFD."""
-    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def parse(value: Any) -> can_ada.URL | None:
@@ -30,7 +27,7 @@ def parse(value: Any) -> can_ada.URL | None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        value = _usv(value)
+        value = well_formed(value)
     try:
         return can_ada.parse(value)
     except ValueError:
@@ -44,7 +41,7 @@ def valid(value: str) -> bool:
     try:
         return bool(can_ada.can_parse(value))
     except (TypeError, UnicodeError):  # lone surrogates: JavaScript would see U+FFFD
-        return can_ada.can_parse(_usv(value))
+        return can_ada.can_parse(well_formed(value))
 
 
 def problem(value: Any) -> str | None:
