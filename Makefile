@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 
 .PHONY: install demo test lint bench fuzz clean
 
-$(BIN)/synctools: pyproject.toml
+$(BIN)/synctools: pyproject.toml setup.py synctools/protocol/_native.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

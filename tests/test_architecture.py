@@ -36,8 +36,10 @@ PENDING_CYCLES: dict[frozenset[str], str] = {}
 
 
 def modules() -> dict[str, Path]:
+    """Every module by name; a compiled one (``_native.c``) by its typing stub."""
     out = {}
-    for path in PACKAGE.rglob("*.py"):
+    stubs = [p for p in PACKAGE.rglob("*.pyi") if not p.with_suffix(".py").exists()]
+    for path in [*PACKAGE.rglob("*.py"), *stubs]:
         parts = path.with_suffix("").relative_to(ROOT).parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         out[name] = path

@@ -16,6 +16,12 @@ per-byte step is one call over the whole batch:
 A record that fails any step gets its own :class:`CryptoError`; the others go on. When a
 step cannot run vectorised (say, a malformed base64 string), that step falls back to a
 per-record loop for the batch, so correctness never depends on the fast path.
+
+Where the compiled :mod:`._native` module is built (``pip install`` builds it when a C
+compiler and OpenSSL's headers are there), steps 1-4 run in it first, per record and
+without the GIL; it only ever *accepts* a record (the plain good case, with the very bytes
+the steps above give), and every record it does not accept goes through the steps above,
+which name its error. Set ``SYNCTOOLS_NATIVE=0`` to use the pure-Python path alone.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ import gc
 import hmac
 import json
 import operator
+import os
 from collections.abc import Mapping, Sequence
 from functools import partial
 from itertools import chain, repeat
+from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
@@ -64,6 +72,14 @@ try:  # orjson parses large arrays about twice as fast; stdlib json is the fallb
     _fast_loads = orjson.loads
 except ImportError:  # pragma: no cover - orjson is a dependency
     _fast_loads = json.loads  # type: ignore[assignment]
+
+_native: ModuleType | None
+try:  # optional: the compiled hot loop (see setup.py); the pure-Python path gives the same results
+    from . import _native
+except ImportError:  # pragma: no cover - exercised where the extension was not built
+    _native = None
+if os.environ.get("SYNCTOOLS_NATIVE", "1") == "0":
+    _native = None
 
 _ENVELOPE = operator.itemgetter("ciphertext", "IV", "hmac")
 # hmac.digest is a thin Python wrapper over this C function; skip the wrapper per record.
@@ -199,6 +215,22 @@ def decrypt_many(
 
 
 def _decrypt_into(
+    bundle: KeyBundle, payloads: Sequence[Any], ids: list[str | None], results: list[Any], raw: bool
+) -> None:
+    if _native is None:
+        _decrypt_steps(bundle, payloads, ids, results, raw)
+        return
+    got: list[Any] = _native.decrypt_payloads(bundle.hmac_key, bundle.enc_key, payloads)
+    rest = [k for k, g in enumerate(got) if g is None]
+    if rest:  # everything but the plain good case: the steps name each record's error
+        sub: list[Any] = [None] * len(rest)
+        _decrypt_steps(bundle, [payloads[k] for k in rest], [ids[k] for k in rest], sub, True)
+        for k, r in zip(rest, sub):
+            got[k] = r
+    results[:] = got if raw else load_cleartexts(got, ids)
+
+
+def _decrypt_steps(
     bundle: KeyBundle, payloads: Sequence[Any], ids: list[str | None], results: list[Any], raw: bool
 ) -> None:
     pos, cts, ivs, macs = _split_envelopes(payloads, ids, results)
