@@ -1,16 +1,19 @@
 """Reading a collection as a pipeline: the next page is in flight while this one decrypts.
 
-Three threads share the work of a download (or of reading the local store back):
+Four threads share the work of a download (or three, of reading the local store back):
 
 - :func:`prefetch` runs the source (the storage client's pages: the request, the wait for
-  the server, the page's JSON, and the page written to the mirror by :func:`mirror_first`
-  before the next is asked for; or SQLite reading the mirror) in a thread, one or two
+  the server, the page's JSON; or SQLite reading the mirror) in a thread, one or two
   parts ahead;
-- the caller's thread decrypts each part (:func:`decrypt_many` with ``raw=True``);
+- :func:`mirror_behind` hands each page of a download, as the server sent it, to the
+  mirror's writer thread (one SQLite transaction per page; SQLite releases the GIL), one
+  page behind the requests: page k is in the mirror before page k + 2 is asked for;
+- the caller's thread decrypts each part (:func:`decrypt_many` with ``raw=True``; the
+  compiled loop releases the GIL);
 - :class:`Absorber`'s worker parses the cleartexts with the collection's engine (Arrow
-  for history, which releases the GIL) and writes the part to the mirror in one
-  transaction (SQLite releases the GIL too), then the caller's thread adds the part to
-  the view, in order.
+  for history, which releases the GIL), then the caller's thread adds the part to the
+  view, in order; why a record failed is noted in the mirror by the same writer thread,
+  after its page.
 
 Nothing is lost on the way out: when the source fails (a 412 mid-read, a node move) or
 the caller is interrupted, every part already read is still parsed, mirrored and kept
@@ -19,6 +22,7 @@ before the error goes on.
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 from collections import deque
@@ -45,6 +49,34 @@ class CollectionView(Protocol):
     name: str
 
     def add_part(self, env: BSOColumns, bundle: KeyBundle, parsed: Any, errors: list[CryptoError | None]) -> None: ...
+
+
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a pipeline runs (nestable, any thread).
+
+    A read builds millions of short-lived objects (SQLite's row tuples, page lists,
+    bytes) that hold no cycles, so reference counting frees them all; the collector,
+    which runs every 700 allocations, only re-walks the ever larger heap (reading the
+    mirror back takes twice as long with it on). It is restored as it was, after."""
+    global _gc_depth, _gc_was_enabled
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 INLINE_BELOW = 256  # rows: a small part (a commit's records) is cheaper without the thread hop
@@ -97,20 +129,33 @@ def prefetch(source: Iterator[T], depth: int = 2) -> Iterator[Iterator[T]]:
             close()  # a generator stopped early runs its finally (progress bars) here
 
 
-def mirror_first(pages: Iterator[Any], store: Store, collection: str) -> Iterator[Any]:
+def mirror_behind(pages: Iterator[Any], store: Store, collection: str, writer: ThreadPoolExecutor) -> Iterator[Any]:
     """Each page of a download written to the store's mirror (as the server sent it, with
-    its malformed envelopes' errors) before the next page is asked for: a read stopped at
-    any point keeps every page it read, and the next page's request still overlaps this
-    one's decryption and parse (run under :func:`prefetch`). Why a record failed to
-    decrypt is added by the :class:`Absorber` (``mirrored=True``) once it is known."""
-    for page in pages:
-        store.upsert_mirror_columns(collection, page.records)
-        yield page
+    its malformed envelopes' errors) by ``writer`` while the next page is requested: at
+    most one page's write is outstanding when a page is asked for, and every page read is
+    in the mirror when this generator ends, however it ends (a 412 midway, an interrupt:
+    a read stopped at any point keeps every page it read). A write error comes out here,
+    in order. Why a record failed to decrypt is added by the :class:`Absorber`
+    (``mirrored=True``) on the same ``writer``, so after its page's rows."""
+    pending: Future[int] | None = None
+    try:
+        for page in pages:
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(store.upsert_mirror_columns, collection, page.records)
+            yield page
+    finally:
+        if pending is not None:
+            pending.result()
 
 
 class Absorber:
     """Decrypts and parses parts (here and in a worker thread, or in worker processes),
     keeps them in ``view`` in order, and mirrors them (in a writer thread).
+
+    ``writer``: a single-thread executor to write the mirror with (the one
+    :func:`mirror_behind` writes the pages with, so that notes land after their rows);
+    by default the Absorber starts its own.
 
     Use as a context manager; ``failed`` lists every record that failed (decryption or
     cleartext), in order, once it has exited. ``workers`` > 1 sends the parts to that
@@ -118,8 +163,17 @@ class Absorber:
     for starting them); a broken pool falls back to this process.
     """
 
-    def __init__(self, view: CollectionView, bundle: KeyBundle, engine: Engine, *, store: Store | None,
-                 workers: int = 1, mirrored: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        view: CollectionView,
+        bundle: KeyBundle,
+        engine: Engine,
+        *,
+        store: Store | None,
+        workers: int = 1,
+        mirrored: bool = False,
+        writer: ThreadPoolExecutor | None = None,
+    ) -> None:
         self.view = view
         self.bundle = bundle
         self.engine = engine
@@ -130,7 +184,8 @@ class Absorber:
         self._pending: deque[tuple[BSOColumns, Future[tuple[Any, list[Any]]]]] = deque()
         self._writes: list[Future[int]] = []
         self._parse: ThreadPoolExecutor | None = None
-        self._write: ThreadPoolExecutor | None = None
+        self._write: ThreadPoolExecutor | None = writer  # the mirror's writer thread (the caller's, if given)
+        self._own_writer = writer is None
         self._seen = 0
 
     def __enter__(self) -> Absorber:
@@ -199,7 +254,7 @@ class Absorber:
                 except BaseException as err:  # noqa: BLE001
                     first = first or err
         finally:
-            for pool in (self._parse, self._write):
+            for pool in (self._parse, self._write if self._own_writer else None):
                 if pool is not None:
                     pool.shutdown(wait=True)
         if first is not None and exc is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,7 +33,7 @@ from ..protocol.bso import BSO, ServerTime
 from ..protocol.crypto import CryptoError, KeyBundle, decrypt_many
 from ..results import DownloadResult
 from ..states import SETUP_COLLECTIONS, Event, SyncError
-from ._pipeline import Absorber, mirror_first, prefetch
+from ._pipeline import Absorber, gc_paused, mirror_behind, prefetch
 from .core import Core
 
 #: how far a collection's X-Last-Modified may run ahead of the server's X-Weave-Timestamp:
@@ -338,18 +339,19 @@ class LocalView:
             progress=core.options.progress, total=None, columns=True,
         )  # fmt: skip
         reasons: dict[str, int] = {}
-        # The next page is read (and parsed, and mirrored as sent) in a thread while this
-        # one decrypts here, and its engine parse runs in another: see stages/_pipeline.py.
-        # Each page is in the mirror before the next is asked for.
+        # The next page is read (and its JSON parsed) in a thread while this one decrypts
+        # here; the mirror's writer and the engine's parse run in two more: see
+        # stages/_pipeline.py. Page k is in the mirror before page k + 2 is asked for.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synctools-mirror")
         absorber = Absorber(view, self.core.setup.bundle(coll), engines.get(coll), store=store,
-                            workers=self._workers(), mirrored=True)  # fmt: skip
+                            workers=self._workers(), mirrored=True, writer=writer)  # fmt: skip
         changed: net.CollectionChanged | None = None
 
         def read_all() -> None:
             nonlocal changed
             # Leaving this block waits for every page's parse and mirror write, so a node
             # move (which core.call turns into a reset of the mirror) comes after them.
-            with absorber, prefetch(mirror_first(reader.pages(), store, coll)) as pages:
+            with gc_paused(), writer, absorber, prefetch(mirror_behind(reader.pages(), store, coll, writer)) as pages:
                 try:
                     for page in pages:
                         row["pages"] += 1
@@ -419,7 +421,7 @@ class LocalView:
             absorber = Absorber(view, self.core.setup.bundle(coll), engines.get(coll), store=None,
                                 workers=self._workers())  # fmt: skip
             mirror = store.mirror_columns(coll, STORE_PART, envelope_error=net.answers.envelope_error)
-            with absorber, prefetch(mirror) as parts:
+            with gc_paused(), absorber, prefetch(mirror) as parts:
                 for env in parts:
                     absorber.put(env)
             view.read = view.total > 0

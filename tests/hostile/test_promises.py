@@ -114,21 +114,26 @@ def test_a_page_that_lost_its_records_is_an_error_not_a_silent_gap(proxied, keep
     assert outcome.sync.store.last_sync("bookmarks") == 0  # nothing recorded as read
 
 
-def test_the_download_stage_decrypts_each_page_before_asking_for_the_next(proxied):
-    """Streaming: when page 2 is asked for, page 1 is already decrypted into the store."""
+def test_the_download_stage_stores_each_page_one_page_behind_the_requests(proxied):
+    """Streaming: when page 3 is asked for, page 1 is in the store (its write overlaps the
+    request for page 2, never more), and every page read is there when download returns."""
     account = seed(proxied.stack)
     sync = _sync(proxied, account)
     sync.run(until="fetch_crypto_keys")
-    seen_at_page_2: list[int] = []
+    stored_when_asked: list[int] = []
 
     def intercept(req: Request) -> Answer | None:
-        if req.query.get("offset") and not seen_at_page_2:
-            seen_at_page_2.append(sync.store.mirror_collections().get("bookmarks", 0))
+        if req.query.get("offset"):
+            stored_when_asked.append(sync.store.mirror_collections().get("bookmarks", 0))
         return None
 
     proxied.proxy.arm(Rule("GET", r"/storage/bookmarks$", lambda a, r: a, 1, intercept))
     sync.download(["bookmarks"])
-    assert seen_at_page_2 == [PAGE_SIZE]
+    pages = -(-COUNTS["bookmarks"] // PAGE_SIZE)
+    assert pages >= 3 and len(stored_when_asked) == pages - 1
+    # asked for page k + 2 (k >= 1): at least k pages stored
+    assert all(got >= k * PAGE_SIZE for k, got in enumerate(stored_when_asked[1:], start=1)), stored_when_asked
+    assert sync.store.mirror_collections()["bookmarks"] == COUNTS["bookmarks"]
     assert len(sync.records("bookmarks")) == COUNTS["bookmarks"]
 
 
