@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synctools.protocol import _bulk
 from synctools.protocol._columns import BSOColumns
 from synctools.protocol.crypto import CryptoError, KeyBundle, decrypt_many, load_cleartexts
 
@@ -216,8 +217,14 @@ if pa is not None:
 
 def _chunk_job(bundle: KeyBundle, payloads: Sequence[Any], ids: Sequence[str | None], threads: bool) -> _Chunk:
     """One chunk from payloads to columns (runs in a worker process)."""
-    got = _arrow_chunk(decrypt_many(bundle, payloads, ids, raw=True), ids, threads)
+    raw = decrypt_many(bundle, payloads, ids, raw=True)
+    got = _native_chunk(raw, ids) or _arrow_chunk(raw, ids, threads)
     return got if got is not None else _plain_chunk(decrypt_many(bundle, payloads, ids))
+
+
+def _read_chunk(results: Sequence[Any], ids: Sequence[str | None]) -> _Chunk | None:
+    """The compiled reader, else Arrow's; None when the chunk must take the plain path."""
+    return _native_chunk(results, ids) or _arrow_chunk(results, ids)
 
 
 def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: bool = True) -> _Chunk | None:
@@ -274,6 +281,22 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
     ):
         return None  # the plain path refuses the lowest int64 (it marks "no visit")
     counts = pc.fill_null(pc.list_value_length(visits), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    return _spread(results, ok, is_del, url, title, counts, dates, types)
+
+
+def _spread(
+    results: Sequence[Any],
+    ok: Sequence[int],
+    is_del: Any,
+    url: Any,
+    title: Any,
+    counts: np.ndarray,
+    dates: Any,
+    types: Any,
+) -> _Chunk:
+    """A chunk from the columns of the records that decrypted (rows ``ok`` of ``results``):
+    the others become empty rows with their error."""
+    n = len(results)
     errors: list[str | None] = [None] * n
     deleted_na = np.zeros(n, dtype=bool)
     if len(ok) != n:
@@ -303,6 +326,47 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
         vtype=types.fill_null(0).to_numpy(),
         vtype_na=types.is_null().to_numpy(zero_copy_only=False),
     )
+
+
+def _native_chunk(results: Sequence[Any], ids: Sequence[str | None]) -> _Chunk | None:
+    """Read raw cleartexts with the compiled reader (no Python object per record or visit,
+    no JSON tokens for Arrow); None when it hands the chunk over (see _native.c), or when a
+    url or title is not UTF-8 (Arrow's full validation checks)."""
+    native = _bulk._native  # the compiled module, None where it is not built (or is turned off)
+    if native is None or pa is None:
+        return None
+    n = len(results)
+    ok: Sequence[int]
+    if set(map(type, results)) == {bytes}:
+        ok, texts = range(n), results
+    else:
+        ok = [i for i, r in enumerate(results) if type(r) is bytes]
+        texts = [results[i] for i in ok]
+    if not texts:
+        return None
+    got = native.history_columns(texts, ids if len(ok) == n else [ids[i] for i in ok])
+    if got is None:
+        return None
+    deleted, url_off, url_data, url_ok, title_off, title_data, title_ok, count, vdate, vdate_ok, vtype, vtype_ok = got
+    m = len(texts)
+    try:
+        url = _arrow_text(m, url_off, url_data, url_ok)
+        title = _arrow_text(m, title_off, title_data, title_ok)
+    except (pa.ArrowInvalid, ValueError):
+        return None  # not UTF-8: the plain reader names the record
+    is_del = pa.array(np.frombuffer(deleted, dtype=np.bool_))
+    dates = pa.array(np.frombuffer(vdate, dtype=np.int64), mask=~np.frombuffer(vdate_ok, dtype=np.bool_))
+    types = pa.array(np.frombuffer(vtype, dtype=np.int64), mask=~np.frombuffer(vtype_ok, dtype=np.bool_))
+    return _spread(results, ok, is_del, url, title, np.frombuffer(count, dtype=np.int64).copy(), dates, types)
+
+
+def _arrow_text(m: int, offsets: bytes, data: bytes, valid: bytes) -> Any:
+    """A large_string array over the compiled reader's buffers, its UTF-8 checked."""
+    mask = np.frombuffer(valid, dtype=np.bool_)
+    bitmap = pa.py_buffer(np.packbits(mask, bitorder="little").tobytes())
+    arr = pa.LargeStringArray.from_buffers(m, pa.py_buffer(offsets), pa.py_buffer(data), bitmap, m - int(mask.sum()))
+    arr.validate(full=True)
+    return arr
 
 
 # --------------------------------------------------------------------------- the engine
@@ -337,7 +401,7 @@ class HistoryEngine(Engine):
         """One part's raw cleartexts to a column chunk: Arrow when it reads the part
         exactly, else the plain path (whose checks name each bad record)."""
         if pa is not None and results:
-            got = _arrow_chunk(results, ids)
+            got = _native_chunk(results, ids) or _arrow_chunk(results, ids)
             if got is not None:  # every cleartext Arrow read is a JSON object with its BSO's id
                 return got, [r if isinstance(r, CryptoError) else None for r in results]
         records = load_cleartexts(results, ids)
@@ -448,7 +512,7 @@ class HistoryEngine(Engine):
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synctools-history") as pool:
             for a, b in spans:
                 raw = decrypt_many(bundle, payloads[a:b], ids[a:b], raw=True)
-                futures.append(pool.submit(_arrow_chunk, raw, ids[a:b]))
+                futures.append(pool.submit(_read_chunk, raw, ids[a:b]))
                 if progress is not None:
                     progress.update(b - a)
             done: list[_Chunk] = []

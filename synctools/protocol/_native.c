@@ -308,14 +308,456 @@ done:
     return result;
 }
 
+
+/* ------------------------------------------------------------------ history cleartexts
+ *
+ * history_columns(texts, ids) -> tuple | None
+ *
+ * History's cleartexts (verified bytes, one JSON object each) read straight into column
+ * buffers: the plain shape Firefox writes ({"id", "histUri", "title", "visits":
+ * [{"date", "type"}], "deleted"}, keys in any order, any JSON whitespace, string escapes
+ * including surrogate pairs). None for a batch holding anything else (an unknown or
+ * repeated key, an escaped key, a null where it matters, a number that is not an int64
+ * above the lowest, a lone surrogate, an id that is not its BSO's, a tombstone with
+ * content): then history's Arrow and plain readers decide, and name each bad record.
+ * UTF-8 of the url and title buffers is checked by the caller (Arrow's validate).
+ */
+
+typedef struct {
+    unsigned char *p;
+    Py_ssize_t len, cap;
+} buf;
+
+static int
+buf_grow(buf *b, Py_ssize_t more)
+{
+    if (b->len + more <= b->cap)
+        return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + more)
+        cap *= 2;
+    unsigned char *p = PyMem_RawRealloc(b->p, (size_t)cap);
+    if (p == NULL)
+        return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int
+buf_put(buf *b, const void *src, Py_ssize_t n)
+{
+    if (buf_grow(b, n))
+        return -1;
+    memcpy(b->p + b->len, src, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+static int
+buf_i64(buf *b, int64_t v)
+{
+    return buf_put(b, &v, sizeof v);
+}
+
+static int
+buf_u8(buf *b, unsigned char v)
+{
+    return buf_put(b, &v, 1);
+}
+
+enum { FALLBACK = -1, NOMEM = -2 };
+
+static int
+hex4(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, unsigned *out)
+{
+    if (i + 4 > n)
+        return -1;
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(s[i + k]);
+        if (h < 0)
+            return -1;
+        v = (v << 4) | (unsigned)h;
+    }
+    *out = v;
+    return 0;
+}
+
+/* A JSON string at s[*i] == '"', its content (escapes decoded, as UTF-8) put in out;
+ * *i moves past the closing quote. FALLBACK for a lone surrogate or a bad escape. */
+static int
+json_string(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, buf *out)
+{
+    Py_ssize_t j = *i;
+    if (j >= n || s[j] != '"')
+        return FALLBACK;
+    j++;
+    for (;;) {
+        Py_ssize_t run = j;
+        while (j < n && s[j] != '"' && s[j] != '\\' && s[j] >= 0x20)
+            j++;
+        if (j > run && buf_put(out, s + run, j - run))
+            return NOMEM;
+        if (j >= n || s[j] < 0x20)
+            return FALLBACK;
+        if (s[j] == '"')
+            break;
+        if (++j >= n) /* a backslash */
+            return FALLBACK;
+        unsigned char c = s[j++], e;
+        switch (c) {
+        case '"': case '\\': case '/': e = c; break;
+        case 'b': e = '\b'; break;
+        case 'f': e = '\f'; break;
+        case 'n': e = '\n'; break;
+        case 'r': e = '\r'; break;
+        case 't': e = '\t'; break;
+        case 'u': {
+            unsigned cp, lo;
+            if (hex4(s, j, n, &cp))
+                return FALLBACK;
+            j += 4;
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return FALLBACK; /* a lone low surrogate */
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (j + 6 > n || s[j] != '\\' || s[j + 1] != 'u' || hex4(s, j + 2, n, &lo) || lo < 0xDC00 ||
+                    lo > 0xDFFF)
+                    return FALLBACK; /* a lone high surrogate */
+                j += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            unsigned char u[4];
+            int k;
+            if (cp < 0x80)
+                u[0] = (unsigned char)cp, k = 1;
+            else if (cp < 0x800)
+                u[0] = (unsigned char)(0xC0 | (cp >> 6)), u[1] = (unsigned char)(0x80 | (cp & 0x3F)), k = 2;
+            else if (cp < 0x10000)
+                u[0] = (unsigned char)(0xE0 | (cp >> 12)), u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)),
+                u[2] = (unsigned char)(0x80 | (cp & 0x3F)), k = 3;
+            else
+                u[0] = (unsigned char)(0xF0 | (cp >> 18)), u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F)),
+                u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)), u[3] = (unsigned char)(0x80 | (cp & 0x3F)), k = 4;
+            if (buf_put(out, u, k))
+                return NOMEM;
+            continue;
+        }
+        default:
+            return FALLBACK;
+        }
+        if (buf_put(out, &e, 1))
+            return NOMEM;
+    }
+    *i = j + 1;
+    return 0;
+}
+
+/* A JSON number that is an integer strictly above INT64_MIN (no fraction, no exponent). */
+static int
+json_int(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, int64_t *out)
+{
+    Py_ssize_t j = *i;
+    int neg = 0;
+    if (j < n && s[j] == '-')
+        neg = 1, j++;
+    if (j >= n || s[j] < '0' || s[j] > '9' || (s[j] == '0' && j + 1 < n && s[j + 1] >= '0' && s[j + 1] <= '9'))
+        return FALLBACK;
+    uint64_t v = 0;
+    while (j < n && s[j] >= '0' && s[j] <= '9') {
+        unsigned d = (unsigned)(s[j++] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return FALLBACK;
+        v = v * 10 + d;
+    }
+    if (j < n && (s[j] == '.' || s[j] == 'e' || s[j] == 'E'))
+        return FALLBACK;
+    if (v > (uint64_t)INT64_MAX) /* beyond int64; and -2^63, the lowest, which marks "no visit" */
+        return FALLBACK;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    *i = j;
+    return 0;
+}
+
+static int
+literal(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, const char *word)
+{
+    size_t k = strlen(word);
+    if (*i + (Py_ssize_t)k > n || memcmp(s + *i, word, k))
+        return -1;
+    *i += (Py_ssize_t)k;
+    return 0;
+}
+
+/* A key without escapes: its bytes (pointing into s) and length. */
+static int
+plain_key(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, const unsigned char **k, Py_ssize_t *klen)
+{
+    const unsigned char *start;
+    Py_ssize_t j = plain_string(s, *i, n, &start, klen);
+    if (j < 0)
+        return FALLBACK;
+    *k = start;
+    *i = j;
+    return 0;
+}
+
+#define KEY_IS(k, klen, lit) ((klen) == (Py_ssize_t)(sizeof(lit) - 1) && !memcmp((k), (lit), sizeof(lit) - 1))
+
+typedef struct {
+    buf deleted, url_off, url_data, url_valid, title_off, title_data, title_valid, count;
+    buf vdate, vdate_valid, vtype, vtype_valid, scratch;
+} hcols;
+
+/* One visit object at s[*i]. */
+static int
+visit(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, hcols *c)
+{
+    Py_ssize_t j = skip_ws(s, *i, n);
+    int64_t date = 0, type = 0;
+    int seen = 0, has_date = 0, has_type = 0, r;
+    if (j >= n || s[j++] != '{')
+        return FALLBACK;
+    j = skip_ws(s, j, n);
+    if (j < n && s[j] == '}')
+        j++;
+    else
+        for (;;) {
+            const unsigned char *k;
+            Py_ssize_t klen;
+            if (plain_key(s, n, &j, &k, &klen))
+                return FALLBACK;
+            j = skip_ws(s, j, n);
+            if (j >= n || s[j++] != ':')
+                return FALLBACK;
+            j = skip_ws(s, j, n);
+            int which = KEY_IS(k, klen, "date") ? 1 : KEY_IS(k, klen, "type") ? 2 : 0;
+            if (!which || (seen & which))
+                return FALLBACK;
+            seen |= which;
+            if (literal(s, n, &j, "null") == 0)
+                ;
+            else if ((r = json_int(s, n, &j, which == 1 ? &date : &type)) != 0)
+                return r;
+            else if (which == 1)
+                has_date = 1;
+            else
+                has_type = 1;
+            j = skip_ws(s, j, n);
+            if (j < n && s[j] == ',') {
+                j = skip_ws(s, j + 1, n);
+                continue;
+            }
+            if (j < n && s[j] == '}') {
+                j++;
+                break;
+            }
+            return FALLBACK;
+        }
+    if (buf_i64(&c->vdate, has_date ? date : 0) || buf_u8(&c->vdate_valid, (unsigned char)has_date) ||
+        buf_i64(&c->vtype, has_type ? type : 0) || buf_u8(&c->vtype_valid, (unsigned char)has_type))
+        return NOMEM;
+    *i = j;
+    return 0;
+}
+
+/* One history record; its row appended to the columns. */
+static int
+history_record(const unsigned char *s, Py_ssize_t n, const char *want_id, Py_ssize_t want_len, hcols *c)
+{
+    Py_ssize_t j = skip_ws(s, 0, n), url_start = c->url_data.len, title_start = c->title_data.len;
+    int seen = 0, deleted = 0, url = 0, title = 0, visits = 0, r;
+    int64_t count = 0;
+    enum { ID = 1, DELETED = 2, URI = 4, TITLE = 8, VISITS = 16 };
+    if (j >= n || s[j++] != '{')
+        return FALLBACK;
+    for (;;) {
+        const unsigned char *k;
+        Py_ssize_t klen;
+        j = skip_ws(s, j, n);
+        if (plain_key(s, n, &j, &k, &klen))
+            return FALLBACK;
+        int which = KEY_IS(k, klen, "id")        ? ID
+                    : KEY_IS(k, klen, "deleted") ? DELETED
+                    : KEY_IS(k, klen, "histUri") ? URI
+                    : KEY_IS(k, klen, "title")   ? TITLE
+                    : KEY_IS(k, klen, "visits")  ? VISITS
+                                                 : 0;
+        if (!which || (seen & which))
+            return FALLBACK;
+        seen |= which;
+        j = skip_ws(s, j, n);
+        if (j >= n || s[j++] != ':')
+            return FALLBACK;
+        j = skip_ws(s, j, n);
+        switch (which) {
+        case ID:
+            c->scratch.len = 0;
+            if ((r = json_string(s, n, &j, &c->scratch)) != 0)
+                return r;
+            if (c->scratch.len != want_len || memcmp(c->scratch.p, want_id, (size_t)want_len))
+                return FALLBACK; /* not its BSO's id: the plain reader names it */
+            break;
+        case DELETED:
+            if (literal(s, n, &j, "true") == 0)
+                deleted = 1;
+            else if (literal(s, n, &j, "false") != 0)
+                return FALLBACK; /* "deleted": null or another type is a bad record */
+            break;
+        case URI:
+        case TITLE:
+            if (literal(s, n, &j, "null") == 0)
+                break;
+            if ((r = json_string(s, n, &j, which == URI ? &c->url_data : &c->title_data)) != 0)
+                return r;
+            if (which == URI)
+                url = 1;
+            else
+                title = 1;
+            break;
+        case VISITS:
+            if (literal(s, n, &j, "null") == 0)
+                break;
+            if (j >= n || s[j++] != '[')
+                return FALLBACK;
+            visits = 1;
+            j = skip_ws(s, j, n);
+            if (j < n && s[j] == ']') {
+                j++;
+                break;
+            }
+            for (;;) {
+                if ((r = visit(s, n, &j, c)) != 0)
+                    return r;
+                count++;
+                j = skip_ws(s, j, n);
+                if (j < n && s[j] == ',') {
+                    j++;
+                    continue;
+                }
+                if (j < n && s[j] == ']') {
+                    j++;
+                    break;
+                }
+                return FALLBACK;
+            }
+            break;
+        }
+        j = skip_ws(s, j, n);
+        if (j < n && s[j] == ',') {
+            j++;
+            continue;
+        }
+        if (j < n && s[j] == '}')
+            break;
+        return FALLBACK;
+    }
+    if (skip_ws(s, j + 1, n) != n || !(seen & ID))
+        return FALLBACK;
+    if (deleted && (url || title || visits))
+        return FALLBACK; /* a tombstone with content: the plain reader keeps it in `extra` */
+    if (!url)
+        c->url_data.len = url_start;
+    if (!title)
+        c->title_data.len = title_start;
+    if (buf_u8(&c->deleted, (unsigned char)deleted) || buf_i64(&c->url_off, c->url_data.len) ||
+        buf_u8(&c->url_valid, (unsigned char)url) || buf_i64(&c->title_off, c->title_data.len) ||
+        buf_u8(&c->title_valid, (unsigned char)title) || buf_i64(&c->count, count))
+        return NOMEM;
+    return 0;
+}
+
+static PyObject *
+history_columns(PyObject *self, PyObject *args)
+{
+    PyObject *texts, *ids, *held_texts = NULL, *held_ids = NULL, *result = NULL;
+    hcols c;
+    buf *all[] = {&c.deleted, &c.url_off, &c.url_data, &c.url_valid, &c.title_off, &c.title_data, &c.title_valid,
+                  &c.count, &c.vdate, &c.vdate_valid, &c.vtype, &c.vtype_valid, &c.scratch};
+    const int nout = 12; /* all but scratch */
+    int r = 0;
+
+    memset(&c, 0, sizeof c);
+    if (!PyArg_ParseTuple(args, "OO:history_columns", &texts, &ids))
+        return NULL;
+    if ((held_texts = PySequence_Tuple(texts)) == NULL || (held_ids = PySequence_Tuple(ids)) == NULL)
+        goto done;
+    Py_ssize_t m = PyTuple_GET_SIZE(held_texts);
+    if (PyTuple_GET_SIZE(held_ids) != m) {
+        PyErr_SetString(PyExc_ValueError, "texts and ids must have the same length");
+        goto done;
+    }
+    const char **want = PyMem_RawCalloc((size_t)(m ? m : 1), sizeof(char *));
+    Py_ssize_t *want_len = PyMem_RawCalloc((size_t)(m ? m : 1), sizeof(Py_ssize_t));
+    if (want == NULL || want_len == NULL) {
+        PyMem_RawFree(want);
+        PyMem_RawFree(want_len);
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < m && r == 0; i++) {
+        PyObject *t = PyTuple_GET_ITEM(held_texts, i), *id = PyTuple_GET_ITEM(held_ids, i);
+        if (!PyBytes_CheckExact(t) || !PyUnicode_CheckExact(id) ||
+            (want[i] = PyUnicode_AsUTF8AndSize(id, &want_len[i])) == NULL)
+            r = FALLBACK;
+    }
+    PyErr_Clear(); /* an id that is not UTF-8 (a lone surrogate): the other readers decide */
+    if (r == 0 && (buf_i64(&c.url_off, 0) || buf_i64(&c.title_off, 0)))
+        r = NOMEM;
+    if (r == 0) {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < m && r == 0; i++) {
+            PyObject *t = PyTuple_GET_ITEM(held_texts, i);
+            r = history_record((const unsigned char *)PyBytes_AS_STRING(t), PyBytes_GET_SIZE(t), want[i],
+                               want_len[i], &c);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyMem_RawFree(want);
+    PyMem_RawFree(want_len);
+    if (r == NOMEM) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (r == FALLBACK) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+    if ((result = PyTuple_New(nout)) == NULL)
+        goto done;
+    for (int k = 0; k < nout; k++) {
+        PyObject *b = PyBytes_FromStringAndSize((const char *)all[k]->p, all[k]->len);
+        if (b == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyTuple_SET_ITEM(result, k, b);
+    }
+
+done:
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
+        if (all[k]->p != NULL) /* url, title: cleartext, wiped before it goes back */
+            OPENSSL_cleanse(all[k]->p, (size_t)all[k]->cap);
+        PyMem_RawFree(all[k]->p);
+    }
+    Py_XDECREF(held_texts);
+    Py_XDECREF(held_ids);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"decrypt_payloads", decrypt_payloads, METH_VARARGS,
      "decrypt_payloads(hmac_key, enc_key, payloads) -> list[bytes | None]\n\n"
      "Each payload's verified cleartext, or None where the Python path must decide."},
+    {"history_columns", history_columns, METH_VARARGS,
+     "history_columns(texts, ids) -> tuple[bytes, ...] | None\n\n"
+     "History cleartexts as column buffers (deleted, url offsets/data/valid, title offsets/data/valid,\n"
+     "visit count, date, date valid, type, type valid), or None where Arrow and the plain reader decide."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", NULL, -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC
 PyInit__native(void)

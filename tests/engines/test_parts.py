@@ -149,12 +149,24 @@ def test_each_hostile_cleartext_among_good_ones_reads_as_the_plain_path_reads_it
     assert_frames_equal(engines.get("history").assemble(parts_of("history", bundle, bsos, 1000)), want)
 
 
-def test_arrow_reads_the_plain_pages_and_falls_back_only_where_it_must(keys, monkeypatch):
-    """The fast path is taken for well-formed parts (not silently the slow one)."""
+@pytest.mark.parametrize("compiled", [True, False])
+def test_fast_readers_read_the_plain_pages_and_fall_back_only_where_they_must(keys, monkeypatch, compiled):
+    """The fast path is taken for well-formed parts (not silently the slow one): the
+    compiled reader where it is built, else Arrow's."""
     from synctools.engines import history
+    from synctools.protocol import _bulk
 
-    calls = {"arrow": 0, "plain": 0}
-    real_arrow, real_plain = history._arrow_chunk, history._plain_chunk
+    if compiled and _bulk._native is None:
+        pytest.skip("the compiled extension is not built here")
+    if not compiled:
+        monkeypatch.setattr(_bulk, "_native", None)
+    calls = {"native": 0, "arrow": 0, "plain": 0}
+    real_native, real_arrow, real_plain = history._native_chunk, history._arrow_chunk, history._plain_chunk
+
+    def native(*a, **k):
+        got = real_native(*a, **k)
+        calls["native"] += got is not None
+        return got
 
     def arrow(*a, **k):
         got = real_arrow(*a, **k)
@@ -165,12 +177,13 @@ def test_arrow_reads_the_plain_pages_and_falls_back_only_where_it_must(keys, mon
         calls["plain"] += 1
         return real_plain(records)
 
+    monkeypatch.setattr(history, "_native_chunk", native)
     monkeypatch.setattr(history, "_arrow_chunk", arrow)
     monkeypatch.setattr(history, "_plain_chunk", plain)
     bundle = keys.bundle_for("history")
     good = [BSO(f"p{i}", json.dumps(bundle.encrypt(page(f"p{i}"))), ServerTime(100 + i)) for i in range(300)]
     parts_of("history", bundle, good, 100)
-    assert calls == {"arrow": 3, "plain": 0}
+    assert calls == ({"native": 3, "arrow": 0, "plain": 0} if compiled else {"native": 0, "arrow": 3, "plain": 0})
     parts_of("history", bundle, hostile_bsos(bundle, 50), 1000)
     assert calls["plain"] == 1
 

@@ -99,7 +99,25 @@ RECORD = st.fixed_dictionaries(
     optional={"id": st.one_of(st.just("ID"), SCALAR), "histUri": SCALAR, "title": SCALAR, "deleted": SCALAR,
               "visits": st.one_of(st.lists(VISIT, max_size=3), SCALAR), "extra": SCALAR},
 )  # fmt: skip
+INT64 = st.one_of(
+    st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1),
+    st.sampled_from([-(2**63), -(2**63) + 1, 2**63 - 1, 2**63, 0, -1, 1_700_000_000_000_000]),
+)
+TRICKY = st.one_of(st.text(max_size=12), st.sampled_from(['a"b', "a\\b", "line\nbreak", "tab\t", "\x00", "/x/",
+                                                          "😀", "\u2028", "\ud83d", "\udc00x", "é" * 3]))  # fmt: skip
+VISIT_OK = st.fixed_dictionaries(
+    {}, optional={"date": st.one_of(INT64, st.none()), "type": st.one_of(INT64, st.none())}
+)
+#: the plain shape Firefox writes, with every kind of string and integer, a few with an edge
+WELL = st.fixed_dictionaries(
+    {"id": st.just("ID")},
+    optional={"histUri": st.one_of(TRICKY, st.none()), "title": st.one_of(TRICKY, st.none()),
+              "visits": st.one_of(st.none(), st.lists(VISIT_OK, max_size=3)),
+              "deleted": st.sampled_from([False, True])},
+)  # fmt: skip
 TEXT = st.one_of(
+    WELL.map(lambda r: json.dumps(r).encode()),
+    WELL.map(lambda r: json.dumps(r, ensure_ascii=False, indent=1).encode("utf-8", "surrogatepass")),
     RECORD.map(lambda r: json.dumps(r).encode()),
     RECORD.map(lambda r: json.dumps(r, ensure_ascii=False, indent=None, separators=(", ", ": ")).encode()),
     st.tuples(RECORD, st.binary(max_size=3), st.integers(min_value=0, max_value=60)).map(
@@ -110,8 +128,22 @@ TEXT = st.one_of(
 GOOD = b'{"id":"ID","histUri":"https://a.example/","title":"T","visits":[{"date":1,"type":1}]}'
 
 
+@pytest.fixture(params=["compiled", "arrow"])
+def reader(request):
+    """History's fast reader under test: the compiled one (where built), or Arrow's."""
+    from synctools.protocol import _bulk
+
+    if request.param == "compiled" and _bulk._native is None:
+        pytest.skip("the compiled extension is not built here")
+    native = _bulk._native
+    if request.param == "arrow":
+        _bulk._native = None
+    yield request.param
+    _bulk._native = native
+
+
 @given(st.lists(TEXT, min_size=1, max_size=5), st.integers(min_value=0, max_value=40))
-def test_arrow_history_reader_reads_as_the_plain_reader(texts, good):
+def test_fast_history_readers_read_as_the_plain_reader(reader, texts, good):
     cleartexts = [GOOD] * good + texts
     ids = []
     raws = []
@@ -133,6 +165,31 @@ def test_arrow_history_reader_reads_as_the_plain_reader(texts, good):
             a, b = got[name][col], df[col]
             assert a.isna().tolist() == b.isna().tolist(), (name, col, cleartexts)
             assert [str(x) for x in a[a.notna()]] == [str(x) for x in b[b.notna()]], (name, col, cleartexts)
+
+
+@given(st.lists(WELL, min_size=1, max_size=8))
+def test_the_compiled_history_reader_takes_what_firefox_writes(records):
+    """Not a path never taken: a chunk of plain records (any strings but a lone
+    surrogate, integers above the lowest int64, no tombstone with content) is read by the
+    compiled reader, whitespace or not."""
+    from synctools.engines import history
+    from synctools.protocol import _bulk
+
+    if _bulk._native is None:
+        pytest.skip("the compiled extension is not built here")
+
+    def plain(r: dict) -> bool:
+        texts = [r.get("histUri"), r.get("title")]
+        ints = [v.get(k) for v in r.get("visits") or [] for k in ("date", "type")]
+        return (not any(t is not None and any(0xD800 <= ord(c) <= 0xDFFF for c in t) for t in texts)
+                and -(2**63) not in ints and 2**63 not in ints
+                and not (r.get("deleted") and (texts != [None, None] or r.get("visits") is not None)))  # fmt: skip
+
+    ids = [f"r{i}" for i in range(len(records))]
+    for dump in (json.dumps, lambda r: json.dumps(r, ensure_ascii=False, indent=2)):
+        raws = [dump({**r, "id": rid}).encode("utf-8", "surrogatepass") for r, rid in zip(records, ids)]
+        got = history._native_chunk(raws, ids)
+        assert (got is not None) == all(map(plain, records)), records
 
 
 GOOD_BSO = {"id": "a", "payload": "p", "modified": NOW, "sortindex": 1, "ttl": 1}
