@@ -6,11 +6,12 @@ visit); ``visits`` has one row per visit (page ``id``, ``date``, raw ``type`` an
 
 History is the big collection (tens of thousands of records, a million on old
 profiles), so it has its own column builder. Records are handled in chunks: each chunk
-is decrypted by ``decrypt_many(raw=True)`` and, when pyarrow is installed, parsed by
-Arrow's multi-threaded JSON reader in a background thread while the next chunk
-decrypts. Any chunk Arrow cannot read exactly (a malformed record, an unknown field, a
-type surprise) is decrypted again on the plain path, whose checks name the bad record;
-both paths give the same frames.
+is decrypted by ``decrypt_many(raw=True)`` and, when pyarrow is installed, read into
+columns in a background thread while the next chunk decrypts: by the compiled reader
+(``protocol/_native.c``: the plain shape Firefox writes, straight into Arrow buffers),
+else by Arrow's multi-threaded JSON reader. Any chunk neither can read exactly (a
+malformed record, an unknown field, a type surprise) goes on the plain path, whose
+checks name the bad record; all three give the same frames.
 """
 
 from __future__ import annotations
