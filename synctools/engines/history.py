@@ -228,15 +228,17 @@ def _read_chunk(results: Sequence[Any], ids: Sequence[str | None]) -> _Chunk | N
     return _native_chunk(results, ids) or _arrow_chunk(results, ids)
 
 
+def _decrypted(results: Sequence[Any]) -> tuple[Sequence[int], Sequence[bytes]]:
+    """The rows that decrypted (their cleartext bytes) and where they are."""
+    if set(map(type, results)) == {bytes}:
+        return range(len(results)), results
+    ok = [i for i, r in enumerate(results) if type(r) is bytes]
+    return ok, [results[i] for i in ok]
+
+
 def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: bool = True) -> _Chunk | None:
     """Parse raw cleartexts with Arrow; None when the chunk must take the plain path."""
-    n = len(results)
-    ok: Sequence[int]
-    if set(map(type, results)) == {bytes}:
-        ok, texts = range(n), results
-    else:
-        ok = [i for i, r in enumerate(results) if type(r) is bytes]
-        texts = [results[i] for i in ok]
+    ok, texts = _decrypted(results)
     if not texts:
         return None
     blob = b"\n".join(texts)
@@ -258,7 +260,7 @@ def _arrow_chunk(results: Sequence[Any], ids: Sequence[str | None], threads: boo
         return None
     if tbl.column("id").null_count:
         return None  # no id, or a null one: the plain path names the record
-    want = pa.array(ids if len(ok) == n else [ids[i] for i in ok], type=pa.string())
+    want = pa.array(ids if len(ok) == len(results) else [ids[i] for i in ok], type=pa.string())
     if pc.any(pc.not_equal(tbl.column("id"), want)).as_py():
         return None  # a cleartext id that does not match its BSO: the plain path names it
     deleted = tbl.column("deleted").chunk(0) if tbl.num_rows else pa.array([], pa.bool_())
@@ -336,16 +338,10 @@ def _native_chunk(results: Sequence[Any], ids: Sequence[str | None]) -> _Chunk |
     native = _bulk._native  # the compiled module, None where it is not built (or is turned off)
     if native is None or pa is None:
         return None
-    n = len(results)
-    ok: Sequence[int]
-    if set(map(type, results)) == {bytes}:
-        ok, texts = range(n), results
-    else:
-        ok = [i for i, r in enumerate(results) if type(r) is bytes]
-        texts = [results[i] for i in ok]
+    ok, texts = _decrypted(results)
     if not texts:
         return None
-    got = native.history_columns(texts, ids if len(ok) == n else [ids[i] for i in ok])
+    got = native.history_columns(texts, ids if len(ok) == len(results) else [ids[i] for i in ok])
     if got is None:
         return None
     deleted, url_off, url_data, url_ok, title_off, title_data, title_ok, count, vdate, vdate_ok, vtype, vtype_ok = got

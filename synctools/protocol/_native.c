@@ -94,6 +94,19 @@ skip_ws(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
     return i;
 }
 
+/* After an object member: 1 and past a ',' (another member follows), 0 and past the
+ * closing '}', or -1. */
+static int
+next_member(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i)
+{
+    Py_ssize_t j = skip_ws(s, *i, n);
+    if (j < n && (s[j] == ',' || s[j] == '}')) {
+        *i = j + 1;
+        return s[j] == ',';
+    }
+    return -1;
+}
+
 /* A JSON string starting at s[i] == '"' with no escape and no control character: its
  * content's start and length; returns the index after the closing quote, or -1. */
 static Py_ssize_t
@@ -143,16 +156,13 @@ envelope(item *it)
         }
         else
             return -1;
-        i = skip_ws(s, i, n);
-        if (i < n && s[i] == ',') {
-            i++;
-            continue;
-        }
-        if (i < n && s[i] == '}')
+        int more = next_member(s, n, &i);
+        if (more < 0)
+            return -1;
+        if (!more)
             break;
-        return -1;
     }
-    return seen == 7 && skip_ws(s, i + 1, n) == n ? 0 : -1;
+    return seen == 7 && skip_ws(s, i, n) == n ? 0 : -1;
 }
 
 /* One record; 0 when it is the plain good case, with it->len set. */
@@ -543,16 +553,12 @@ visit(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, hcols *c)
                 has_date = 1;
             else
                 has_type = 1;
-            j = skip_ws(s, j, n);
-            if (j < n && s[j] == ',') {
-                j = skip_ws(s, j + 1, n);
-                continue;
-            }
-            if (j < n && s[j] == '}') {
-                j++;
+            int more = next_member(s, n, &j);
+            if (more < 0)
+                return FALLBACK;
+            if (!more)
                 break;
-            }
-            return FALLBACK;
+            j = skip_ws(s, j, n);
         }
     if (buf_i64(&c->vdate, has_date ? date : 0) || buf_u8(&c->vdate_valid, (unsigned char)has_date) ||
         buf_i64(&c->vtype, has_type ? type : 0) || buf_u8(&c->vtype_valid, (unsigned char)has_type))
@@ -643,16 +649,13 @@ history_record(const unsigned char *s, Py_ssize_t n, const char *want_id, Py_ssi
             }
             break;
         }
-        j = skip_ws(s, j, n);
-        if (j < n && s[j] == ',') {
-            j++;
-            continue;
-        }
-        if (j < n && s[j] == '}')
+        int more = next_member(s, n, &j);
+        if (more < 0)
+            return FALLBACK;
+        if (!more)
             break;
-        return FALLBACK;
     }
-    if (skip_ws(s, j + 1, n) != n || !(seen & ID))
+    if (skip_ws(s, j, n) != n || !(seen & ID))
         return FALLBACK;
     if (deleted && (url || title || visits))
         return FALLBACK; /* a tombstone with content: the plain reader keeps it in `extra` */
