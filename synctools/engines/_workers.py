@@ -1,7 +1,10 @@
 """A small pool of worker processes for decrypting big collections on every core.
 
-Decryption holds the GIL (HMAC, base64 and JSON per record), so threads cannot spread
-it; processes can. The pool starts on first use (``forkserver`` where available: a
+The pure-Python decryption holds the GIL (HMAC, base64 and JSON per record), so threads
+cannot spread it; processes can. Where the compiled loop is built (``protocol/_native.c``,
+which releases the GIL, as does history's compiled reader), one process's threads
+already use every core, and processes would only add pickling and their start: then
+none are chosen unless asked for. The pool starts on first use (``forkserver`` where available: a
 notebook kernel runs threads, and forking it is unsafe), is reused by later calls and
 is shut down at exit. Key bundles travel to the workers through the pool's pipe, never
 through a file or a log. If the pool breaks, callers fall back to working in-process.
@@ -22,6 +25,8 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from synctools.protocol import _bulk
+
 __all__ = ["BrokenProcessPool", "allowed_workers", "default_workers", "pool", "shutdown"]
 
 PARALLEL_FROM = 40_000  # below this many records, starting processes costs more than it saves
@@ -39,9 +44,11 @@ def default_workers(n_records: int) -> int:
 
 
 def allowed_workers() -> int:
-    """Processes to use for a big collection when nobody said: up to 4 in interactive
-    sessions, none (1) where a script would run again in each worker."""
-    return max(1, min(os.cpu_count() or 1, 4)) if interactive() else 1
+    """Processes to use for a big collection when nobody said: none (1) where the
+    compiled loop is built or a script would run again in each worker, else up to 4."""
+    if _bulk._native is not None or not interactive():
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 def interactive() -> bool:

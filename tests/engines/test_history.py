@@ -144,7 +144,9 @@ def test_processes_are_automatic_only_where_no_script_would_run_again(monkeypatc
     import types
 
     from synctools.engines import _workers
+    from synctools.protocol import _bulk
 
+    monkeypatch.setattr(_bulk, "_native", None)  # the pure-Python path (see the next test for the compiled one)
     script = types.ModuleType("__main__")
     script.__file__ = "/some/script.py"  # a script's __main__ (IPython, if loaded, replaces pytest's)
     monkeypatch.setitem(sys.modules, "__main__", script)
@@ -154,6 +156,20 @@ def test_processes_are_automatic_only_where_no_script_would_run_again(monkeypatc
     monkeypatch.setattr(_workers.os, "cpu_count", lambda: 2)
     assert _workers.default_workers(1_000_000) == 2
     assert _workers.default_workers(_workers.PARALLEL_FROM - 1) == 1
+
+
+def test_no_processes_are_chosen_where_the_compiled_loop_uses_every_core(monkeypatch):
+    import sys
+    import types
+
+    from synctools.engines import _workers
+    from synctools.protocol import _bulk
+
+    if _bulk._native is None:
+        pytest.skip("the compiled extension is not built here")
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))  # like a notebook
+    monkeypatch.setattr(_workers.os, "cpu_count", lambda: 4)
+    assert _workers.default_workers(1_000_000) == 1
 
 
 def test_without_pyarrow_the_plain_path_gives_the_same_frames(keys, monkeypatch):
