@@ -353,7 +353,7 @@ class StorageNode:
             except BadOffset:
                 raise error(400) from None
         if full:
-            items = [j if j is not None else bso_json(i, m, p, s) for i, m, p, s, _, j in rows]
+            items = [bso_json(i, m, p, s) for i, m, p, s, *_ in rows]
         else:
             items = [json_id(r[0]) for r in rows]
         if newlines:

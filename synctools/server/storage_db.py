@@ -77,15 +77,6 @@ ON CONFLICT (user, collection, id) DO UPDATE SET
 EMPTY_PAYLOAD = json.dumps("")
 
 # sort name -> (key expression, direction)
-#: a BSO's JSON text, as storage.bso_json writes it: ids that need no escape (every id
-#: the rules let in) quoted as they are, ``modified`` with two decimals, the payload
-#: stored as JSON text already, sortindex only when set; NULL for an id to escape
-BSO_JSON = (
-    "CASE WHEN instr(id, '\"') = 0 AND instr(id, '\\') = 0 AND instr(id, char(10)) = 0"
-    " THEN '{\"id\":\"' || id || '\",\"modified\":' || (modified / 100) || '.' || substr('0' || (modified % 100), -2)"
-    " || ',\"payload\":' || payload || IFNULL(',\"sortindex\":' || sortindex, '') || '}' END"
-)
-
 SORTS = {
     "newest": ("modified", "DESC"),
     "oldest": ("modified", "ASC"),
@@ -273,10 +264,8 @@ class StorageDB:
         sort: str | None = None,
         limit: int | None = None,
         offset: str | None = None,
-    ) -> tuple[list[tuple[str, int, str, int | None, Any, str | None]], str | None]:
-        """Rows ``(id, modified, payload_json, sortindex, sort key, bso_json)`` and the next
-        offset token. ``bso_json`` is the BSO as :func:`~.storage.bso_json` writes it, built
-        by SQLite (no Python string per field), or None for an id that needs escaping."""
+    ) -> tuple[list[tuple[str, int, str, int | None]], str | None]:
+        """Rows ``(id, modified, payload_json, sortindex)`` and the next offset token."""
         key, direction = SORTS[sort or "newest"]
         where = ["user=?", "collection=?", "expiry>?"]
         params: list[Any] = [user, coll, int(now())]
@@ -298,7 +287,7 @@ class StorageDB:
             params.extend([okey, oid])
         # Only fixed SQL fragments are interpolated; every value is a bound parameter.
         sql = (
-            f"SELECT id, modified, payload, sortindex, {key}, {BSO_JSON} FROM bso "  # noqa: S608
+            f"SELECT id, modified, payload, sortindex, {key} FROM bso "  # noqa: S608
             f"WHERE {' AND '.join(where)} ORDER BY {key} {direction}, id {direction}"
         )
         if limit is not None:

@@ -486,33 +486,3 @@ def test_concurrent_writers_get_distinct_increasing_timestamps(stack: LocalStack
     assert len(set(stamps)) == 40
     got = user.client.get("/storage/forms", params={"full": 1}).json()
     assert len(got) == 40 and max(b["modified"] for b in got) == max(stamps).to_json()
-
-
-def test_a_listing_built_by_sqlite_is_the_json_bso_json_writes(tmp_path) -> None:
-    """A full listing's BSOs are built in SQL (speed); each must be exactly the text the
-    Python writer gives, for every sortindex, any payload text (quotes, escapes, non-ASCII),
-    times with 0-99 hundredths, and the ids that need escaping (built in Python)."""
-    from synctools.server.storage import bso_json
-    from synctools.server.storage_db import Item, StorageDB
-
-    db = StorageDB(str(tmp_path / "node.sqlite"))
-    payloads = ['{"ciphertext":"x"}', 'a "quoted" \\ back\\slash', "é ü 😀 \u2028", "", "x" * 3000]
-    sortindexes = [None, 0, -1, 7, 999_999_999, -999_999_999]
-    items = [Item(id=f"r{i:03d}", payload=payloads[i % len(payloads)], sortindex=sortindexes[i % len(sortindexes)],
-                  has_sortindex=sortindexes[i % len(sortindexes)] is not None)
-             for i in range(30)]  # fmt: skip
-    items.append(Item(id='q"uote', payload="p"))
-    items.append(Item(id="back\\slash", payload="p"))
-    items.append(Item(id="legacy\n", payload="p"))
-    for k, item in enumerate(items):  # times across every hundredth, and whole seconds
-        db.put_items(1, "things", [item], modified=ServerTime(1_700_000_000_00 + k * 37))
-    with db.db.read() as conn:
-        rows, _ = db.get_items(conn, 1, "things", sort="oldest")
-    assert len(rows) == len(items)
-    for bso_id, modified, payload, sortindex, _key, built in rows:
-        want = bso_json(bso_id, modified, payload, sortindex)
-        if bso_id in ('q"uote', "back\\slash", "legacy\n"):
-            assert built is None  # escaped in Python
-        else:
-            assert built == want
-        assert json.loads(want)["id"] == bso_id
