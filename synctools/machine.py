@@ -108,7 +108,7 @@ class Sync:
         store: Store | str | Path | None = None,
         on_backoff: BackoffPolicy = "stop",
         interactive: bool = False,
-        page_size: int = 1000,
+        page_size: int = 5000,
         progress: bool = True,
         storage_factory: StorageFactory | None = None,
         workers: int | None = None,

@@ -161,14 +161,15 @@ def test_logout_refuses_to_delete_a_file_that_is_no_session(env, tmp_path):
 
 def test_pull_that_could_not_store_a_collection_fails(stack, env):
     saved_session(stack, session_file(env))
-    # another client writes to bookmarks while its pages are read: the read cannot be consistent
-    stack.admin.inject_fault("412", count=3, method="GET", path=r"/storage/bookmarks$")
+    # another client writes to history while its pages are read (20,000 records: 4 pages of
+    # 5,000): the read cannot be consistent
+    stack.admin.inject_fault("412", count=3, method="GET", path=r"/storage/history$")
     try:
         proc = run_cli(["pull"], env)
     finally:
         stack.admin.clear_faults()
     line = one_line_error(proc)
-    assert "bookmarks" in line and "pull` again" in line
+    assert "history" in line and "pull` again" in line
 
 
 def test_doctor_fix_without_a_terminal_asks_for_yes_before_any_work(env):
