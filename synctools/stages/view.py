@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,7 +32,7 @@ from ..protocol.bso import BSO, ServerTime
 from ..protocol.crypto import CryptoError, KeyBundle, decrypt_many
 from ..results import DownloadResult
 from ..states import SETUP_COLLECTIONS, Event, SyncError
-from ._pipeline import Absorber, gc_paused, mirror_behind, prefetch
+from ._pipeline import Absorber, MirrorWriter, gc_paused, mirror_behind, prefetch
 from .core import Core
 
 #: how far a collection's X-Last-Modified may run ahead of the server's X-Weave-Timestamp:
@@ -341,17 +340,17 @@ class LocalView:
         reasons: dict[str, int] = {}
         # The next page is read (and its JSON parsed) in a thread while this one decrypts
         # here; the mirror's writer and the engine's parse run in two more: see
-        # stages/_pipeline.py. Page k is in the mirror before page k + 2 is asked for.
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synctools-mirror")
+        # stages/_pipeline.py. Every page read is in the mirror when the read ends.
+        writer = MirrorWriter(store, coll)
         absorber = Absorber(view, self.core.setup.bundle(coll), engines.get(coll), store=store,
-                            workers=self._workers(), mirrored=True, writer=writer)  # fmt: skip
+                            workers=self._workers(), mirrored=True, mirror=writer)  # fmt: skip
         changed: net.CollectionChanged | None = None
 
         def read_all() -> None:
             nonlocal changed
             # Leaving this block waits for every page's parse and mirror write, so a node
             # move (which core.call turns into a reset of the mirror) comes after them.
-            with gc_paused(), writer, absorber, prefetch(mirror_behind(reader.pages(), store, coll, writer)) as pages:
+            with gc_paused(), writer, absorber, prefetch(mirror_behind(reader.pages(), writer)) as pages:
                 try:
                     for page in pages:
                         row["pages"] += 1
