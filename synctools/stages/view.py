@@ -76,10 +76,14 @@ class CollectionView:
         start = self._rows
         where = self._where
         own = np.arange(start, start + n, dtype=np.int64)
-        before = list(map(where.get, env.ids))
+        fresh = where.keys().isdisjoint(env.ids)  # the common case: no id seen before
+        before: list[int | None] = [] if fresh else list(map(where.get, env.ids))
         had = len(where)
         where.update(zip(env.ids, range(start, start + n)))
-        live = np.fromiter(map(where.__getitem__, env.ids), np.int64, n) == own
+        if fresh and len(where) - had == n:  # and no id twice in the part: every row is live
+            live = np.ones(n, dtype=bool)
+        else:
+            live = np.fromiter(map(where.__getitem__, env.ids), np.int64, n) == own
         key = own.copy()
         old = [(i, r) for i, r in enumerate(before) if r is not None]
         if old:  # a newer version takes the place of the one it replaces
