@@ -10,8 +10,8 @@ Four threads share the work of a download (or three, of reading the local store 
   arrive while it writes go in together, in one transaction;
 - the caller's thread decrypts each part (:func:`decrypt_many` with ``raw=True``; the
   compiled loop releases the GIL);
-- :class:`Absorber`'s worker parses the cleartexts with the collection's engine (Arrow
-  for history, which releases the GIL), then the caller's thread adds the part to the
+- :class:`Absorber`'s worker parses the cleartexts with the collection's engine (for
+  history, the compiled reader or Arrow's, which release the GIL), then the caller's thread adds the part to the
   view, in order; why a record failed is noted in the mirror by the same writer thread,
   after its page.
 
