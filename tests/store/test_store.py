@@ -135,3 +135,25 @@ def test_a_store_of_another_schema_is_refused_with_what_to_do(tmp_path):
     db.close()
     with pytest.raises(StoreError, match="move it aside and download again"):
         Store(path)
+
+
+@pytest.mark.parametrize("collection", ["history", "it's", "a b", "x" * 65])
+def test_mirror_rows_read_back_the_same_whatever_the_collection_name(tmp_path, collection):
+    """Rows without errors of a plainly named collection are written with the name as an
+    SQL literal (fewer values to bind); any other name is bound. Both read back alike."""
+    import numpy as np
+
+    from synctools.protocol._columns import BSOColumns
+    from synctools.protocol.crypto import HMACMismatchError
+
+    store = Store(tmp_path / "s.sqlite")
+    env = BSOColumns(["a", "b"], ['{"x": 1}', "p'q"], np.array([100, 250], dtype=np.int64), [None, -3], [7, None])
+    assert store.upsert_mirror_columns(collection, env) == 2
+    again = BSOColumns(["b"], ["newer"], np.array([300], dtype=np.int64), [1], [None])
+    store.upsert_mirror_columns(collection, again, [HMACMismatchError("HMAC mismatch", "b")])
+    older = BSOColumns(["a"], ["older"], np.array([50], dtype=np.int64), [None], [None])
+    store.upsert_mirror_columns(collection, older)  # never goes back to an older version
+    rows = {m.bso.id: m for m in store.mirror(collection)}
+    assert rows["a"].bso.payload == '{"x": 1}' and rows["a"].bso.ttl == 7 and rows["a"].reason is None
+    assert rows["b"].bso.payload == "newer" and rows["b"].bso.sortindex == 1 and rows["b"].reason == "hmac-mismatch"
+    assert store.mirror_collections() == {collection: 2}
