@@ -163,9 +163,10 @@ class Store:
             )
             if self.path is not None:
                 self._db.execute("PRAGMA journal_mode=WAL")
-                # A download writes a page per transaction: with the mirror's index pages kept
-                # in a 64 MiB cache (taken only as used) and the WAL copied back every 40 MB
-                # rather than 4 MB, writing 100,000 records takes 0.4 s less CPU (of 1.6 s).
+                # A download writes its pages in a stream of transactions: with the mirror's
+                # index pages kept in a 64 MiB cache (taken only as used) and the WAL copied
+                # back every 40 MB rather than 4 MB, writing 100,000 records a page of 1,000
+                # at a time took 0.4 s less CPU (of 1.6 s).
                 self._db.execute("PRAGMA wal_autocheckpoint=10000")
             self._db.execute("PRAGMA cache_size=-65536")
             self._db.execute("PRAGMA synchronous=NORMAL")

@@ -395,11 +395,11 @@ class HistoryEngine(Engine):
         return self._assemble(batch, chunks, reveal)
 
     def parse_cleartexts(self, results: Sequence[Any], ids: Sequence[str | None]) -> tuple[Any, list[Any]]:
-        """One part's raw cleartexts to a column chunk: Arrow when it reads the part
-        exactly, else the plain path (whose checks name each bad record)."""
+        """One part's raw cleartexts to a column chunk: the compiled reader or Arrow's when
+        one reads the part exactly, else the plain path (whose checks name each bad record)."""
         if pa is not None and results:
-            got = _native_chunk(results, ids) or _arrow_chunk(results, ids)
-            if got is not None:  # every cleartext Arrow read is a JSON object with its BSO's id
+            got = _read_chunk(results, ids)
+            if got is not None:  # every cleartext a fast reader read is a JSON object with its BSO's id
                 return got, [r if isinstance(r, CryptoError) else None for r in results]
         records = load_cleartexts(results, ids)
         return _plain_chunk(records), [r if isinstance(r, CryptoError) else None for r in records]
