@@ -145,7 +145,6 @@ class MirrorWriter:
         self.store = store
         self.collection = collection
         self.backlog = backlog
-        self.transactions = 0
         self._items: list[tuple[str, BSOColumns, Any]] = []
         self._queued = 0
         self._closing = False
@@ -197,7 +196,6 @@ class MirrorWriter:
                 continue
             if run:  # consecutive pages: one transaction
                 self.store.upsert_mirror_columns(self.collection, BSOColumns.concat(run))
-                self.transactions += 1
                 run = []
             if kind == "notes":
                 self.store.set_mirror_errors(self.collection, env, errors)
@@ -226,8 +224,9 @@ class Absorber:
     """Decrypts and parses parts (here and in a worker thread, or in worker processes),
     keeps them in ``view`` in order, and mirrors them (in a writer thread).
 
-    ``mirror``: the :class:`MirrorWriter` that wrote the pages (``mirrored=True``): notes
-    of records that failed go to it, so that they land after their rows.
+    ``mirror``: the :class:`MirrorWriter` that wrote the pages already (a download): notes
+    of records that failed go to it, so that they land after their rows. Without one, the
+    Absorber writes each part to the mirror itself.
 
     Use as a context manager; ``failed`` lists every record that failed (decryption or
     cleartext), in order, once it has exited. ``workers`` > 1 sends the parts to that
@@ -243,14 +242,12 @@ class Absorber:
         *,
         store: Store | None,
         workers: int = 1,
-        mirrored: bool = False,
         mirror: MirrorWriter | None = None,
     ) -> None:
         self.view = view
         self.bundle = bundle
         self.engine = engine
         self.store = store
-        self.mirrored = mirrored  # the parts are in the store's mirror already (see mirror_first)
         self.workers = workers
         self.failed: list[CryptoError] = []
         self._pending: deque[tuple[BSOColumns, Future[tuple[Any, list[Any]]]]] = deque()
@@ -306,8 +303,8 @@ class Absorber:
         self.failed.extend(e for e in errors if e is not None)
         if self.store is None:
             return
-        if self.mirrored:
-            if self._mirror is not None and any(e is not None for e in errors):  # rare: say why, after the rows
+        if self._mirror is not None:  # the pages are in the mirror already
+            if any(e is not None for e in errors):  # rare: say why, after the rows
                 self._mirror.notes(env, errors)
             return
         if self._write is None:

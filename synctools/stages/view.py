@@ -347,7 +347,7 @@ class LocalView:
         # stages/_pipeline.py. Every page read is in the mirror when the read ends.
         writer = MirrorWriter(store, coll)
         absorber = Absorber(view, self.core.setup.bundle(coll), engines.get(coll), store=store,
-                            workers=self._workers(), mirrored=True, mirror=writer)  # fmt: skip
+                            workers=self._workers(), mirror=writer)  # fmt: skip
         changed: net.CollectionChanged | None = None
 
         def read_all() -> None:
