@@ -13,7 +13,7 @@ PACKAGE = ROOT / "synctools"
 #: lowest first. A module may import its own component and any lower layer; two
 #: components of one layer know nothing of each other (the server never sees the client).
 LAYERS: list[set[str]] = [
-    {"errors", "seams", "display", "_version"},  # leaves: import nothing of synctools
+    {"errors", "seams", "display", "_version", "_threads"},  # leaves: import nothing of synctools
     {"protocol"},  # pure: bytes and rules
     {"server", "net", "store", "diff", "demodata"},  # I/O and data, each on the protocol alone
     {"engines"},

@@ -1,7 +1,8 @@
 """Reading a collection page by page (``limit``/``offset``), streaming, and bounded.
 
 Pages are yielded as they arrive, so a caller can decrypt and store each one and let it
-go: memory holds one page, not the collection. A server cannot keep a read going for
+go: memory holds a few pages, not the collection (the next page's request goes out while
+this one is parsed and handed on, so the server is never idle waiting for us). A server cannot keep a read going for
 ever: an ``X-Weave-Next-Offset`` already used is refused at once, and the number of
 pages is capped by what ``info/collection_counts`` says the collection holds (asked once,
 when a second page is announced), with a margin.
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from synctools._threads import prefetch
 from synctools.protocol._columns import BSOColumns, columns_from_json
 from synctools.protocol.bso import ServerTime
 
@@ -36,6 +38,17 @@ class StorageClient(_Checked, Protocol):
 
 
 MAX_OFFSET = 4096  # characters: an offset is an opaque token, never a document
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One answer of a read, as :meth:`CollectionReader._answers` hands it on."""
+
+    resp: requests.Response
+    records: Any  # parsed already (the first page), else None
+    offset: str | None
+    number: int
+    problem: Exception | None  # why the read may not go on to ``offset``
 
 
 @dataclass(frozen=True)
@@ -95,36 +108,72 @@ class CollectionReader:
         self.records_read = 0
 
     def pages(self) -> Iterator[Page]:
-        """Each page as it arrives (a generator: nothing is read before it is asked for)."""
-        offset: str | None = None
-        used: set[str] = set()
+        """Each page as it arrives (a generator: nothing is read before the first page is
+        asked for). The next page's request is sent as soon as this page's headers name
+        it, while this page's JSON is parsed here (:meth:`_answers` runs in a thread, one
+        answer ahead), so the server is never idle while the client parses."""
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.total, desc=f"GET {self.collection}", unit="rec")
         try:
-            while True:
-                resp = self._get(offset)
-                if self.last_modified is None:
-                    self.last_modified = server_time(resp, self.client, "X-Last-Modified")
-                records = self._records(resp)
-                self._check_count(resp, len(records))
-                self.pages_read += 1
-                self.records_read += len(records)
-                if bar is not None:
-                    bar.update(len(records))
-                offset = resp.headers.get("X-Weave-Next-Offset") or None
-                if offset is not None:
-                    self._check_offset(resp, offset, used, len(records))
-                yield Page(records, self.last_modified, offset, self.pages_read)
-                if offset is None:
-                    return
+            with prefetch(self._answers(), depth=1) as answers:
+                for answer in answers:
+                    records, problem = answer.records, answer.problem
+                    if records is None:  # pages after the first: parsed here, not in the fetching thread
+                        records = self._checked_records(answer.resp, answer.number)
+                    self.pages_read += 1
+                    self.records_read += len(records)
+                    if bar is not None:
+                        bar.update(len(records))
+                    if answer.offset is not None and not len(records):
+                        problem = self._empty_announces_more(answer.resp)
+                    if problem is not None:  # the offset it names is refused: the read ends here
+                        raise problem
+                    yield Page(records, self.last_modified, answer.offset, self.pages_read)
         finally:
             if bar is not None:
                 bar.close()
 
-    def _get(self, offset: str | None) -> requests.Response:
+    def _answers(self) -> Iterator[_Answer]:
+        """The requests of a read, in order, each sent as soon as the one before names its
+        offset. The checks that decide whether to ask for more run here: an offset too
+        long or already used, and the cap of pages (which needs the first page's record
+        count, so the first page is parsed here). A refused offset travels with its page
+        as ``problem`` (raised after the page's own checks, as one reader would), and no
+        further request is sent."""
+        offset: str | None = None
+        used: set[str] = set()
+        asked = 0
+        while True:
+            asked += 1
+            resp = self._get(offset, asked)
+            if self.last_modified is None:
+                self.last_modified = server_time(resp, self.client, "X-Last-Modified")
+            offset = resp.headers.get("X-Weave-Next-Offset") or None
+            records = self._checked_records(resp, asked) if asked == 1 else None
+            problem: Exception | None = None
+            if offset is not None:
+                try:
+                    self._check_offset(resp, offset, used, asked, None if records is None else len(records))
+                except Exception as exc:  # noqa: BLE001 - raised by pages(), after this page's own checks
+                    problem = exc
+            yield _Answer(resp, records, offset, asked, problem)
+            if offset is None or problem is not None:
+                return
+
+    def _checked_records(self, resp: requests.Response, number: int) -> Any:
+        """A page's records, parsed and checked against the count its headers say."""
+        records = self._records(resp, number)
+        self._check_count(resp, len(records))
+        return records
+
+    def _empty_announces_more(self, resp: requests.Response) -> Exception:
+        # nothing read, yet more to come: records before the offset went missing
+        return malformed(resp, self.client, "a page with no records announces another (X-Weave-Next-Offset)")
+
+    def _get(self, offset: str | None, page: int) -> requests.Response:
         params = dict(self.params)
         headers = {}
         if offset is not None:
@@ -137,17 +186,15 @@ class CollectionReader:
             failed = exc
         raise CollectionChanged(
             f"collection {self.collection!r} changed while it was read page by page "
-            f"(first page at {self.last_modified}, now {failed.last_modified}, after "
-            f"{self.records_read} records)",
+            f"(first page at {self.last_modified}, now {failed.last_modified}, asking for page {page})",
             failed.response,
             failed.last_modified,
         )
 
-    def _records(self, resp: requests.Response) -> Any:
+    def _records(self, resp: requests.Response, page: int) -> Any:
         if not self.full:
             return parse_json(resp, self.client, list, _ids)
         now = header_time(resp, "X-Weave-Timestamp")
-        page = self.pages_read + 1
 
         def checked(d: list[Any]) -> list[Any]:
             return [bso_from_server(o, f"page {page} #{i}", now) for i, o in enumerate(d)]
@@ -170,24 +217,25 @@ class CollectionReader:
         if said.isascii() and said.isdigit() and int(said) != got:
             raise malformed(resp, self.client, f"X-Weave-Records says {int(said)} records, the body holds {got}")
 
-    def _check_offset(self, resp: requests.Response, offset: str, used: set[str], got: int) -> None:
-        if got == 0:  # nothing read, yet more to come: records before the offset went missing
-            raise malformed(resp, self.client, "a page with no records announces another (X-Weave-Next-Offset)")
+    def _check_offset(self, resp: requests.Response, offset: str, used: set[str], page: int, got: int | None) -> None:
+        """May page ``page`` (which held ``got`` records, when known) announce another?"""
+        if got == 0:
+            raise self._empty_announces_more(resp)
         if len(offset) > MAX_OFFSET:
             raise malformed(resp, self.client, f"X-Weave-Next-Offset is {len(offset)} characters long")
         if offset in used:
             raise malformed(
                 resp, self.client,
-                f"X-Weave-Next-Offset repeats an offset already read (after {self.pages_read} pages):"
+                f"X-Weave-Next-Offset repeats an offset already read (after {page} pages):"
                 " the server is paging in a loop",
             )  # fmt: skip
         used.add(offset)
-        if self.max_pages is None:
+        if self.max_pages is None and got is not None:  # the first page: its count sets the cap
             self.max_pages = self._cap_from_counts(got)
-        if self.pages_read >= self.max_pages:
+        if self.max_pages is not None and page >= self.max_pages:
             raise malformed(
                 resp, self.client,
-                f"X-Weave-Next-Offset announces page {self.pages_read + 1}, but the collection"
+                f"X-Weave-Next-Offset announces page {page + 1}, but the collection"
                 f" holds at most {self.max_pages} pages (info/collection_counts, with a margin):"
                 " the server is paging without end",
             )  # fmt: skip

@@ -1,10 +1,11 @@
 """Reading a collection as a pipeline: the next page is in flight while this one decrypts.
 
-Four threads share the work of a download (or three, of reading the local store back):
+Five threads share the work of a download (or three, of reading the local store back):
 
-- :func:`prefetch` runs the source (the storage client's pages: the request, the wait for
-  the server, the page's JSON; or SQLite reading the mirror) in a thread, one or two
-  parts ahead;
+- :func:`synctools._threads.prefetch` runs the source (the storage client's pages, read
+  into columns; or SQLite reading the mirror) in a thread, one or two parts ahead; the
+  reader itself sends each page's request from a thread of its own as soon as the page
+  before names its offset (:meth:`synctools.net.reader.CollectionReader.pages`);
 - :class:`MirrorWriter` writes each page of a download, as the server sent it, to the
   mirror in a thread (SQLite releases the GIL) while the next is requested; pages that
   arrive while it writes go in together, in one transaction;
@@ -23,14 +24,13 @@ before the error goes on.
 from __future__ import annotations
 
 import gc
-import queue
 import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engines import _workers, decrypt_and_parse
 from ..protocol._columns import BSOColumns
@@ -39,8 +39,6 @@ from ..protocol.crypto import CryptoError, KeyBundle, decrypt_many
 if TYPE_CHECKING:  # pragma: no cover
     from ..engines import Engine
     from ..store import Store
-
-T = TypeVar("T")
 
 
 class CollectionView(Protocol):
@@ -80,53 +78,6 @@ def gc_paused() -> Iterator[None]:
 
 
 INLINE_BELOW = 256  # rows: a small part (a commit's records) is cheaper without the thread hop
-
-
-@contextmanager
-def prefetch(source: Iterator[T], depth: int = 2) -> Iterator[Iterator[T]]:
-    """``source`` run in a thread, up to ``depth`` items ahead; its errors come out of
-    the iterator this yields, in order, after every item produced before them."""
-    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in source:
-                if not put(("item", item)):
-                    return
-            put(("end", None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            put(("error", exc))
-
-    def consume() -> Iterator[T]:
-        while True:
-            kind, value = q.get()
-            if kind == "item":
-                yield value
-            elif kind == "end":
-                return
-            else:
-                raise value
-
-    thread = threading.Thread(target=produce, name="synctools-prefetch", daemon=True)
-    thread.start()
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        thread.join()
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()  # a generator stopped early runs its finally (progress bars) here
 
 
 class MirrorWriter:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .. import engines, net
+from .._threads import prefetch
 from ..engines import Frames, _workers
 from ..engines.base import Part, live_env
 from ..protocol._columns import NO_TIME, BSOColumns
@@ -32,7 +33,7 @@ from ..protocol.bso import BSO, ServerTime
 from ..protocol.crypto import CryptoError, KeyBundle, decrypt_many
 from ..results import DownloadResult
 from ..states import SETUP_COLLECTIONS, Event, SyncError
-from ._pipeline import Absorber, MirrorWriter, gc_paused, mirror_behind, prefetch
+from ._pipeline import Absorber, MirrorWriter, gc_paused, mirror_behind
 from .core import Core
 
 #: how far a collection's X-Last-Modified may run ahead of the server's X-Weave-Timestamp:
