@@ -30,6 +30,8 @@ from .storage import DEFAULT_LIMITS, StorageNode
 from .tokenserver import TokenServer
 from .transport import channel_for
 
+#: bytes of one answer held in memory before waitress spills it to a temporary file
+OUTBUF_IN_MEMORY = 64 << 20
 #: open connections the stack serves at once (waitress defaults to 100; each idle one costs a file descriptor)
 CONNECTION_LIMIT = 500
 # node key -> path prefix; node 1 sits where a real Firefox saw it (/storage/1.5/{uid}).
@@ -160,6 +162,9 @@ class LocalStack:
             connection_limit=CONNECTION_LIMIT,
             channel_timeout=60,
             clear_untrusted_proxy_headers=True,
+            # a page of 5,000 records is 2.8 MB: past waitress' 1 MB it spilled each answer
+            # to a temporary file and read it back in socket-buffer slices
+            outbuf_overflow=OUTBUF_IN_MEMORY,
         )
         server.channel_class = channel_for(app)
         self._server = server
