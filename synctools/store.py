@@ -40,6 +40,10 @@ from .protocol.bso import BSO, ServerTime
 from .protocol.crypto import CryptoError, KeyBundle
 
 SCHEMA_VERSION = 1
+#: bytes per SQLite page of a new store (see Store.__init__)
+PAGE_SIZE = 16384
+#: the WAL is copied back into the database when it holds this much
+WAL_CHECKPOINT_BYTES = 40 << 20
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -162,12 +166,18 @@ class Store:
                 ":memory:" if self.path is None else str(self.path), check_same_thread=False, isolation_level=None
             )
             if self.path is not None:
+                # A new store's pages are 16 KiB, not 4: the mirror holds rows of about 600
+                # bytes written in bulk, and each page costs a write to the WAL and another
+                # when it is copied back (100,000 rows: 0.61 s of CPU against 0.79 s,
+                # medians of 10). An existing store keeps its size (this is then a no-op).
+                self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")
                 self._db.execute("PRAGMA journal_mode=WAL")
                 # A download writes its pages in a stream of transactions: with the mirror's
                 # index pages kept in a 64 MiB cache (taken only as used) and the WAL copied
                 # back every 40 MB rather than 4 MB, writing 100,000 records a page of 1,000
                 # at a time took 0.4 s less CPU (of 1.6 s).
-                self._db.execute("PRAGMA wal_autocheckpoint=10000")
+                page = self._db.execute("PRAGMA page_size").fetchone()[0]
+                self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_BYTES // page}")
             self._db.execute("PRAGMA cache_size=-65536")
             self._db.execute("PRAGMA synchronous=NORMAL")
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
