@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from synctools._threads import prefetch
-from synctools.protocol._columns import BSOColumns, columns_from_json
+from synctools.protocol._columns import BSOColumns, columns_from_body, columns_from_json
 from synctools.protocol.bso import ServerTime
 
 from .answers import AnswerShapeError, bso_from_server, header_time, malformed, parse_json, server_time
@@ -201,6 +201,12 @@ class CollectionReader:
 
         if not self.columns:
             return parse_json(resp, self.client, list, checked)
+
+        # the compiled reader takes a page as columns_from_json would, without the Python
+        # objects of the JSON parser on the way (where it is built; else None)
+        fast = columns_from_body(resp.content, now)
+        if fast is not None:
+            return fast
 
         # columns_from_json takes a page only when bso_from_server would find nothing
         # wrong with any record in it; any other page is read record by record

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _bulk
 from .bso import BSO, MAX_CENTIS, MAX_SORTINDEX, MAX_TTL, ServerTime
 from .crypto import CryptoError
 
@@ -89,6 +90,21 @@ class BSOColumns:
 
 def _int_or_none(v: Any) -> int | None:
     return v if type(v) is int else None
+
+
+def columns_from_body(body: bytes, now: ServerTime | None = None) -> BSOColumns | None:
+    """A page's JSON body straight to columns by the compiled reader (no Python object per
+    field on the way), or None where the JSON parser and :func:`columns_from_json` must
+    decide: it accepts only pages that those accept, with the same values (see
+    ``page_columns`` in ``_native.c``). None too where the reader is not built."""
+    native = _bulk._native
+    if native is None:
+        return None
+    got = native.page_columns(body, -1 if now is None else int(now))
+    if got is None:
+        return None
+    ids, payloads, centis, sortindex, ttl = got
+    return BSOColumns(ids, payloads, np.frombuffer(centis, dtype=np.int64), sortindex, ttl)
 
 
 def columns_from_json(data: Any, now: ServerTime | None = None) -> BSOColumns | None:

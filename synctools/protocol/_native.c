@@ -1,4 +1,9 @@
-/* synctools.protocol._native: the hot loop of the bulk decryption path, compiled.
+/* synctools.protocol._native: the hot loops of a download, compiled.
+ *
+ * Three entry points, each of which only ever ACCEPTS what the Python path accepts, with
+ * the same result, and hands anything else back (None) for the Python path to decide:
+ * page_columns (a page of BSOs into columns, below), decrypt_payloads (here) and
+ * history_columns (history's cleartexts into column buffers, below).
  *
  * decrypt_payloads(hmac_key, enc_key, payloads) -> list[bytes | None]
  *
@@ -26,6 +31,9 @@
 #include <openssl/sha.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static signed char B64[256];
 
@@ -394,6 +402,29 @@ hex4(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, unsigned *out)
     return 0;
 }
 
+/* The end of the run of plain string bytes from s[j]: the first '"', '\\' or control
+ * character at or after j, or n. Sixteen bytes a step where SSE2 is there (every x86-64);
+ * a sync payload is long runs of base64 between a dozen escaped quotes. */
+static Py_ssize_t
+plain_run(const unsigned char *s, Py_ssize_t j, Py_ssize_t n)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8('\\'), low = _mm_set1_epi8(0x1F);
+    while (j + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + j));
+        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)),
+                                    _mm_cmpeq_epi8(_mm_max_epu8(v, low), low)); /* v <= 0x1F, unsigned */
+        int mask = _mm_movemask_epi8(stop);
+        if (mask)
+            return j + __builtin_ctz((unsigned)mask);
+        j += 16;
+    }
+#endif
+    while (j < n && s[j] != '"' && s[j] != '\\' && s[j] >= 0x20)
+        j++;
+    return j;
+}
+
 /* A JSON string at s[*i] == '"', its content (escapes decoded, as UTF-8) put in out;
  * *i moves past the closing quote. FALLBACK for a lone surrogate or a bad escape. */
 static int
@@ -405,8 +436,7 @@ json_string(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, buf *out)
     j++;
     for (;;) {
         Py_ssize_t run = j;
-        while (j < n && s[j] != '"' && s[j] != '\\' && s[j] >= 0x20)
-            j++;
+        j = plain_run(s, j, n);
         if (j > run && buf_put(out, s + run, j - run))
             return NOMEM;
         if (j >= n || s[j] < 0x20)
@@ -749,6 +779,298 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------ a page of BSOs
+ *
+ * page_columns(body, now) -> tuple | None
+ *
+ * A storage node's page (GET /storage/<collection>?full=1: a JSON array of BSO objects)
+ * read straight into columns: (ids, payloads, modified in hundredths of a second as
+ * int64 bytes, sortindex, ttl). It accepts exactly what json.loads + columns_from_json
+ * accept, with the same values, and no more: every object holds "id", "modified",
+ * "payload" and at most "sortindex" and "ttl" (plain keys, once each); the id is 1-64
+ * printable ASCII characters, the payload a string (any escape but a lone surrogate),
+ * "modified" a plain decimal of at most 11 digits and 2 decimals (the server's own
+ * form: its hundredths are then exact, as rint(value * 100) gives them) no later than
+ * ``now`` (-1: no bound), sortindex and ttl an int64 in their range, or null. Anything
+ * else - another key, a fraction where an integer belongs, a bad byte, trailing text -
+ * gives None, and the JSON parser and the per-record checks decide (and name it).
+ */
+
+#define MAX_SORTINDEX 999999999LL
+#define MAX_TTL 999999999LL
+#define MAX_CENTIS 10000000000000LL /* 1e11 seconds */
+
+typedef struct {
+    buf data;              /* decoded ids and payloads, back to back */
+    buf spans;             /* int64 per record: id offset, id length, payload offset, payload length */
+    buf centis, si, ttl;   /* int64 per record */
+    buf si_set, ttl_set;   /* u8 per record: 0 for null or absent */
+} pcols;
+
+/* Whether any of the n bytes at p is 0x80 or above (not ASCII). */
+static int
+any_wide(const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t j = 0;
+#ifdef __SSE2__
+    __m128i acc = _mm_setzero_si128();
+    for (; j + 16 <= n; j += 16)
+        acc = _mm_or_si128(acc, _mm_loadu_si128((const __m128i *)(p + j)));
+    if (_mm_movemask_epi8(acc))
+        return 1;
+#endif
+    for (; j < n; j++)
+        if (p[j] >= 0x80)
+            return 1;
+    return 0;
+}
+
+/* "modified": digits (no sign, no leading zero, at most 11), then at most 2 decimals. */
+static int
+json_time(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, int64_t *centis)
+{
+    Py_ssize_t j = *i, start = j;
+    int64_t whole = 0, frac = 0;
+    if (j >= n || s[j] < '0' || s[j] > '9' || (s[j] == '0' && j + 1 < n && s[j + 1] >= '0' && s[j + 1] <= '9'))
+        return FALLBACK;
+    while (j < n && s[j] >= '0' && s[j] <= '9') {
+        if (j - start >= 11)
+            return FALLBACK;
+        whole = whole * 10 + (s[j++] - '0');
+    }
+    if (j < n && s[j] == '.') {
+        j++;
+        int digits = 0;
+        while (j < n && s[j] >= '0' && s[j] <= '9') {
+            if (++digits > 2)
+                return FALLBACK;
+            frac = frac * 10 + (s[j++] - '0');
+        }
+        if (digits == 0)
+            return FALLBACK;
+        if (digits == 1)
+            frac *= 10;
+    }
+    if (j < n && (s[j] == 'e' || s[j] == 'E'))
+        return FALLBACK;
+    *centis = whole * 100 + frac;
+    *i = j;
+    return 0;
+}
+
+/* sortindex or ttl: null, or an int64 within low..high. */
+static int
+json_bounded(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, int64_t low, int64_t high, buf *vals, buf *set)
+{
+    int64_t v = 0;
+    if (literal(s, n, i, "null") == 0)
+        return buf_i64(vals, 0) || buf_u8(set, 0) ? NOMEM : 0;
+    if (json_int(s, n, i, &v) || v < low || v > high)
+        return FALLBACK;
+    return buf_i64(vals, v) || buf_u8(set, 1) ? NOMEM : 0;
+}
+
+/* One BSO object at s[*i]; its row appended to the columns. */
+static int
+page_record(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, int64_t now, pcols *c)
+{
+    Py_ssize_t j = *i;
+    int64_t span[4] = {0, 0, 0, 0}, centis = 0;
+    int seen = 0, r;
+    enum { ID = 1, MODIFIED = 2, PAYLOAD = 4, SORTINDEX = 8, TTL = 16 };
+    if (j >= n || s[j++] != '{')
+        return FALLBACK;
+    for (;;) {
+        const unsigned char *k;
+        Py_ssize_t klen;
+        j = skip_ws(s, j, n);
+        if (plain_key(s, n, &j, &k, &klen))
+            return FALLBACK;
+        int which = KEY_IS(k, klen, "id")          ? ID
+                    : KEY_IS(k, klen, "modified")  ? MODIFIED
+                    : KEY_IS(k, klen, "payload")   ? PAYLOAD
+                    : KEY_IS(k, klen, "sortindex") ? SORTINDEX
+                    : KEY_IS(k, klen, "ttl")       ? TTL
+                                                   : 0;
+        if (!which || (seen & which))
+            return FALLBACK;
+        seen |= which;
+        j = skip_ws(s, j, n);
+        if (j >= n || s[j++] != ':')
+            return FALLBACK;
+        j = skip_ws(s, j, n);
+        switch (which) {
+        case ID:
+        case PAYLOAD: {
+            int at = which == ID ? 0 : 2;
+            span[at] = c->data.len;
+            if ((r = json_string(s, n, &j, &c->data)) != 0)
+                return r;
+            span[at + 1] = c->data.len - span[at];
+            break;
+        }
+        case MODIFIED:
+            if ((r = json_time(s, n, &j, &centis)) != 0)
+                return r;
+            break;
+        case SORTINDEX:
+            if ((r = json_bounded(s, n, &j, -MAX_SORTINDEX, MAX_SORTINDEX, &c->si, &c->si_set)) != 0)
+                return r;
+            break;
+        default:
+            if ((r = json_bounded(s, n, &j, 0, MAX_TTL, &c->ttl, &c->ttl_set)) != 0)
+                return r;
+        }
+        int more = next_member(s, n, &j);
+        if (more < 0)
+            return FALLBACK;
+        if (!more)
+            break;
+    }
+    if ((seen & (ID | MODIFIED | PAYLOAD)) != (ID | MODIFIED | PAYLOAD))
+        return FALLBACK;
+    if (centis >= MAX_CENTIS || (now >= 0 && centis > now))
+        return FALLBACK;
+    if (span[1] < 1 || span[1] > 64)
+        return FALLBACK;
+    for (int64_t k = 0; k < span[1]; k++) {
+        unsigned char ch = c->data.p[span[0] + k];
+        if (ch < 0x20 || ch > 0x7E)
+            return FALLBACK;
+    }
+    if ((!(seen & SORTINDEX) && (buf_i64(&c->si, 0) || buf_u8(&c->si_set, 0))) ||
+        (!(seen & TTL) && (buf_i64(&c->ttl, 0) || buf_u8(&c->ttl_set, 0))))
+        return NOMEM;
+    if (buf_put(&c->spans, span, sizeof span) || buf_i64(&c->centis, centis))
+        return NOMEM;
+    *i = j;
+    return 0;
+}
+
+static int
+page_scan(const unsigned char *s, Py_ssize_t n, int64_t now, pcols *c, Py_ssize_t *count)
+{
+    Py_ssize_t j = skip_ws(s, 0, n);
+    int r;
+    *count = 0;
+    if (j >= n || s[j++] != '[')
+        return FALLBACK;
+    j = skip_ws(s, j, n);
+    if (j < n && s[j] == ']')
+        j++;
+    else
+        for (;;) {
+            if ((r = page_record(s, n, &j, now, c)) != 0)
+                return r;
+            ++*count;
+            j = skip_ws(s, j, n);
+            if (j < n && s[j] == ',') {
+                j = skip_ws(s, j + 1, n);
+                continue;
+            }
+            if (j < n && s[j] == ']') {
+                j++;
+                break;
+            }
+            return FALLBACK;
+        }
+    return skip_ws(s, j, n) == n ? 0 : FALLBACK;
+}
+
+/* A str of the n bytes at p: ASCII copied, anything else decoded (NULL: not UTF-8). */
+static PyObject *
+text_of(const unsigned char *p, Py_ssize_t n, int wide)
+{
+    if (wide)
+        return PyUnicode_DecodeUTF8((const char *)p, n, "strict");
+    PyObject *u = PyUnicode_New(n, 127);
+    if (u != NULL)
+        memcpy(PyUnicode_DATA(u), p, (size_t)n);
+    return u;
+}
+
+static PyObject *
+optional_ints(const buf *vals, const buf *set, Py_ssize_t count)
+{
+    PyObject *out = PyList_New(count);
+    const int64_t *v = (const int64_t *)vals->p;
+    for (Py_ssize_t k = 0; out != NULL && k < count; k++) {
+        PyObject *x = set->p[k] ? PyLong_FromLongLong(v[k]) : Py_NewRef(Py_None);
+        if (x == NULL)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, k, x);
+    }
+    return out;
+}
+
+static PyObject *
+page_columns(PyObject *self, PyObject *args)
+{
+    PyObject *body, *ids = NULL, *payloads = NULL, *centis = NULL, *si = NULL, *ttl = NULL, *result = NULL;
+    long long now;
+    pcols c;
+    buf *all[] = {&c.data, &c.spans, &c.centis, &c.si, &c.ttl, &c.si_set, &c.ttl_set};
+    Py_ssize_t count = 0;
+    int r, wide = 0;
+
+    memset(&c, 0, sizeof c);
+    if (!PyArg_ParseTuple(args, "OL:page_columns", &body, &now))
+        return NULL;
+    if (!PyBytes_CheckExact(body))
+        Py_RETURN_NONE;
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(body);
+    Py_ssize_t n = PyBytes_GET_SIZE(body);
+    Py_BEGIN_ALLOW_THREADS
+    r = buf_grow(&c.data, n) ? NOMEM : 0; /* the strings decoded are never longer than the body */
+    if (r == 0)
+        r = page_scan(s, n, (int64_t)now, &c, &count);
+    if (r == 0)
+        wide = any_wide(c.data.p, c.data.len); /* the common page: every string ASCII, copied as is */
+    Py_END_ALLOW_THREADS
+    if (r == NOMEM) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (r == FALLBACK) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    if ((ids = PyList_New(count)) == NULL || (payloads = PyList_New(count)) == NULL)
+        goto done;
+    const int64_t *span = (const int64_t *)c.spans.p;
+    for (Py_ssize_t k = 0; k < count; k++, span += 4) {
+        PyObject *id = text_of(c.data.p + span[0], (Py_ssize_t)span[1], 0);
+        if (id == NULL)
+            goto done;
+        PyList_SET_ITEM(ids, k, id);
+        const unsigned char *p = c.data.p + span[2];
+        PyObject *pl = text_of(p, (Py_ssize_t)span[3], wide && any_wide(p, (Py_ssize_t)span[3]));
+        if (pl == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) { /* not UTF-8: the JSON parser says so */
+                PyErr_Clear();
+                result = Py_NewRef(Py_None);
+            }
+            goto done;
+        }
+        PyList_SET_ITEM(payloads, k, pl);
+    }
+    if ((centis = PyByteArray_FromStringAndSize((const char *)c.centis.p, c.centis.len)) == NULL ||
+        (si = optional_ints(&c.si, &c.si_set, count)) == NULL || (ttl = optional_ints(&c.ttl, &c.ttl_set, count)) == NULL)
+        goto done;
+    result = PyTuple_Pack(5, ids, payloads, centis, si, ttl);
+
+done:
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+        PyMem_RawFree(all[k]->p);
+    Py_XDECREF(ids);
+    Py_XDECREF(payloads);
+    Py_XDECREF(centis);
+    Py_XDECREF(si);
+    Py_XDECREF(ttl);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"decrypt_payloads", decrypt_payloads, METH_VARARGS,
      "decrypt_payloads(hmac_key, enc_key, payloads) -> list[bytes | None]\n\n"
@@ -757,6 +1079,11 @@ static PyMethodDef methods[] = {
      "history_columns(texts, ids) -> tuple[bytes, ...] | None\n\n"
      "History cleartexts as column buffers (deleted, url offsets/data/valid, title offsets/data/valid,\n"
      "visit count, date, date valid, type, type valid), or None where Arrow and the plain reader decide."},
+    {"page_columns", page_columns, METH_VARARGS,
+     "page_columns(body, now) -> tuple | None\n\n"
+     "A page of BSOs (JSON bytes) as (ids, payloads, modified centis as int64 bytes, sortindex, ttl),\n"
+     "or None where the JSON parser and columns_from_json decide. now: the answer's time in\n"
+     "hundredths of a second, or -1."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,7 +1,7 @@
 """Run by test_native_memcheck.py under valgrind: the compiled module on mutated input.
 
-Good payloads and history cleartexts (escapes, non-ASCII, surrogate pairs, 5,000 visits),
-each cut, flipped and grown at random places, through both entry points. Prints what was
+Good payloads, history cleartexts (escapes, non-ASCII, surrogate pairs, 5,000 visits) and
+a page of BSOs, each cut, flipped and grown at random places, through every entry point. Prints what was
 accepted; valgrind reports any read or write out of bounds and any use of an
 uninitialised byte.
 """
@@ -51,6 +51,13 @@ def main() -> None:
     print("history texts accepted:", accepted, "of", 30 * len(texts))
     many = b'{"id":"a","visits":[' + b'{"date":1,"type":2},' * 5000 + b"{}]}"
     assert _native.history_columns([many], ["a"]) is not None
+    page = ("[" + ",".join(
+        f'{{"id":"r{i}","modified":1700000000.{i % 100:02d},"payload":{json.dumps(g.decode())}'
+        + (f',"sortindex":{i}' if i % 2 else ',"ttl":null') + "}" for i, g in enumerate(good)
+    ) + "]").encode()  # fmt: skip
+    assert _native.page_columns(page, -1) is not None
+    accepted = sum(_native.page_columns(m, 170000000050) is not None for m in mutants(page, rnd, 2000))
+    print("pages accepted:", accepted, "of", 2000)
 
 
 if __name__ == "__main__":
