@@ -2,10 +2,10 @@
 
 Pages are yielded as they arrive, so a caller can decrypt and store each one and let it
 go: memory holds a few pages, not the collection (the next page's request goes out while
-this one is parsed and handed on, so the server is never idle waiting for us). A server cannot keep a read going for
-ever: an ``X-Weave-Next-Offset`` already used is refused at once, and the number of
-pages is capped by what ``info/collection_counts`` says the collection holds (asked once,
-when a second page is announced), with a margin.
+this one is parsed and handed on, so the server is never idle waiting for us). A server
+cannot keep a read going for ever: an ``X-Weave-Next-Offset`` already used is refused at
+once, and the number of pages is capped by what ``info/collection_counts`` says the
+collection holds (asked once, when a second page is announced), with a margin.
 """
 
 from __future__ import annotations
