@@ -102,14 +102,14 @@ skip_ws(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
     return i;
 }
 
-/* After an object member: 1 and past a ',' (another member follows), 0 and past the
- * closing '}', or -1. */
+/* After an object member (close '}') or an array element (close ']'): 1 and past a ','
+ * and the whitespace after it (another follows), 0 and past the closing character, or -1. */
 static int
-next_member(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i)
+next_item(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, unsigned char close)
 {
     Py_ssize_t j = skip_ws(s, *i, n);
-    if (j < n && (s[j] == ',' || s[j] == '}')) {
-        *i = j + 1;
+    if (j < n && (s[j] == ',' || s[j] == close)) {
+        *i = s[j] == ',' ? skip_ws(s, j + 1, n) : j + 1;
         return s[j] == ',';
     }
     return -1;
@@ -164,7 +164,7 @@ envelope(item *it)
         }
         else
             return -1;
-        int more = next_member(s, n, &i);
+        int more = next_item(s, n, &i, '}');
         if (more < 0)
             return -1;
         if (!more)
@@ -542,7 +542,30 @@ plain_key(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, const unsigned ch
     return 0;
 }
 
-#define KEY_IS(k, klen, lit) ((klen) == (Py_ssize_t)(sizeof(lit) - 1) && !memcmp((k), (lit), sizeof(lit) - 1))
+
+/* An object's next member key at s[*i] (whitespace first): which of ``names`` (NULL-ended)
+ * it is, as the bit 1 << its index, each at most once (``seen``); *i moves past the ':'
+ * and the whitespace after it. FALLBACK for an escaped, unknown or repeated key. */
+static int
+member_key(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, const char *const *names, int *seen)
+{
+    const unsigned char *k;
+    Py_ssize_t klen, j = skip_ws(s, *i, n);
+    int which = 0;
+    if (plain_key(s, n, &j, &k, &klen))
+        return FALLBACK;
+    for (int b = 0; names[b] != NULL && !which; b++)
+        if ((Py_ssize_t)strlen(names[b]) == klen && !memcmp(k, names[b], (size_t)klen))
+            which = 1 << b;
+    if (!which || (*seen & which))
+        return FALLBACK;
+    *seen |= which;
+    j = skip_ws(s, j, n);
+    if (j >= n || s[j++] != ':')
+        return FALLBACK;
+    *i = skip_ws(s, j, n);
+    return which;
+}
 
 typedef struct {
     buf deleted, url_off, url_data, url_valid, title_off, title_data, title_valid, count;
@@ -563,18 +586,10 @@ visit(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, hcols *c)
         j++;
     else
         for (;;) {
-            const unsigned char *k;
-            Py_ssize_t klen;
-            if (plain_key(s, n, &j, &k, &klen))
+            static const char *const names[] = {"date", "type", NULL};
+            int which = member_key(s, n, &j, names, &seen);
+            if (which < 0)
                 return FALLBACK;
-            j = skip_ws(s, j, n);
-            if (j >= n || s[j++] != ':')
-                return FALLBACK;
-            j = skip_ws(s, j, n);
-            int which = KEY_IS(k, klen, "date") ? 1 : KEY_IS(k, klen, "type") ? 2 : 0;
-            if (!which || (seen & which))
-                return FALLBACK;
-            seen |= which;
             if (literal(s, n, &j, "null") == 0)
                 ;
             else if ((r = json_int(s, n, &j, which == 1 ? &date : &type)) != 0)
@@ -583,12 +598,11 @@ visit(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, hcols *c)
                 has_date = 1;
             else
                 has_type = 1;
-            int more = next_member(s, n, &j);
+            int more = next_item(s, n, &j, '}');
             if (more < 0)
                 return FALLBACK;
             if (!more)
                 break;
-            j = skip_ws(s, j, n);
         }
     if (buf_i64(&c->vdate, has_date ? date : 0) || buf_u8(&c->vdate_valid, (unsigned char)has_date) ||
         buf_i64(&c->vtype, has_type ? type : 0) || buf_u8(&c->vtype_valid, (unsigned char)has_type))
@@ -607,25 +621,9 @@ history_record(const unsigned char *s, Py_ssize_t n, const char *want_id, Py_ssi
     enum { ID = 1, DELETED = 2, URI = 4, TITLE = 8, VISITS = 16 };
     if (j >= n || s[j++] != '{')
         return FALLBACK;
-    for (;;) {
-        const unsigned char *k;
-        Py_ssize_t klen;
-        j = skip_ws(s, j, n);
-        if (plain_key(s, n, &j, &k, &klen))
-            return FALLBACK;
-        int which = KEY_IS(k, klen, "id")        ? ID
-                    : KEY_IS(k, klen, "deleted") ? DELETED
-                    : KEY_IS(k, klen, "histUri") ? URI
-                    : KEY_IS(k, klen, "title")   ? TITLE
-                    : KEY_IS(k, klen, "visits")  ? VISITS
-                                                 : 0;
-        if (!which || (seen & which))
-            return FALLBACK;
-        seen |= which;
-        j = skip_ws(s, j, n);
-        if (j >= n || s[j++] != ':')
-            return FALLBACK;
-        j = skip_ws(s, j, n);
+    for (int more = 1; more;) {
+        static const char *const names[] = {"id", "deleted", "histUri", "title", "visits", NULL};
+        int which = member_key(s, n, &j, names, &seen);
         switch (which) {
         case ID:
             c->scratch.len = 0;
@@ -662,28 +660,19 @@ history_record(const unsigned char *s, Py_ssize_t n, const char *want_id, Py_ssi
                 j++;
                 break;
             }
-            for (;;) {
+            for (int more = 1; more;) {
                 if ((r = visit(s, n, &j, c)) != 0)
                     return r;
                 count++;
-                j = skip_ws(s, j, n);
-                if (j < n && s[j] == ',') {
-                    j++;
-                    continue;
-                }
-                if (j < n && s[j] == ']') {
-                    j++;
-                    break;
-                }
-                return FALLBACK;
+                if ((more = next_item(s, n, &j, ']')) < 0)
+                    return FALLBACK;
             }
             break;
-        }
-        int more = next_member(s, n, &j);
-        if (more < 0)
+        default: /* FALLBACK: an escaped, unknown or repeated key */
             return FALLBACK;
-        if (!more)
-            break;
+        }
+        if ((more = next_item(s, n, &j, '}')) < 0)
+            return FALLBACK;
     }
     if (skip_ws(s, j, n) != n || !(seen & ID))
         return FALLBACK;
@@ -880,25 +869,9 @@ page_record(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, int64_t now, pc
     enum { ID = 1, MODIFIED = 2, PAYLOAD = 4, SORTINDEX = 8, TTL = 16 };
     if (j >= n || s[j++] != '{')
         return FALLBACK;
-    for (;;) {
-        const unsigned char *k;
-        Py_ssize_t klen;
-        j = skip_ws(s, j, n);
-        if (plain_key(s, n, &j, &k, &klen))
-            return FALLBACK;
-        int which = KEY_IS(k, klen, "id")          ? ID
-                    : KEY_IS(k, klen, "modified")  ? MODIFIED
-                    : KEY_IS(k, klen, "payload")   ? PAYLOAD
-                    : KEY_IS(k, klen, "sortindex") ? SORTINDEX
-                    : KEY_IS(k, klen, "ttl")       ? TTL
-                                                   : 0;
-        if (!which || (seen & which))
-            return FALLBACK;
-        seen |= which;
-        j = skip_ws(s, j, n);
-        if (j >= n || s[j++] != ':')
-            return FALLBACK;
-        j = skip_ws(s, j, n);
+    for (int more = 1; more;) {
+        static const char *const names[] = {"id", "modified", "payload", "sortindex", "ttl", NULL};
+        int which = member_key(s, n, &j, names, &seen);
         switch (which) {
         case ID:
         case PAYLOAD: {
@@ -917,15 +890,15 @@ page_record(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, int64_t now, pc
             if ((r = json_bounded(s, n, &j, -MAX_SORTINDEX, MAX_SORTINDEX, &c->si, &c->si_set)) != 0)
                 return r;
             break;
-        default:
+        case TTL:
             if ((r = json_bounded(s, n, &j, 0, MAX_TTL, &c->ttl, &c->ttl_set)) != 0)
                 return r;
-        }
-        int more = next_member(s, n, &j);
-        if (more < 0)
-            return FALLBACK;
-        if (!more)
             break;
+        default: /* FALLBACK: an escaped, unknown or repeated key */
+            return FALLBACK;
+        }
+        if ((more = next_item(s, n, &j, '}')) < 0)
+            return FALLBACK;
     }
     if ((seen & (ID | MODIFIED | PAYLOAD)) != (ID | MODIFIED | PAYLOAD))
         return FALLBACK;
@@ -959,20 +932,12 @@ page_scan(const unsigned char *s, Py_ssize_t n, int64_t now, pcols *c, Py_ssize_
     if (j < n && s[j] == ']')
         j++;
     else
-        for (;;) {
+        for (int more = 1; more;) {
             if ((r = page_record(s, n, &j, now, c)) != 0)
                 return r;
             ++*count;
-            j = skip_ws(s, j, n);
-            if (j < n && s[j] == ',') {
-                j = skip_ws(s, j + 1, n);
-                continue;
-            }
-            if (j < n && s[j] == ']') {
-                j++;
-                break;
-            }
-            return FALLBACK;
+            if ((more = next_item(s, n, &j, ']')) < 0)
+                return FALLBACK;
         }
     return skip_ws(s, j, n) == n ? 0 : FALLBACK;
 }
