@@ -157,3 +157,21 @@ def test_mirror_rows_read_back_the_same_whatever_the_collection_name(tmp_path, c
     assert rows["a"].bso.payload == '{"x": 1}' and rows["a"].bso.ttl == 7 and rows["a"].reason is None
     assert rows["b"].bso.payload == "newer" and rows["b"].bso.sortindex == 1 and rows["b"].reason == "hmac-mismatch"
     assert store.mirror_collections() == {collection: 2}
+
+
+def test_a_new_store_has_16_kib_pages_and_an_old_one_keeps_its_own(tmp_path):
+    """New stores write the mirror on 16 KiB pages (fewer WAL frames per row); a store made
+    before keeps its 4 KiB pages, and both copy the WAL back at the same 40 MB."""
+    old = tmp_path / "old.sqlite"
+    db = sqlite3.connect(old)
+    db.execute("PRAGMA page_size=4096")
+    db.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.commit()
+    db.close()
+    for path, page in ((tmp_path / "new.sqlite", 16384), (old, 4096)):
+        store = Store(path)
+        store.upsert_mirror("history", [(BSO("a", "{}", modified=ServerTime(100)), None)])
+        assert store._db.execute("PRAGMA page_size").fetchone()[0] == page
+        assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] * page == 40 << 20
+        assert store.mirror_collections() == {"history": 1}
+        store.close()
