@@ -39,13 +39,16 @@ CELLS = [
     ("doctor", "d = DoctorView(report)\nd"),
     ("diff", "DiffView(plan.change('bookmarks', orphan))"),
     ("review-empty", "UploadReview(sync, empty)"),
+    # the plan: the orphan's move (the bookmark and unfiled's children, linked) and an unrelated
+    # folder edit. One Accept click decides the linked pair; the folder stays undecided, so the
+    # shot shows two of three changes decided and Commit still waiting
     (
         "review",
-        "review = UploadReview(sync, plan)\nreview.diffs[0].decide(True)\nreview.diffs[2].decide(False)\nreview",
+        "review = UploadReview(sync, plan)\nreview.diffs[0].accept_button.click()\nreview",
     ),
     (
         "review-committed",
-        "import ipywidgets\nreview.diffs[1].decide(True)\nreview.commit_button.click()\n"
+        "import ipywidgets\nreview.diffs[2].decide(False)\nreview.commit_button.click()\n"
         "ipywidgets.VBox([ipywidgets.HBox([review.commit_button, review.status]), review.result_box])",
     ),
     ("trace", "tr = TraceView(sync, height=240)\ntr.show_headers(int(tr.grid.rows[3]['key']))\ntr"),
