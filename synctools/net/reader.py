@@ -123,12 +123,12 @@ class CollectionReader:
                     records, problem = answer.records, answer.problem
                     if records is None:  # pages after the first: parsed here, not in the fetching thread
                         records = self._checked_records(answer.resp, answer.number)
+                        if answer.offset is not None and not len(records):  # (the first: in _check_offset)
+                            problem = self._empty_announces_more(answer.resp)
                     self.pages_read += 1
                     self.records_read += len(records)
                     if bar is not None:
                         bar.update(len(records))
-                    if answer.offset is not None and not len(records):
-                        problem = self._empty_announces_more(answer.resp)
                     if problem is not None:  # the offset it names is refused: the read ends here
                         raise problem
                     yield Page(records, self.last_modified, answer.offset, self.pages_read)

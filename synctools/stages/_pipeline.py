@@ -12,9 +12,9 @@ Five threads share the work of a download (or three, of reading the local store 
 - the caller's thread decrypts each part (:func:`decrypt_many` with ``raw=True``; the
   compiled loop releases the GIL);
 - :class:`Absorber`'s worker parses the cleartexts with the collection's engine (for
-  history, the compiled reader or Arrow's, which release the GIL), then the caller's thread adds the part to the
-  view, in order; why a record failed is noted in the mirror by the same writer thread,
-  after its page.
+  history, the compiled reader or Arrow's, which release the GIL), then the caller's
+  thread adds the part to the view, in order; why a record failed is noted in the mirror
+  by the same writer thread, after its page.
 
 Nothing is lost on the way out: when the source fails (a 412 mid-read, a node move) or
 the caller is interrupted, every part already read is still parsed, mirrored and kept
